@@ -1,0 +1,3 @@
+from unify.cli import main
+
+main()
