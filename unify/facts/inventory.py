@@ -1,0 +1,117 @@
+"""The scan: files in, an Inventory of facts and findings out. One bad file never stops it."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterable
+
+import libcst as cst
+import pglast
+
+from unify.dsn import redact_text
+from unify.facts.deployment import read_deployment_file
+from unify.facts.findings import derive_findings
+from unify.facts.model import FileFacts, FileProblem, Inventory, Location, SchemaSource
+from unify.facts.python_facts import PREFILTER, facts_from_source
+from unify.files import collect, relative
+
+
+def describe_syntax_error(exc: cst.ParserSyntaxError) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+    return f"syntax error at line {exc.raw_line}, column {exc.raw_column}: {first}"
+
+
+def analyse_python_file(path: Path, rel: str) -> FileFacts | FileProblem | None:
+    """Facts of one file, a FileProblem saying why there are none, or None when irrelevant."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return FileProblem(rel, f"cannot read: {exc.strerror or exc}")
+    if not PREFILTER.search(source):
+        return None
+    if b"\x00" in source:
+        return FileProblem(rel, "binary content (NUL bytes) in a .py file; skipped")
+    try:
+        return facts_from_source(rel, source)
+    except cst.ParserSyntaxError as exc:
+        return FileProblem(rel, describe_syntax_error(exc))
+    except (UnicodeDecodeError, LookupError) as exc:
+        return FileProblem(rel, f"cannot decode source: {exc}")
+    except RecursionError:
+        return FileProblem(rel, "nesting too deep to analyse; skipped")
+    except Exception as exc:  # noqa: BLE001 - one file's failure is reported, never fatal
+        return FileProblem(rel, redact_text(f"analysis failed: {type(exc).__name__}: {exc}"))
+
+
+def _analyse(args: tuple[str, str]) -> FileFacts | FileProblem | None:
+    return analyse_python_file(Path(args[0]), args[1])
+
+
+def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProblem | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], FileProblem(rel, f"cannot read SQL file: {exc}")
+    try:
+        statements = pglast.parse_sql(text)
+    except pglast.parser.ParseError as exc:
+        return [], FileProblem(rel, f"SQL does not parse: {exc}")
+    counts: dict[str, int] = {}
+    for raw in statements:
+        kind = type(raw.stmt).__name__
+        counts[kind] = counts.get(kind, 0) + 1
+    ddl = {k: v for k, v in counts.items() if k.startswith(("Create", "Alter", "Index", "Comment", "Drop"))}
+    if not ddl:
+        return [], None
+    detail = ", ".join(f"{v} {k}" for k, v in sorted(ddl.items()))
+    return [SchemaSource(Location(rel, 1), "sql-file", detail)], None
+
+
+def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1) -> Inventory:
+    files = collect(root, exclude, respect_gitignore)
+    base = files.root
+    work = [(str(p), relative(base, p)) for p in files.python]
+    if jobs > 1 and len(work) > 8:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_analyse, work, chunksize=8))
+    else:
+        results = [_analyse(item) for item in work]
+
+    facts: list[FileFacts] = []
+    problems: list[FileProblem] = []
+    for result in results:
+        if isinstance(result, FileFacts):
+            facts.append(result)
+        elif isinstance(result, FileProblem):
+            problems.append(result)
+
+    sql_sources: list[SchemaSource] = []
+    for path in files.sql:
+        found, problem = analyse_sql_file(path, relative(base, path))
+        sql_sources.extend(found)
+        if problem:
+            problems.append(problem)
+
+    deployment = []
+    deployment_files = []
+    for path in files.deployment:
+        rel = relative(base, path)
+        kind, settings, problem = read_deployment_file(path, rel)
+        if problem:
+            problems.append(problem)
+        if kind:
+            deployment_files.append(rel)
+            deployment.extend(settings)
+
+    inventory = Inventory(
+        root=str(base),
+        files_scanned=len(work),
+        files=tuple(f for f in facts if any((f.factories, f.acquires, f.calls, f.env_reads, f.schema_sources,
+                                                f.except_clauses, f.orm_tables))),
+        deployment=tuple(deployment),
+        deployment_files=tuple(deployment_files),
+        sql_files=tuple(sql_sources),
+        problems=tuple(sorted(problems, key=lambda p: p.path)),
+    )
+    return Inventory(**{**inventory.__dict__, "findings": tuple(derive_findings(inventory))})

@@ -1,0 +1,292 @@
+"""What an expression is, as far as database access goes: an asyncpg pool, a connection, ...
+
+Resolution uses libcst metadata (scopes, qualified names, parents), following assignments
+such as `self._pool = pool` and `async with pool.acquire() as conn`. Names alone
+(`pool`, `conn`) count only when nothing else is known, and say so in the evidence, so a
+codemod can refuse to act on a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+import libcst as cst
+from libcst.metadata import (
+    Assignment,
+    ParentNodeProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+
+class Kind(str, Enum):
+    POOL = "pool"
+    CONNECTION = "connection"
+    TRANSACTION = "transaction"
+    PREPARED = "prepared"
+    CURSOR = "cursor"
+    SA_ENGINE = "sqlalchemy-engine"
+    SA_CONNECTION = "sqlalchemy-connection"
+    SA_SESSION = "sqlalchemy-session"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    kind: Kind
+    evidence: str  # "annotation asyncpg.Pool", "asyncpg.create_pool()", "acquire()", "name 'pool'"
+
+    @property
+    def by_name_only(self) -> bool:
+        return self.evidence.startswith("name ")
+
+
+UNKNOWN = Resolution(Kind.UNKNOWN, "")
+
+ASYNCPG_FACTORIES = {
+    "asyncpg.create_pool": Kind.POOL,
+    "asyncpg.pool.create_pool": Kind.POOL,
+    "asyncpg.connect": Kind.CONNECTION,
+    "asyncpg.connection.connect": Kind.CONNECTION,
+}
+SQLALCHEMY_FACTORIES = {
+    "sqlalchemy.ext.asyncio.create_async_engine": Kind.SA_ENGINE,
+    "sqlalchemy.ext.asyncio.engine.create_async_engine": Kind.SA_ENGINE,
+    "sqlalchemy.create_engine": Kind.SA_ENGINE,
+    "sqlalchemy.engine.create_engine": Kind.SA_ENGINE,
+    "sqlalchemy.ext.asyncio.async_sessionmaker": Kind.SA_SESSION,
+    "sqlalchemy.ext.asyncio.AsyncSession": Kind.SA_SESSION,
+    "sqlalchemy.orm.sessionmaker": Kind.SA_SESSION,
+    "sqlalchemy.orm.Session": Kind.SA_SESSION,
+}
+ANNOTATIONS = {
+    "asyncpg.Pool": Kind.POOL,
+    "asyncpg.pool.Pool": Kind.POOL,
+    "asyncpg.Connection": Kind.CONNECTION,
+    "asyncpg.connection.Connection": Kind.CONNECTION,
+    "asyncpg.pool.PoolConnectionProxy": Kind.CONNECTION,
+    "asyncpg.prepared_stmt.PreparedStatement": Kind.PREPARED,
+    "asyncpg.PreparedStatement": Kind.PREPARED,
+    "sqlalchemy.ext.asyncio.AsyncEngine": Kind.SA_ENGINE,
+    "sqlalchemy.ext.asyncio.AsyncConnection": Kind.SA_CONNECTION,
+    "sqlalchemy.ext.asyncio.AsyncSession": Kind.SA_SESSION,
+    "sqlalchemy.orm.Session": Kind.SA_SESSION,
+}
+_POOL_NAMES = ("pool", "_pool", "db_pool", "pg_pool", "connection_pool", "_db_pool", "pgpool")
+_CONN_NAMES = ("conn", "connection", "_conn", "_connection", "db_conn", "con", "pg_conn")
+
+
+def _name_kind(name: str) -> Kind:
+    lowered = name.lower()
+    if lowered in _POOL_NAMES or lowered.endswith("_pool"):
+        return Kind.POOL
+    if lowered in _CONN_NAMES or lowered.endswith("_conn"):
+        return Kind.CONNECTION
+    return Kind.UNKNOWN
+
+
+class ReceiverResolver:
+    """Resolves expression kinds inside one module, given a visitor's metadata access."""
+
+    def __init__(self, get_metadata: Callable, class_attributes: dict[tuple[str, str], list[tuple[cst.CSTNode, cst.CSTNode]]],
+                 module_imports_asyncpg: bool) -> None:
+        self._meta = get_metadata
+        # (class name, attribute) -> [(value or annotation node, node whose scope applies)]
+        self._attrs = class_attributes
+        self._asyncpg = module_imports_asyncpg
+
+    def qualified(self, node: cst.CSTNode) -> set[str]:
+        return {q.name for q in self._meta(QualifiedNameProvider, node, set())}
+
+    def resolve(self, node: cst.BaseExpression, _seen: frozenset = frozenset()) -> Resolution:
+        if id(node) in _seen or len(_seen) > 12:
+            return UNKNOWN
+        seen = _seen | {id(node)}
+        if isinstance(node, cst.Await):
+            return self.resolve(node.expression, seen)
+        if isinstance(node, cst.Call):
+            return self._resolve_call(node, seen)
+        if isinstance(node, cst.Name):
+            return self._resolve_name(node, seen)
+        if isinstance(node, cst.Attribute):
+            return self._resolve_attribute(node, seen)
+        return UNKNOWN
+
+    def _resolve_call(self, call: cst.Call, seen: frozenset) -> Resolution:
+        for q in self.qualified(call.func):
+            if q in ASYNCPG_FACTORIES:
+                return Resolution(ASYNCPG_FACTORIES[q], f"{q}()")
+            if q in SQLALCHEMY_FACTORIES:
+                return Resolution(SQLALCHEMY_FACTORIES[q], f"{q}()")
+        if isinstance(call.func, cst.Attribute):
+            method = call.func.attr.value
+            owner = self.resolve(call.func.value, seen)
+            if owner.kind is Kind.POOL and method == "acquire":
+                return Resolution(Kind.CONNECTION, "acquire()")
+            if owner.kind is Kind.CONNECTION and method == "transaction":
+                return Resolution(Kind.TRANSACTION, "transaction()")
+            if owner.kind is Kind.CONNECTION and method == "prepare":
+                return Resolution(Kind.PREPARED, "prepare()")
+            if owner.kind in (Kind.CONNECTION, Kind.PREPARED) and method == "cursor":
+                return Resolution(Kind.CURSOR, "cursor()")
+            if owner.kind is Kind.SA_ENGINE and method in ("connect", "begin"):
+                return Resolution(Kind.SA_CONNECTION, f"engine.{method}()")
+            if owner.kind is Kind.SA_SESSION and method in ("begin",):
+                return Resolution(Kind.SA_SESSION, "session.begin()")
+            if owner.kind is Kind.SA_SESSION:
+                # calling a session factory (async_sessionmaker()) gives a session
+                return UNKNOWN
+        if isinstance(call.func, (cst.Name, cst.Attribute)):
+            owner = self.resolve(call.func, seen)
+            if owner.kind is Kind.SA_SESSION:
+                return Resolution(Kind.SA_SESSION, "session factory call")
+        return UNKNOWN
+
+    def _resolve_name(self, name: cst.Name, seen: frozenset) -> Resolution:
+        try:
+            scope = self._meta(ScopeProvider, name)
+        except KeyError:
+            scope = None
+        results: list[Resolution] = []
+        if scope is not None:
+            for assignment in scope[name.value]:
+                if isinstance(assignment, Assignment):
+                    results.append(self._resolve_binding(assignment.node, name.value, seen))
+        return _combine(results)
+
+    def _resolve_binding(self, bound: cst.CSTNode, name: str, seen: frozenset) -> Resolution:
+        if isinstance(bound, cst.Param):
+            if bound.annotation is not None:
+                by_annotation = self.annotation_kind(bound.annotation.annotation)
+                if by_annotation is not None:
+                    return by_annotation
+            return self._by_name(name)
+        parent = self._meta(ParentNodeProvider, bound, None)
+        if isinstance(parent, cst.AssignTarget):
+            assign = self._meta(ParentNodeProvider, parent, None)
+            if isinstance(assign, cst.Assign) and parent.target is bound:
+                return self.resolve(assign.value, seen)
+        if isinstance(parent, cst.AnnAssign):
+            by_annotation = self.annotation_kind(parent.annotation.annotation)
+            if by_annotation is not None:
+                return by_annotation
+            if parent.value is not None:
+                return self.resolve(parent.value, seen)
+        if isinstance(parent, cst.AsName):
+            item = self._meta(ParentNodeProvider, parent, None)
+            if isinstance(item, cst.WithItem):
+                inner = self.resolve(item.item, seen)
+                if inner.kind is not Kind.UNKNOWN:
+                    return inner
+        return UNKNOWN
+
+    def _resolve_attribute(self, attr: cst.Attribute, seen: frozenset) -> Resolution:
+        if isinstance(attr.value, cst.Name) and attr.value.value in ("self", "cls"):
+            owner_class = self._enclosing_class(attr)
+            if owner_class is not None:
+                entries = self._attrs.get((owner_class, attr.attr.value), [])
+                results = []
+                for value, _ in entries:
+                    if isinstance(value, cst.Annotation):
+                        results.append(self.annotation_kind(value.annotation) or UNKNOWN)
+                    else:
+                        results.append(self.resolve(value, seen))
+                combined = _combine(results)
+                if combined.kind is not Kind.UNKNOWN:
+                    return combined
+        return self._by_name(attr.attr.value)
+
+    def _by_name(self, name: str) -> Resolution:
+        kind = _name_kind(name)
+        if kind is Kind.UNKNOWN:
+            return UNKNOWN
+        return Resolution(kind, f"name '{name}'")
+
+    def annotation_kind(self, annotation: cst.BaseExpression) -> Resolution | None:
+        target = annotation
+        # Optional[asyncpg.Pool], asyncpg.Pool | None
+        if isinstance(target, cst.Subscript) and target.slice:
+            first = target.slice[0].slice
+            if isinstance(first, cst.Index):
+                target = first.value
+        if isinstance(target, cst.BinaryOperation):
+            target = target.left
+        for q in self.qualified(target):
+            if q in ANNOTATIONS:
+                return Resolution(ANNOTATIONS[q], f"annotation {q}")
+        return None
+
+    def _enclosing_class(self, node: cst.CSTNode) -> str | None:
+        current = self._meta(ParentNodeProvider, node, None)
+        while current is not None:
+            if isinstance(current, cst.ClassDef):
+                return current.name.value
+            current = self._meta(ParentNodeProvider, current, None)
+        return None
+
+
+def _combine(results: list[Resolution]) -> Resolution:
+    known = [r for r in results if r.kind is not Kind.UNKNOWN]
+    if not known:
+        return UNKNOWN
+    certain = [r for r in known if not r.by_name_only]
+    pick = certain or known
+    kinds = {r.kind for r in pick}
+    if len(kinds) > 1:
+        return UNKNOWN  # bound to different kinds on different paths: not safe to say
+    return pick[0]
+
+
+class ClassAttributeCollector(cst.CSTVisitor):
+    """Records every `self.<attr> = value` (and class-level annotation) per class."""
+
+    METADATA_DEPENDENCIES = (ParentNodeProvider,)
+
+    def __init__(self) -> None:
+        self.attributes: dict[tuple[str, str], list[tuple[cst.CSTNode, cst.CSTNode]]] = {}
+        self._classes: list[str] = []
+        self._function_depth: list[int] = [0]
+        self.imports_asyncpg = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._function_depth[-1] += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._function_depth[-1] -= 1
+
+    def visit_Import(self, node: cst.Import) -> None:
+        if any(cst.helpers.get_full_name_for_node(a.name) == "asyncpg" or
+               (cst.helpers.get_full_name_for_node(a.name) or "").startswith("asyncpg.") for a in node.names):
+            self.imports_asyncpg = True
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        module = cst.helpers.get_full_name_for_node(node.module) if node.module else ""
+        if module and (module == "asyncpg" or module.startswith("asyncpg.")):
+            self.imports_asyncpg = True
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node.name.value)
+        self._function_depth.append(0)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+        self._function_depth.pop()
+
+    def _record(self, target: cst.BaseExpression, value: cst.CSTNode) -> None:
+        if not self._classes:
+            return
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value in ("self", "cls"):
+            self.attributes.setdefault((self._classes[-1], target.attr.value), []).append((value, target))
+        elif isinstance(target, cst.Name) and self._function_depth[-1] == 0:
+            self.attributes.setdefault((self._classes[-1], target.value), []).append((value, target))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._record(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._record(node.target, node.annotation)
+        if node.value is not None:
+            self._record(node.target, node.value)
