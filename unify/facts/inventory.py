@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -17,9 +18,15 @@ from unify.facts.python_facts import PREFILTER, facts_from_source
 from unify.files import collect, relative
 
 
-def describe_syntax_error(exc: cst.ParserSyntaxError) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
-    return f"syntax error at line {exc.raw_line}, column {exc.raw_column}: {first}"
+def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
+    """CPython's own parser words syntax errors best (it even spots Python 2 code); ask it first."""
+    try:
+        compile(source, "<file>", "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+    except SyntaxError as err:
+        return f"syntax error at line {err.lineno}, column {err.offset}: {err.msg}"
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return f"syntax error at line {exc.raw_line}: {exc.message}"
 
 
 def analyse_python_file(path: Path, rel: str) -> FileFacts | FileProblem | None:
@@ -35,7 +42,7 @@ def analyse_python_file(path: Path, rel: str) -> FileFacts | FileProblem | None:
     try:
         return facts_from_source(rel, source)
     except cst.ParserSyntaxError as exc:
-        return FileProblem(rel, describe_syntax_error(exc))
+        return FileProblem(rel, describe_syntax_error(source, exc))
     except (UnicodeDecodeError, LookupError) as exc:
         return FileProblem(rel, f"cannot decode source: {exc}")
     except RecursionError:
