@@ -25,7 +25,7 @@ class FileSet:
     deployment: list[Path] = field(default_factory=list)
 
 
-def _gitignore_spec(directory: Path) -> pathspec.PathSpec | None:
+def _gitignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
     ignore = directory / ".gitignore"
     if not ignore.is_file():
         return None
@@ -33,11 +33,11 @@ def _gitignore_spec(directory: Path) -> pathspec.PathSpec | None:
         lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _user_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
-    return pathspec.PathSpec.from_lines("gitwildmatch", list(patterns))
+def _user_spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
 def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True) -> Iterator[Path]:
@@ -45,7 +45,7 @@ def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
     root = root.resolve()
     user = _user_spec(exclude)
     # stack of (directory, specs that apply: list of (base, spec))
-    pending: list[tuple[Path, list[tuple[Path, pathspec.PathSpec]]]] = [(root, [])]
+    pending: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, [])]
     while pending:
         directory, specs = pending.pop()
         if respect_gitignore:
