@@ -292,7 +292,7 @@ def provision(
                 attempts.append(Attempt(name, False, reason, time.monotonic() - started))
                 log.debug("PostgreSQL source %s failed", name, exc_info=True)
                 continue
-            attempts.append(Attempt(name, True, server.describe(), time.monotonic() - started))
+            attempts.append(Attempt(name, True, _summary(server), time.monotonic() - started))
             break
 
         if server is None:
@@ -301,6 +301,15 @@ def provision(
         server = dataclasses.replace(server, attempts=tuple(attempts))
         log.info("Using PostgreSQL from %s", server.describe())
         yield server
+
+
+def _summary(server: Server) -> str:
+    text = server.safe_dsn
+    if server.version:
+        text += f" (PostgreSQL {server.version})"
+    if server.data_dir:
+        text += f", data in {server.data_dir}"
+    return text
 
 
 def _resolve_sources(sources: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -410,6 +419,11 @@ def _from_dsn(settings: _Settings) -> Iterator[Server]:
             f"cannot be used: {reason}. Fix the URL, or unset it to let unify find or "
             "start a server.",
         ) from None
+    if not info.can_create_db:
+        log.warning(
+            "The role in %s may not create databases; scratch_database() will fail on it",
+            _safe_url(dsn),
+        )
     yield Server(dsn=dsn, source="dsn", version=info.version, version_num=info.version_num)
 
 
@@ -776,13 +790,22 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
         )
     )
     pid: int | None = None
+    # TCP logins need this per-run password, so other local users cannot use
+    # the superuser; the unix socket sits in a directory only the cluster's
+    # owner can enter.
+    password = secrets.token_urlsafe(24)
+    pwfile = base / "pwfile"
     try:
+        _write_owned(pwfile, password + "\n", identity)
+        pwfile.chmod(0o600)
         init = _run(
             [
                 bindir / "initdb",
                 "-D", data,
                 "-U", "postgres",
-                "-A", "trust",
+                f"--pwfile={pwfile}",
+                "--auth-host=md5",  # md5 also accepts SCRAM-stored passwords
+                "--auth-local=trust",
                 "-E", "UTF8",
                 "--no-locale",
                 "-N",  # no fsync: the cluster is thrown away
@@ -791,6 +814,7 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
             cwd=base,
             timeout=max(settings.startup_timeout, 120.0),
         )
+        pwfile.unlink(missing_ok=True)
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed{who}: {_tail(init.stderr or init.stdout)}")
         with (data / "postgresql.conf").open("a") as conf:
@@ -822,7 +846,7 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
                     "-D", data,
                     "-l", logfile,
                     "-w",
-                    "-t", str(int(settings.startup_timeout)),
+                    "-t", str(max(1, int(settings.startup_timeout))),
                     "start",
                 ],
                 identity,
@@ -839,8 +863,16 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
             )
 
         pid = _postmaster_pid(data)
-        dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        dsn = URL.create(
+            "postgresql",
+            username="postgres",
+            password=password,
+            host="127.0.0.1",
+            port=port,
+            database="postgres",
+        ).render_as_string(hide_password=False)
         info = _wait_until_ready(dsn, 30.0, settings.connect_timeout)
+        log.info("Started PostgreSQL %s from %s%s in %s", info.version, bindir, who, base)
         yield Server(
             dsn=dsn,
             source=source,
@@ -891,7 +923,7 @@ def _stop_cluster(bindir: Path, data: Path, identity: _Identity | None, pid: int
     if pid is not None and _process_alive(pid) and _is_our_postmaster(pid, data):
         log.warning("PostgreSQL (pid %s) ignored pg_ctl stop; killing it", pid)
         with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
     if pid is not None:
         deadline = time.monotonic() + 10
         while _process_alive(pid) and time.monotonic() < deadline:
@@ -1021,12 +1053,12 @@ def _explain(exc: BaseException, url: URL | None = None) -> str:
         where = f"{url.host}:{url.port or 5432}"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         text = f"no answer{' from ' + where if where else ''} in time (timed out)"
+    elif isinstance(exc, socket.gaierror):
+        text = f"cannot resolve host {url.host if url is not None else ''!s} ({exc})"
     elif isinstance(exc, ConnectionRefusedError) or (
         isinstance(exc, OSError) and (exc.errno == errno.ECONNREFUSED or "Connect call failed" in str(exc))
     ):
         text = f"nothing accepts connections{' at ' + where if where else ''} (connection refused)"
-    elif isinstance(exc, socket.gaierror):
-        text = f"cannot resolve host {url.host if url is not None else ''!s} ({exc})"
     elif isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError) or isinstance(
         exc, asyncpg.InvalidPasswordError
     ):

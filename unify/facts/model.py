@@ -78,6 +78,8 @@ class EnvRead:
     api: str  # os.getenv | os.environ.get | os.environ[]
     database_url: bool  # the variable configures a database connection
     target: str | None
+    # the default as written, for the code generators; never rendered (see report.scan_data)
+    raw_default: str | None = field(default=None, repr=False, compare=False, metadata={"secret": True})
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ class FactsVisitor(cst.CSTVisitor):
             return
         default_node = positional[1].value if len(positional) > 1 else next(
             (a.value for a in args if a.keyword is not None and a.keyword.value in ("default", "value")), None)
-        default = None
+        default = static = None
         if default_node is not None:
             static = _static_string(default_node)
             default = static if static is not None else self.src(default_node)
@@ -202,7 +202,8 @@ class FactsVisitor(cst.CSTVisitor):
         parent = self.parent(node)
         if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
             target = self.src(parent.targets[0].target)
-        self.env_reads.append(EnvRead(self.loc(node), name, None if default is None else redact(default), api, is_db, target))
+        self.env_reads.append(EnvRead(self.loc(node), name, None if default is None else redact(default), api, is_db, target,
+                                      raw_default=static))
 
     def _record_sql_call(self, node: cst.Call, receiver_kind: str, evidence: str, method: str) -> None:
         sql, origin = self._sql_argument(node, method)

@@ -1,0 +1,64 @@
+"""What every unify codemod is: metadata (name, summary, risk, docs) plus a libcst transformer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.metadata import PositionProvider
+
+from unify.rewrite.outcome import Change, LeftAlone, Risk
+
+if TYPE_CHECKING:
+    from unify.rewrite.plan import MigrationPlan
+
+DOCS_BASE = "docs/codemods"
+
+
+@dataclass(frozen=True)
+class CodemodInfo:
+    name: str
+    summary: str
+    risk: Risk  # the tier of its typical change; each change carries its own
+    why: str  # one sentence for the report: why this change is made at all
+
+    @property
+    def docs(self) -> str:
+        return f"{DOCS_BASE}/{self.name}.md"
+
+
+class UnifyCodemod(VisitorBasedCodemodCommand):
+    """Base of every codemod: per-file state, change and left-alone records with line numbers."""
+
+    info: ClassVar[CodemodInfo]
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, context: CodemodContext, plan: "MigrationPlan") -> None:
+        super().__init__(context)
+        self.plan = plan
+        self.changes: list[Change] = []
+        self.left_alone: list[LeftAlone] = []
+
+    @property
+    def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary
+        return self.info.summary
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        try:
+            return self.get_metadata(PositionProvider, node).start.line
+        except KeyError:
+            return 0
+
+    def record(self, node: cst.CSTNode, description: str, risk: Risk | None = None) -> None:
+        self.changes.append(Change(self.info.name, self.line_of(node), description, risk or self.info.risk))
+
+    def leave_alone(self, node: cst.CSTNode | None, reason: str, suggestion: str | None = None) -> None:
+        line = self.line_of(node) if node is not None else 0
+        self.left_alone.append(LeftAlone(self.info.name, line, reason, suggestion))
+
+    @classmethod
+    def generated_files(cls, plan: "MigrationPlan") -> dict[str, str]:
+        """Files this codemod creates in the target (relative path -> text)."""
+        return {}

@@ -1,0 +1,74 @@
+"""Settings of one run: [tool.unify] in the target's pyproject.toml, then command-line overrides."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    select: tuple[str, ...] = ()  # codemod names to run (empty: all)
+    ignore: tuple[str, ...] = ()  # codemod names not to run
+    exclude: tuple[str, ...] = ()  # gitignore-style patterns
+    respect_gitignore: bool = True
+    jobs: int = 1
+    engine_module: str | None = None  # dotted module of the shared engine, e.g. "app.db.engine"
+    import_root: str | None = None  # directory (relative to the target) that top-level packages live in
+    url_var: str | None = None  # the one environment variable with the database URL
+
+    def with_overrides(self, **values: Any) -> "Settings":
+        given = {k: v for k, v in values.items() if v is not None and v != () and v != []}
+        for key in ("select", "ignore", "exclude"):
+            if key in given:
+                given[key] = tuple(given[key])
+        return replace(self, **given)
+
+
+_LIST_KEYS = {"select", "ignore", "exclude"}
+
+
+def load_settings(target: Path) -> Settings:
+    """Read [tool.unify] from target/pyproject.toml (absent file or table: defaults)."""
+    root = target if target.is_dir() else target.parent
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return Settings()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("unify", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.unify] must be a table")
+    known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            continue  # sub-tables such as [tool.unify.verify] belong to their commands
+        name = known.get(key) or (key if key in known.values() else None)
+        if name is None:
+            raise ConfigError(f"{pyproject}: unknown key [tool.unify] {key!r}; known: {', '.join(sorted(known))}")
+        if name in _LIST_KEYS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{pyproject}: [tool.unify] {key} must be a list of strings")
+            value = tuple(value)
+        elif name == "jobs" and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{pyproject}: [tool.unify] jobs must be a positive integer")
+        elif name == "respect_gitignore" and not isinstance(value, bool):
+            raise ConfigError(f"{pyproject}: [tool.unify] respect-gitignore must be true or false")
+        elif name in ("engine_module", "import_root", "url_var") and not isinstance(value, str):
+            raise ConfigError(f"{pyproject}: [tool.unify] {key} must be a string")
+        values[name] = value
+    return Settings(**values)

@@ -1,0 +1,79 @@
+"""What happened to each file, as values. Only the CLI turns them into colours and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Risk(str, Enum):
+    """How much review a change needs (in the spirit of ruff's safe/unsafe fixes)."""
+
+    SAFE = "safe"  # behaviour-preserving by construction; a glance is enough
+    REVIEW = "review"  # behaviour-preserving as far as the tool can prove; read the diff
+    MANUAL = "manual"  # the tool did not change it; a person has to
+
+
+@dataclass(frozen=True)
+class Change:
+    codemod: str
+    line: int
+    description: str
+    risk: Risk
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    """A site the tool chose not to change, and why (codemodder's unfixedFindings)."""
+
+    codemod: str
+    line: int
+    reason: str
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: str  # relative to the target root, forward slashes
+
+    @property
+    def status(self) -> str:
+        return type(self).__name__.lower()
+
+
+@dataclass(frozen=True)
+class Changed(FileOutcome):
+    old: bytes | None  # None for a file the tool creates
+    new: bytes
+    changes: tuple[Change, ...] = ()
+    left_alone: tuple[LeftAlone, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unchanged(FileOutcome):
+    left_alone: tuple[LeftAlone, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped(FileOutcome):
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed(FileOutcome):
+    error: str
+
+
+@dataclass
+class RunResult:
+    root: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    codemods: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # run-level messages (dirty tree, not a git repository, ...)
+
+    def of(self, kind: type) -> list:
+        return [o for o in self.outcomes if isinstance(o, kind)]
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.of(Changed))

@@ -1,0 +1,183 @@
+"""Project-wide decisions, made once from the scan's facts before any file is rewritten.
+
+Codemods see one file at a time; whatever needs the whole application (which variable is
+the one URL, where the engine module goes, which pool options it takes) is decided here.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from unify.config import Settings
+from unify.facts.model import ConnectionFactory, Inventory
+from unify.rewrite.outcome import LeftAlone
+
+GENERATED_MARKER = "Written by `unify migrate`"
+
+# asyncpg.create_pool() keywords that asyncpg.connect() also takes: they move to connect_args.
+_CONNECT_KEYWORDS = ("command_timeout", "statement_cache_size", "max_cached_statement_lifetime",
+                     "max_cacheable_statement_size", "timeout", "ssl", "server_settings", "direct_tls")
+_NOT_MAPPED = {
+    "max_queries": "QueuePool has no per-connection query limit; use pool_recycle to renew connections by age.",
+    "max_inactive_connection_lifetime": "QueuePool keeps idle connections; pool_recycle renews them by age instead.",
+    "init": "move the callback to a connect event on engine.sync_engine that calls dbapi_connection.run_async(init).",
+    "setup": "move the callback to a checkout event on engine.sync_engine that calls dbapi_connection.run_async(setup).",
+    "connection_class": "a custom connection class cannot be given to SQLAlchemy's dialect; port its behaviour to events.",
+    "record_class": "rows come back as SQLAlchemy Row objects; the repository codemod decides how rows are consumed.",
+    "loop": "the engine uses the running event loop.",
+}
+
+
+@dataclass(frozen=True)
+class EngineOption:
+    key: str
+    source: str  # Python source of the value, as written in the legacy code
+    origin: str  # "path:line" of the call it came from
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    root: Path
+    import_root: Path
+    url_var: str
+    url_default: str | None  # the legacy default of url_var, as written
+    secondary_url_vars: frozenset[str]
+    engine_module: str  # dotted
+    engine_path: str  # relative to root
+    engine_kwargs: tuple[EngineOption, ...] = ()
+    connect_args: tuple[EngineOption, ...] = ()
+    sqlalchemy_engines: tuple[ConnectionFactory, ...] = ()
+    asyncpg_pools: tuple[ConnectionFactory, ...] = ()
+    move_asyncpg_pools: bool = False  # only together with the codemod that moves their call sites
+    notes: tuple[LeftAlone, ...] = field(default_factory=tuple)
+    notes_by_path: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def _is_literal(source: str) -> bool:
+    try:
+        ast.literal_eval(source)
+    except (ValueError, SyntaxError):
+        return False
+    return True
+
+
+def _choose_url_var(inv: Inventory, settings: Settings) -> str:
+    if settings.url_var:
+        return settings.url_var
+    db_vars = sorted({e.name for e in inv.all("env_reads") if e.database_url})
+    deployed = {s.name for s in inv.deployment}
+    ranked = sorted(db_vars, key=lambda n: (n not in deployed, n != "DATABASE_URL", n))
+    return ranked[0] if ranked else "DATABASE_URL"
+
+
+def _import_root(root: Path, directory: Path) -> Path:
+    """The first directory above `directory` that is not a package: where imports start."""
+    current = directory
+    while current != root and (current / "__init__.py").is_file():
+        current = current.parent
+    return current
+
+
+def _module_name(import_root: Path, path: Path) -> str:
+    rel = PurePosixPath(path.relative_to(import_root).as_posix())
+    return ".".join(rel.with_suffix("").parts)
+
+
+def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Path, Path]:
+    if settings.engine_module:
+        import_root = root / (settings.import_root or ".")
+        return import_root.resolve(), (import_root / (settings.engine_module.replace(".", "/") + ".py")).resolve()
+    factories = inv.all("factories")
+    anchor = next((f for f in factories if f.kind == "engine"), None) or next((f for f in factories if f.kind == "pool"), None)
+    directory = (root / anchor.location.path).parent if anchor else root
+    import_root = (root / settings.import_root).resolve() if settings.import_root else _import_root(root, directory)
+    for name in ("engine.py", "shared_engine.py", "unified_engine.py"):
+        candidate = directory / name
+        if not candidate.exists() or GENERATED_MARKER in candidate.read_text(encoding="utf-8", errors="replace"):
+            return import_root, candidate
+    return import_root, directory / "unify_engine.py"
+
+
+def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pools: bool = False) -> MigrationPlan:
+    root = root.resolve()
+    url_var = _choose_url_var(inv, settings)
+    reads = [e for e in inv.all("env_reads") if e.name == url_var]
+    url_default = next((e.raw_default for e in reads if e.raw_default is not None), None)
+    import_root, engine_file = _engine_location(root, inv, settings)
+    factories = inv.all("factories")
+    engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine"))
+    pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool")
+
+    kwargs: dict[str, EngineOption] = {}
+    connect: dict[str, EngineOption] = {}
+    notes: list[tuple[str, LeftAlone]] = []
+
+    def note(f: ConnectionFactory, reason: str, suggestion: str | None = None) -> None:
+        notes.append((f.location.path, LeftAlone("engine", f.location.line, reason, suggestion)))
+
+    for f in engines:
+        for key, source in f.options.items():
+            if "***" in source or not _is_literal(source):
+                note(f, f"option {key}={source} is not a literal; set it in the engine module by hand")
+            elif key == "connect_args":
+                for k, v in ast.literal_eval(source).items():
+                    connect[k] = EngineOption(k, repr(v), str(f.location))
+            else:
+                kwargs[key] = EngineOption(key, source, str(f.location))
+    pool_sizes: list[tuple[int, str]] = []
+    for f in engines:
+        size = int(ast.literal_eval(f.options.get("pool_size", "5"))) if _is_literal(f.options.get("pool_size", "5")) else 5
+        overflow = int(ast.literal_eval(f.options.get("max_overflow", "10"))) if _is_literal(f.options.get("max_overflow", "10")) else 10
+        pool_sizes.append((size + overflow, str(f.location)))
+    for f in pools:
+        for key, source in f.options.items():
+            if key in ("min_size", "max_size"):
+                continue
+            if key in _NOT_MAPPED:
+                note(f, f"create_pool({key}=...) has no engine equivalent", _NOT_MAPPED[key])
+            elif key in _CONNECT_KEYWORDS:
+                if "***" in source or not _is_literal(source):
+                    note(f, f"option {key}={source} is not a literal; set it in the engine module by hand")
+                else:
+                    connect[key] = EngineOption(key, source, str(f.location))
+            else:
+                note(f, f"create_pool({key}=...) is not known to the engine mapping", "set it by hand if it matters")
+        max_size = f.options.get("max_size", "10")
+        if _is_literal(max_size):
+            pool_sizes.append((int(ast.literal_eval(max_size)), str(f.location)))
+        else:
+            note(f, f"max_size={max_size} is not a literal; the engine's pool_size falls back to 10")
+            pool_sizes.append((10, str(f.location)))
+    if pools or engines:
+        largest, origin = max(pool_sizes)
+        kwargs.pop("max_overflow", None)
+        kwargs["pool_size"] = EngineOption(
+            "pool_size", str(largest), origin,
+            "the largest pool the application had; every connection stays pooled like asyncpg's",
+        )
+        kwargs["max_overflow"] = EngineOption(
+            "max_overflow", "0", origin, "QueuePool closes overflow connections on return; asyncpg kept them")
+
+    secondary = frozenset(e.name for e in inv.all("env_reads") if e.database_url and e.name != url_var)
+    by_path: dict[str, list[LeftAlone]] = {}
+    for path, item in notes:
+        by_path.setdefault(path, []).append(item)
+    return MigrationPlan(
+        root=root,
+        import_root=import_root,
+        url_var=url_var,
+        url_default=url_default,
+        secondary_url_vars=secondary,
+        engine_module=settings.engine_module or _module_name(import_root, engine_file),
+        engine_path=engine_file.relative_to(root).as_posix() if engine_file.is_relative_to(root) else str(engine_file),
+        engine_kwargs=tuple(sorted(kwargs.values(), key=lambda o: o.key)),
+        connect_args=tuple(sorted(connect.values(), key=lambda o: o.key)),
+        sqlalchemy_engines=engines,
+        asyncpg_pools=pools,
+        move_asyncpg_pools=move_asyncpg_pools,
+        notes=tuple(item for _, item in notes),
+        notes_by_path=by_path,
+    )
