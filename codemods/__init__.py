@@ -1,0 +1,38 @@
+"""The codemods of `unify migrate`, registered in the one place that fixes their order.
+
+Installed as `unify.codemods`. To add one: write a module with a UnifyCodemod subclass
+(its `info` carries name, summary, risk and docs) and add it to REGISTRY below.
+"""
+
+from __future__ import annotations
+
+from ._base import CodemodInfo, UnifyCodemod
+from .config import ConfigCodemod
+from .engine import EngineCodemod
+
+# Order matters: `engine` replaces create_async_engine() calls first, so that `config`
+# then sees which URL variables nothing reads any more.
+REGISTRY: tuple[type[UnifyCodemod], ...] = (
+    EngineCodemod,
+    ConfigCodemod,
+)
+
+
+class UnknownCodemod(ValueError):
+    pass
+
+
+def by_name() -> dict[str, type[UnifyCodemod]]:
+    return {codemod.info.name: codemod for codemod in REGISTRY}
+
+
+def select(selected: tuple[str, ...] = (), ignored: tuple[str, ...] = ()) -> list[type[UnifyCodemod]]:
+    """The codemods to run, in registry order. Unknown names are an error, never ignored."""
+    known = by_name()
+    unknown = [n for n in list(selected) + list(ignored) if n not in known]
+    if unknown:
+        raise UnknownCodemod(f"unknown codemod {', '.join(repr(n) for n in unknown)}; known: {', '.join(known)}")
+    return [c for c in REGISTRY if (not selected or c.info.name in selected) and c.info.name not in ignored]
+
+
+__all__ = ["REGISTRY", "CodemodInfo", "UnifyCodemod", "UnknownCodemod", "by_name", "select"]

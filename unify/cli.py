@@ -98,6 +98,159 @@ def scan(
             raise typer.Exit(1)
 
 
+class MigrateFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _names(values: List[str]) -> tuple[str, ...]:
+    """--select a --select b and --select a,b both work."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+def _print_codemods(console: Console) -> None:
+    from rich.table import Table
+
+    from unify import codemods
+
+    table = Table(title="Codemods, in the order they run", title_justify="left")
+    for col in ("name", "risk", "summary", "docs"):
+        table.add_column(col, overflow="fold")
+    for codemod in codemods.REGISTRY:
+        info = codemod.info
+        table.add_row(info.name, info.risk.value, info.summary, info.docs)
+    console.print(table)
+
+
+@app.command()
+def migrate(
+    path: Optional[Path] = typer.Argument(None, exists=True, resolve_path=True, help="Root of the application to migrate."),
+    write: bool = typer.Option(False, "--write", help="Apply the changes (default: dry run that prints the diff)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --write: go on although the git work tree has uncommitted changes."),
+    select: List[str] = typer.Option([], "--select", "-s", help="Run only these codemods (repeatable or comma-separated)."),
+    ignore: List[str] = typer.Option([], "--ignore", help="Do not run these codemods."),
+    list_codemods: bool = typer.Option(False, "--list", help="List the codemods with their summary and risk, then exit."),
+    exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
+    no_gitignore: bool = typer.Option(False, "--no-gitignore", help="Also migrate files that .gitignore excludes."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Transform files in this many processes (output order stays the same)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown review report (or JSON with --format json) to this file."),
+    output_format: MigrateFormat = typer.Option(MigrateFormat.text, "--format", "-f", help="text: diff and summary; json: the run as data (docs/migrate.md)."),
+    diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff (default: on for a dry run, off with --write)."),
+) -> None:
+    """Run the codemods: a reviewable diff by default, the changes themselves with --write.
+
+    Exit codes: 0 nothing to change, 1 changes pending (or a file failed), 2 usage error
+    (unknown codemod, bad configuration, dirty work tree without --allow-dirty).
+    """
+    from unify import codemods
+    from unify.config import ConfigError, load_settings
+
+    console = Console()
+    err = Console(stderr=True)
+    if list_codemods:
+        _print_codemods(console)
+        raise typer.Exit(0)
+    if path is None:
+        err.print("[red]error:[/red] give the path of the application to migrate (or --list).")
+        raise typer.Exit(2)
+    try:
+        settings = load_settings(path).with_overrides(
+            select=_names(select), ignore=_names(ignore), exclude=exclude, jobs=jobs,
+            respect_gitignore=False if no_gitignore else None)
+        chosen = codemods.select(settings.select, settings.ignore)
+    except (ConfigError, codemods.UnknownCodemod) as exc:
+        err.print(f"[red]error:[/red] {escape_markup(str(exc))}")
+        raise typer.Exit(2)
+    if not chosen:
+        err.print("[red]error:[/red] --select/--ignore leave no codemod to run.")
+        raise typer.Exit(2)
+
+    from unify.rewrite.runner import run
+    from unify.rewrite.writing import apply_changes, git_state
+
+    root = path if path.is_dir() else path.parent
+    in_git, dirty = git_state(root)
+    if write and in_git and dirty and not allow_dirty:
+        shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        err.print(f"[red]error:[/red] the git work tree has uncommitted changes ({shown}); commit or stash them so the "
+                  "migration is a diff of its own, or pass --allow-dirty.")
+        raise typer.Exit(2)
+
+    names = tuple(c.info.name for c in chosen)
+    with _progress(err) as tick:
+        result, _plan = run(path, names, settings, jobs=settings.jobs, progress=tick)
+    if not in_git:
+        result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
+                            ".unify/baseline/ is the only copy of the old files")
+
+    from unify.report.migrate_console import print_diff, print_summary
+    from unify.rewrite.outcome import Changed, Failed
+
+    changed = result.of(Changed)
+    show_diff = diff if diff is not None else not write
+    if output_format is MigrateFormat.json:
+        from unify.report.migrate_data import to_data
+
+        sys.stdout.write(json.dumps(to_data(result, include_diff=show_diff), indent=2) + "\n")
+    elif show_diff:
+        print_diff(result, console)
+    wrote = False
+    if write and changed:
+        outcome = apply_changes(Path(result.root), changed)
+        wrote = True
+        for rel, reason in outcome.not_written:
+            err.print(f"[red]not written[/red] {rel}: {reason}")
+        if outcome.baseline is not None:
+            result.notes.append(f"baseline of the old files: {outcome.baseline.relative_to(Path(result.root))}")
+    if report is not None:
+        if output_format is MigrateFormat.json:
+            from unify.report.migrate_data import to_data
+
+            report.write_text(json.dumps(to_data(result), indent=2) + "\n", encoding="utf-8")
+        else:
+            from unify.report.migrate_markdown import render_markdown
+
+            report.write_text(render_markdown(result), encoding="utf-8")
+    if output_format is MigrateFormat.text:
+        print_summary(result, err, wrote)
+    failed = bool(result.of(Failed))
+    if failed or (changed and not write):
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A progress bar on stderr for long runs on a terminal; nothing otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        return self.tick
+
+    def tick(self, done: int, total: int) -> None:
+        if total < 200 or not self.console.is_terminal:
+            return
+        if self.bar is None:
+            from rich.progress import Progress
+
+            self.bar = Progress(console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("migrating", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _emit(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)

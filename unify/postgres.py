@@ -6,8 +6,9 @@ Interface (stable; other modules and the test suites rely on it):
         with scratch_database(server) as url:    # fresh database, dropped afterwards
             ...
 
-`server.dsn` is a libpq-style URL (postgresql://user@host:port/postgres) for an
-administrative database; `url` points at the fresh database.
+`server.dsn` is a libpq-style URL (postgresql://user[:password]@host:port/postgres)
+for an administrative database; `url` points at the fresh database.  Print
+`server.describe()` or `server.safe_dsn` instead of either: they hide the password.
 
 `provision()` tries these sources, in this order, and uses the first that works:
 
@@ -23,6 +24,7 @@ Whatever a source started is stopped and deleted when the `with` block ends,
 also when it ends with an exception.  When nothing works, `ProvisioningError`
 explains, for every source, why it was not usable and how to get it.
 Passwords never appear in `repr(server)`, log records or error messages.
+See docs/postgres.md.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ __all__ = [
     "SOURCES",
     "Server",
     "describe_attempts",
+    "docker_engine_problem",
+    "find_bindir",
+    "pgserver_bindir",
     "provision",
     "scratch_database",
 ]
@@ -414,7 +419,7 @@ def _from_dsn(settings: _Settings) -> Iterator[Server]:
     except Exception as exc:
         reason = _explain(exc, url)
         raise _Fatal(
-            f"{_safe_url(dsn)}: {reason}",
+            reason,
             f"The PostgreSQL server given through --dsn / {ENV_DSN} ({_safe_url(dsn)}) "
             f"cannot be used: {reason}. Fix the URL, or unset it to let unify find or "
             "start a server.",
@@ -457,7 +462,7 @@ def _from_local_server(settings: _Settings) -> Iterator[Server]:
     try:
         info = _run_async(lambda: _probe(dsn, settings.connect_timeout))
     except Exception as exc:
-        raise _Unavailable(f"127.0.0.1:{settings.local_port}: {_explain(exc, url)}") from None
+        raise _Unavailable(_explain(exc, url)) from None
     if not info.can_create_db:
         raise _Unavailable(
             f"127.0.0.1:{settings.local_port} answers, but role '{settings.local_user}' "
@@ -774,6 +779,9 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
             f"{bindir}/postgres --version failed{who}: {_first_line(probe.stderr or probe.stdout)}"
         )
 
+    major = _version_key(probe.stdout)[:1]
+    host_auth = "scram-sha-256" if not major or major[0] >= 10 else "md5"
+
     _sweep_stale_clusters()
 
     base = _make_base_dir(identity)
@@ -804,7 +812,7 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
                 "-D", data,
                 "-U", "postgres",
                 f"--pwfile={pwfile}",
-                "--auth-host=md5",  # md5 also accepts SCRAM-stored passwords
+                f"--auth-host={host_auth}",
                 "--auth-local=trust",
                 "-E", "UTF8",
                 "--no-locale",
@@ -1048,36 +1056,44 @@ async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
 
 def _explain(exc: BaseException, url: URL | None = None) -> str:
     """A one-line, password-free description of a connection failure."""
-    where = ""
+    where = "the server"
     if url is not None and url.host:
         where = f"{url.host}:{url.port or 5432}"
+    elif url is not None and url.query.get("host"):
+        where = f"socket directory {url.query['host']}"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        text = f"no answer{' from ' + where if where else ''} in time (timed out)"
+        text = f"no answer from {where} in time (timed out)"
     elif isinstance(exc, socket.gaierror):
-        text = f"cannot resolve host {url.host if url is not None else ''!s} ({exc})"
+        text = f"cannot resolve the host of {where} ({exc})"
     elif isinstance(exc, ConnectionRefusedError) or (
         isinstance(exc, OSError) and (exc.errno == errno.ECONNREFUSED or "Connect call failed" in str(exc))
     ):
-        text = f"nothing accepts connections{' at ' + where if where else ''} (connection refused)"
-    elif isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError) or isinstance(
-        exc, asyncpg.InvalidPasswordError
-    ):
-        text = f"the server answers but refuses the login: {_first_line(exc)}"
+        text = f"nothing accepts connections at {where} (connection refused)"
+    elif isinstance(exc, (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)):
+        text = f"{where} answers but refuses the login: {_first_line(exc)}"
     elif isinstance(exc, asyncpg.PostgresError):
-        text = f"the server answers but reports an error: {_first_line(exc)}"
+        text = f"{where} answers but reports an error: {_first_line(exc)}"
+    elif url is not None:
+        text = f"cannot connect to {where}: {type(exc).__name__}: {_first_line(exc)}"
     else:
         text = f"{type(exc).__name__}: {_first_line(exc)}"
     return _scrub(text, url)
 
 
 def _scrub(text: str, url: URL | None) -> str:
+    """Mask the URL's password should a driver message ever contain it.
+
+    Inside URLs (":secret@") it is always masked; on its own only when it is
+    long enough not to match ordinary words ("x" would garble "exist").
+    """
     if url is None or not url.password:
         return text
     password = str(url.password)
     from urllib.parse import quote, quote_plus
 
     for secret in {password, quote(password, safe=""), quote_plus(password)}:
-        if secret:
+        text = text.replace(f":{secret}@", ":***@")
+        if len(secret) >= 6:
             text = text.replace(secret, "***")
     return text
 

@@ -54,6 +54,17 @@ class MigrationPlan:
     move_asyncpg_pools: bool = False  # only together with the codemod that moves their call sites
     notes: tuple[LeftAlone, ...] = field(default_factory=tuple)
     notes_by_path: dict = field(default_factory=dict, hash=False, compare=False)
+    # (module, name) of module-level variables that other files refer to
+    exported_names: frozenset[tuple[str, str]] = frozenset()
+
+    def module_of(self, filename: str) -> str:
+        path = Path(filename)
+        if not path.is_absolute():
+            path = self.root / path
+        try:
+            return _module_name(self.import_root, path.resolve())
+        except ValueError:
+            return path.stem
 
 
 def _is_literal(source: str) -> bool:
@@ -101,7 +112,31 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Pa
     return import_root, directory / "unify_engine.py"
 
 
-def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pools: bool = False) -> MigrationPlan:
+def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: frozenset[str],
+                    python_files: list[Path]) -> frozenset[tuple[str, str]]:
+    """Module-level targets of secondary URL reads that some other file mentions by name."""
+    import re
+
+    exported = set()
+    for read in inv.all("env_reads"):
+        if read.name not in secondary or not read.target or not read.target.isidentifier():
+            continue
+        own = (root / read.location.path).resolve()
+        word = re.compile(rb"\b" + re.escape(read.target.encode()) + rb"\b")
+        for path in python_files:
+            if path.resolve() == own:
+                continue
+            try:
+                if word.search(path.read_bytes()):
+                    exported.add((_module_name(import_root, own), read.target))
+                    break
+            except (OSError, ValueError):
+                continue
+    return frozenset(exported)
+
+
+def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pools: bool = False,
+               python_files: list[Path] = ()) -> MigrationPlan:
     root = root.resolve()
     url_var = _choose_url_var(inv, settings)
     reads = [e for e in inv.all("env_reads") if e.name == url_var]
@@ -180,4 +215,5 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         move_asyncpg_pools=move_asyncpg_pools,
         notes=tuple(item for _, item in notes),
         notes_by_path=by_path,
+        exported_names=_exported_names(root, import_root, inv, secondary, list(python_files)),
     )

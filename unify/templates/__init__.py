@@ -1,0 +1,50 @@
+"""Everything unify writes into someone else's repository, rendered from the templates here."""
+
+from __future__ import annotations
+
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from unify.rewrite.plan import MigrationPlan
+
+
+def _template(name: str) -> Template:
+    return Template(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+def py_str(value: str) -> str:
+    """A Python string literal in double quotes, the way most code bases write them."""
+    body = repr(value)[1:-1]
+    if repr(value).startswith("'"):
+        body = body.replace("\\'", "'").replace('"', '\\"')
+    return f'"{body}"'
+
+
+def render_engine_module(plan: "MigrationPlan") -> str:
+    if plan.url_default is not None:
+        default_block = f"# The default the application had before; deployments set {plan.url_var}.\n" \
+                        f"DEFAULT_DATABASE_URL = {py_str(plan.url_default)}\n"
+        env_read = f'os.environ.get("{plan.url_var}", DEFAULT_DATABASE_URL)'
+    else:
+        default_block = ""
+        env_read = f'os.environ["{plan.url_var}"]'
+    connect_lines = []
+    for option in plan.connect_args:
+        if option.key == "server_settings":
+            connect_lines.append(f'    connect_args.setdefault("server_settings", {{}}).update({option.source})')
+        else:
+            connect_lines.append(f'    connect_args[{py_str(option.key)}] = {option.source}')
+    kwarg_lines = []
+    for option in plan.engine_kwargs:
+        comment = f"  # {option.comment}" if option.comment else ""
+        kwarg_lines.append(f"        {option.key}={option.source},{comment}\n")
+    text = _template("engine_module.py.tmpl").substitute(
+        url_var=plan.url_var,
+        default_block=default_block,
+        env_read=env_read,
+        connect_args_block="\n".join(connect_lines) + ("\n" if connect_lines else ""),
+        engine_kwargs="".join(kwarg_lines),
+    )
+    return text

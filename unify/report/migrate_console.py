@@ -1,0 +1,45 @@
+"""A migrate run at the terminal: the diff, then a summary that fits on one screen."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from unify.report.diff import colour, unified_diff
+from unify.report.migrate_data import summary
+from unify.rewrite.outcome import Changed, Failed, RunResult, Skipped
+
+
+def print_diff(result: RunResult, console: Console) -> None:
+    for outcome in result.of(Changed):
+        console.print(colour(unified_diff(outcome)), end="", soft_wrap=True, highlight=False)
+
+
+def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
+    s = summary(result)
+    verb = "changed" if wrote else "would change"
+    table = Table(show_header=True, title="Changes by codemod and risk", title_justify="left")
+    table.add_column("codemod")
+    for risk in ("safe", "review", "manual"):
+        table.add_column(risk, justify="right")
+    for name in result.codemods:
+        counts = {"safe": 0, "review": 0, "manual": 0}
+        for outcome in result.of(Changed):
+            for change in outcome.changes:
+                if change.codemod == name:
+                    counts[change.risk.value] += 1
+        table.add_row(name, *(str(counts[r]) for r in ("safe", "review", "manual")))
+    console.print(table)
+    for outcome in result.of(Skipped):
+        console.print(f"[yellow]skipped[/yellow] {escape(outcome.path)}: {escape(outcome.reason)}")
+    for outcome in result.of(Failed):
+        console.print(f"[red]failed[/red]  {escape(outcome.path)}: {escape(outcome.error.splitlines()[0])}")
+    for note in result.notes:
+        console.print(f"[yellow]note[/yellow]    {escape(note)}")
+    console.print(
+        f"[bold]{s['files_changed']}[/bold] files {verb} ({s['files_created']} new), {s['files_unchanged']} unchanged, "
+        f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes "
+        f"({s['changes_by_risk']['safe']} safe, {s['changes_by_risk']['review']} review), "
+        f"{s['left_alone']} sites left alone (see --report)."
+    )

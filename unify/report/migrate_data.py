@@ -1,0 +1,61 @@
+"""A migrate run as plain data: the documented JSON schema of `unify migrate --format json`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from unify import __version__
+from unify.report.diff import unified_diff
+from unify.rewrite.outcome import Changed, Failed, RunResult, Skipped, Unchanged
+
+SCHEMA_VERSION = 1
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    changed = result.of(Changed)
+    by_codemod = Counter(c.codemod for o in changed for c in o.changes)
+    by_risk = Counter(c.risk.value for o in changed for c in o.changes)
+    left_alone = [item for o in result.outcomes if isinstance(o, (Changed, Unchanged)) for item in o.left_alone]
+    return {
+        "files_changed": len(changed),
+        "files_created": sum(1 for o in changed if o.old is None),
+        "files_unchanged": len(result.of(Unchanged)),
+        "files_skipped": len(result.of(Skipped)),
+        "files_failed": len(result.of(Failed)),
+        "changes": sum(by_codemod.values()),
+        "changes_by_codemod": dict(sorted(by_codemod.items())),
+        "changes_by_risk": {risk: by_risk.get(risk, 0) for risk in ("safe", "review", "manual")},
+        "left_alone": len(left_alone),
+    }
+
+
+def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
+    files = []
+    for o in result.outcomes:
+        entry: dict[str, Any] = {"path": o.path, "status": o.status}
+        if isinstance(o, Changed):
+            entry["created"] = o.old is None
+            entry["changes"] = [{"codemod": c.codemod, "line": c.line, "description": c.description,
+                                 "risk": c.risk.value} for c in o.changes]
+            if include_diff:
+                entry["diff"] = unified_diff(o)
+        if isinstance(o, (Changed, Unchanged)):
+            if not o.left_alone and isinstance(o, Unchanged):
+                continue
+            entry["left_alone"] = [{"codemod": i.codemod, "line": i.line, "reason": i.reason,
+                                    "suggestion": i.suggestion} for i in o.left_alone]
+        if isinstance(o, Skipped):
+            entry["reason"] = o.reason
+        if isinstance(o, Failed):
+            entry["error"] = o.error
+        files.append(entry)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "unify", "version": __version__},
+        "root": result.root,
+        "codemods": result.codemods,
+        "notes": result.notes,
+        "summary": summary(result),
+        "files": files,
+    }

@@ -1,0 +1,61 @@
+"""The review report of a migrate run, to paste into a pull request."""
+
+from __future__ import annotations
+
+from unify import codemods
+from unify.report.migrate_data import summary
+from unify.rewrite.outcome import Changed, Failed, RunResult, Skipped, Unchanged
+
+_RISK_HELP = {
+    "safe": "behaviour-preserving by construction; a glance is enough",
+    "review": "behaviour-preserving as far as the tool can show; read the diff",
+    "manual": "not changed; a person has to decide",
+}
+
+
+def _cell(text: object) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: RunResult) -> str:
+    s = summary(result)
+    known = codemods.by_name()
+    out = ["# unify migrate: review report", ""]
+    out.append(f"{s['files_changed']} files changed ({s['files_created']} created), {s['files_unchanged']} unchanged, "
+               f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes, "
+               f"{s['left_alone']} sites left alone.")
+    out += ["", "| risk | changes | meaning |", "|---|---|---|"]
+    for risk, count in s["changes_by_risk"].items():
+        out.append(f"| {risk} | {count} | {_RISK_HELP[risk]} |")
+    out += ["", "## Codemods", "", "| codemod | changes | why | docs |", "|---|---|---|---|"]
+    for name in result.codemods:
+        info = known[name].info
+        out.append(f"| `{name}` | {s['changes_by_codemod'].get(name, 0)} | {_cell(info.why)} | [{info.docs}]({info.docs}) |")
+    changed = result.of(Changed)
+    if changed:
+        out += ["", "## Changes", ""]
+        for o in changed:
+            out.append(f"### `{o.path}`{' (new file)' if o.old is None else ''}")
+            out.append("")
+            out.append("| line | codemod | risk | what and why |")
+            out.append("|---|---|---|---|")
+            for c in o.changes:
+                out.append(f"| {c.line or ''} | {c.codemod} | {c.risk.value} | {_cell(c.description)} |")
+            out.append("")
+    left = [(o.path, i) for o in result.outcomes if isinstance(o, (Changed, Unchanged)) for i in o.left_alone]
+    if left:
+        out += ["## Left alone", "", "| where | codemod | reason | suggested change |", "|---|---|---|---|"]
+        for path, i in left:
+            where = f"{path}:{i.line}" if i.line else path
+            out.append(f"| {where} | {i.codemod} | {_cell(i.reason)} | {_cell(i.suggestion)} |")
+        out.append("")
+    skipped = result.of(Skipped) + result.of(Failed)
+    if skipped:
+        out += ["## Not migrated", "", "| file | status | reason |", "|---|---|---|"]
+        for o in skipped:
+            reason = o.reason if isinstance(o, Skipped) else o.error.splitlines()[0]
+            out.append(f"| {o.path} | {o.status} | {_cell(reason)} |")
+        out.append("")
+    if result.notes:
+        out += ["## Notes", ""] + [f"- {_cell(n)}" for n in result.notes] + [""]
+    return "\n".join(out).rstrip() + "\n"

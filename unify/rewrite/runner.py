@@ -1,0 +1,138 @@
+"""Run the selected codemods over a tree: one parse per file, codemods in registry order.
+
+Every file ends as a value (Changed / Unchanged / Skipped / Failed); nothing a codemod
+raises stops the run, and a file whose output would not parse is never offered as a change.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable
+
+import libcst as cst
+from libcst.codemod import CodemodContext, SkipFile
+from libcst.helpers import calculate_module_and_package
+
+from unify.dsn import redact_text
+from unify.facts.inventory import describe_syntax_error, scan
+from unify.files import collect, relative
+from unify.rewrite.outcome import Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
+from unify.rewrite.plan import MigrationPlan, build_plan
+
+# Files whose text mentions none of these are not parsed: no codemod can have work there.
+PREFILTER = re.compile(rb"asyncpg|create_async_engine|getenv|environ|create_pool")
+
+
+def _codemods(names: tuple[str, ...]):
+    from unify import codemods
+
+    known = codemods.by_name()
+    return [known[n] for n in names]
+
+
+def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan, names: tuple[str, ...]) -> FileOutcome:
+    """All selected codemods over one file's bytes."""
+    if b"\x00" in source:
+        return Skipped(rel, "binary content (NUL bytes) in a .py file")
+    try:
+        tree = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        return Skipped(rel, describe_syntax_error(source, exc))
+    except (UnicodeDecodeError, LookupError) as exc:
+        return Skipped(rel, f"cannot decode source: {exc}")
+    try:
+        names_of = calculate_module_and_package(str(plan.import_root), filename)
+        module_name, package = names_of.name, names_of.package
+    except ValueError:
+        module_name, package = Path(filename).stem, ""
+    changes, left_alone = [], []
+    for codemod_class in _codemods(names):
+        context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
+        codemod = codemod_class(context, plan)
+        try:
+            tree = codemod.transform_module(tree)
+        except SkipFile as skip:
+            left_alone.append(LeftAlone(codemod_class.info.name, 0, f"skipped: {skip}"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a codemod's failure fails this file only
+            detail = traceback.format_exc(limit=-3)
+            return Failed(rel, redact_text(f"{codemod_class.info.name}: {type(exc).__name__}: {exc}\n{detail}"))
+        changes.extend(codemod.changes)
+        left_alone.extend(codemod.left_alone)
+    new = tree.bytes
+    if new == source:
+        return Unchanged(rel, tuple(left_alone))
+    try:
+        compile(new, filename, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+    except SyntaxError as err:
+        return Failed(rel, f"the rewritten file would not parse (line {err.lineno}: {err.msg}); left as it is")
+    return Changed(rel, source, new, tuple(changes), tuple(left_alone))
+
+
+def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]]) -> FileOutcome:
+    path, rel, plan, names = args
+    try:
+        source = Path(path).read_bytes()
+    except OSError as exc:
+        return Skipped(rel, f"cannot read: {exc.strerror or exc}")
+    if not PREFILTER.search(source):
+        return Unchanged(rel)
+    return transform_source(source, path, rel, plan, names)
+
+
+def generated_outcomes(plan: MigrationPlan, names: tuple[str, ...]) -> list[FileOutcome]:
+    outcomes: list[FileOutcome] = []
+    for codemod_class in _codemods(names):
+        for rel, text in codemod_class.generated_files(plan).items():
+            path = plan.root / rel
+            new = text.encode("utf-8")
+            old = path.read_bytes() if path.exists() else None
+            if old == new:
+                outcomes.append(Unchanged(rel))
+            else:
+                from unify.rewrite.outcome import Change
+
+                verb = "created" if old is None else "regenerated"
+                outcomes.append(Changed(rel, old, new, (Change(codemod_class.info.name, 1, f"{rel} {verb}: the one "
+                                        f"module that creates the database engine", codemod_class.info.risk),)))
+    return outcomes
+
+
+def run(
+    target: Path,
+    names: tuple[str, ...],
+    settings,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[RunResult, MigrationPlan]:
+    target = target.resolve()
+    files = collect(target, settings.exclude, settings.respect_gitignore)
+    inventory = scan(target, settings.exclude, settings.respect_gitignore, jobs=jobs)
+    plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
+                      python_files=files.python)
+    work = [(str(p), relative(files.root, p), plan, names) for p in files.python]
+    result = RunResult(root=str(files.root), codemods=list(names))
+    outcomes: list[FileOutcome] = []
+    if jobs > 1 and len(work) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for index, outcome in enumerate(pool.map(_transform_file, work, chunksize=4), start=1):
+                outcomes.append(outcome)
+                if progress:
+                    progress(index, len(work))
+    else:
+        for index, item in enumerate(work, start=1):
+            outcomes.append(_transform_file(item))
+            if progress:
+                progress(index, len(work))
+    generated = {o.path: o for o in generated_outcomes(plan, names)}
+    outcomes = [o for o in outcomes if o.path not in generated] + list(generated.values())
+    result.outcomes = sorted(outcomes, key=lambda o: o.path)
+    return result, plan
+
+
+def iter_changed(result: RunResult) -> Iterable[Changed]:
+    return (o for o in result.outcomes if isinstance(o, Changed))
