@@ -74,9 +74,7 @@ class ConfigCodemod(UnifyCodemod):
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine):
         if id(original_node) in self._remove:
-            RemoveImportsVisitor.remove_unused_import(self.context, "os")
-            RemoveImportsVisitor.remove_unused_import(self.context, "os", "getenv")
-            RemoveImportsVisitor.remove_unused_import(self.context, "os", "environ")
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, original_node)
             return cst.RemoveFromParent()
         return updated_node
 
@@ -93,7 +91,7 @@ class ConfigCodemod(UnifyCodemod):
         self.record(original, f"{variable} is now derived from {self.plan.url_var} through the shared engine "
                               "instead of being read with its own (localhost) default")
         AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "engine")
-        RemoveImportsVisitor.remove_unused_import(self.context, "os")
+        RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
         return cst.parse_expression("engine.url.render_as_string(hide_password=False)")
 
     def _inside_removed(self, node: cst.CSTNode) -> bool:

@@ -115,7 +115,7 @@ def docker_engine_answers() -> bool:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No provisioning settings leak in from the environment."""
-    for name in ("UNIFY_DATABASE_URL", "UNIFY_PG_SOURCE", "UNIFY_PG_IMAGE", "UNIFY_PG_BINDIR"):
+    for name in ("UNIFY_DATABASE_URL", "UNIFY_PG_SOURCE", "UNIFY_PG_IMAGE", "UNIFY_PG_BINDIR", "PGPASSWORD"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -208,9 +208,11 @@ def test_local_server_on_default_port(clean_env) -> None:
 
 
 def test_local_server_is_probed_after_missing_dsn(clean_env) -> None:
-    # A cluster of our own stands in for "a server already running locally".
+    # A cluster of our own stands in for "a server already running locally";
+    # its per-run password reaches the probe the way a user's would: PGPASSWORD.
     with provision(sources=["binaries"]) as cluster:
         port = make_url(cluster.dsn).port
+        clean_env.setenv("PGPASSWORD", make_url(cluster.dsn).password)
         with provision(local_port=port) as server:
             assert server.source == "local-server"
             assert server.version == cluster.version
@@ -247,6 +249,12 @@ def test_binaries_cluster_runs_and_is_removed(clean_env, tmp_path: Path) -> None
             assert data.stat().st_uid != 0
             assert Path(f"/proc/{server.pid}").stat().st_uid != 0
         assert run(fetchval(server.dsn, "SELECT current_setting('fsync')")) == "off"
+        # Other local users cannot log in over TCP: the password is per run and hidden.
+        password = make_url(server.dsn).password
+        assert password and password not in repr(server) + server.describe()
+        passwordless = f"postgresql://postgres@127.0.0.1:{make_url(server.dsn).port}/postgres"
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            run(fetchval(passwordless, "SELECT 1"))
         assert not stale.exists(), "stale cluster directory was not swept"
 
     assert_started_cluster_is_gone(server)

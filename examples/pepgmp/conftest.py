@@ -42,6 +42,7 @@ def _set_utc(url: str) -> None:
 @pytest.fixture(scope="session")
 def pepgmp_database_url():
     stack = contextlib.ExitStack()
+    error = None
     try:
         from unify.postgres import provision, scratch_database
 
@@ -51,10 +52,13 @@ def pepgmp_database_url():
         _set_utc(plain_url)
     except Exception as exc:  # provisioning problems of any kind
         stack.close()
-        reason = f"PostgreSQL could not be provisioned for the pepgmp tests: {exc!r}"
+        error = exc
+    if error is not None:
+        reason = "PostgreSQL could not be provisioned for the pepgmp tests"
         if _require_db():
-            pytest.fail(f"{reason} (UNIFY_REQUIRE_DB=1)", pytrace=False)
-        pytest.skip(reason)
+            pytest.fail(f"{reason} (UNIFY_REQUIRE_DB=1): {error}", pytrace=False)
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        pytest.skip(f"{reason} ({type(error).__name__}: {first_line}); set UNIFY_REQUIRE_DB=1 to fail instead")
 
     async_url = make_url(plain_url).set(drivername="postgresql+asyncpg").render_as_string(
         hide_password=False
@@ -219,7 +223,7 @@ def workflow_dao(mlops_db):
 
 
 @pytest.fixture
-async def app(pepgmp_database_url):
+def app(pepgmp_database_url):
     return importlib.import_module("src.main").app
 
 
