@@ -59,6 +59,12 @@ class UnifyCodemod(VisitorBasedCodemodCommand):
         self.left_alone.append(LeftAlone(self.info.name, line, reason, suggestion))
 
     @classmethod
+    def wants(cls, source: bytes, plan: "MigrationPlan") -> bool:
+        """A cheap textual test: could this file hold anything for this codemod? Parsing and
+        metadata cost far more than rewriting, so files that cannot are never parsed for it."""
+        return True
+
+    @classmethod
     def generated_files(cls, plan: "MigrationPlan") -> dict[str, str]:
         """Files this codemod creates in the target (relative path -> text)."""
         return {}

@@ -32,6 +32,10 @@ class ConfigCodemod(UnifyCodemod):
         super().__init__(context, plan)
         self._remove: set[int] = set()
 
+    @classmethod
+    def wants(cls, source: bytes, plan) -> bool:
+        return any(name.encode() in source for name in plan.secondary_url_vars)
+
     def _secondary_read(self, node: cst.CSTNode) -> str | None:
         """The variable name if `node` reads a secondary database URL from the environment."""
         if isinstance(node, cst.Call):

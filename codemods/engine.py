@@ -38,6 +38,10 @@ class EngineCodemod(UnifyCodemod):
         self._statements_to_remove: set[int] = set()
 
     @classmethod
+    def wants(cls, source: bytes, plan) -> bool:
+        return b"create_async_engine" in source or b"asyncpg" in source
+
+    @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
         return {plan.engine_path: render_engine_module(plan)}
 

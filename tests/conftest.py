@@ -47,3 +47,15 @@ def session_database_url(pg_server: Server) -> Iterator[str]:
     """URL of a database shared by the whole session and dropped at its end."""
     with scratch_database(pg_server, prefix="unify_session") as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory) -> Iterator[None]:
+    """Keep the per-file result cache of this test session out of the user's ~/.cache."""
+    previous = os.environ.get("UNIFY_CACHE_DIR")
+    os.environ["UNIFY_CACHE_DIR"] = str(tmp_path_factory.mktemp("unify-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("UNIFY_CACHE_DIR", None)
+    else:
+        os.environ["UNIFY_CACHE_DIR"] = previous

@@ -62,7 +62,7 @@ def scan(
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
     no_gitignore: bool = typer.Option(False, "--no-gitignore", help="Also scan files that .gitignore excludes."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyse files in this many processes."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Analyse files in this many processes (0: one per core)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info findings and every environment variable read."),
 ) -> None:
     """Inventory every database access point and configuration hazard.
@@ -74,7 +74,10 @@ def scan(
     """
     from unify.facts.inventory import scan as run_scan
 
-    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=jobs)
+    from unify.config import Settings
+
+    workers = Settings(jobs=jobs).workers
+    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=workers)
     if output_format is OutputFormat.json:
         from unify.report.scan_data import to_data
 
@@ -132,7 +135,7 @@ def migrate(
     list_codemods: bool = typer.Option(False, "--list", help="List the codemods with their summary and risk, then exit."),
     exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
     no_gitignore: bool = typer.Option(False, "--no-gitignore", help="Also migrate files that .gitignore excludes."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Transform files in this many processes (output order stays the same)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Transform files in this many processes (default: one per core; output order stays the same)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown review report (or JSON with --format json) to this file."),
     output_format: MigrateFormat = typer.Option(MigrateFormat.text, "--format", "-f", help="text: diff and summary; json: the run as data (docs/migrate.md)."),
     diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff (default: on for a dry run, off with --write)."),
@@ -178,7 +181,7 @@ def migrate(
 
     names = tuple(c.info.name for c in chosen)
     with _progress(err) as tick:
-        result, _plan = run(path, names, settings, jobs=settings.jobs, progress=tick)
+        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick)
     if not in_git:
         result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
                             ".unify/baseline/ is the only copy of the old files")

@@ -23,10 +23,16 @@ class Settings:
     ignore: tuple[str, ...] = ()  # codemod names not to run
     exclude: tuple[str, ...] = ()  # gitignore-style patterns
     respect_gitignore: bool = True
-    jobs: int = 1
+    jobs: int = 0  # 0: one process per core, up to 8
     engine_module: str | None = None  # dotted module of the shared engine, e.g. "app.db.engine"
     import_root: str | None = None  # directory (relative to the target) that top-level packages live in
     url_var: str | None = None  # the one environment variable with the database URL
+
+    @property
+    def workers(self) -> int:
+        import os
+
+        return self.jobs or max(1, min(os.cpu_count() or 1, 8))
 
     def with_overrides(self, **values: Any) -> "Settings":
         given = {k: v for k, v in values.items() if v is not None and v != () and v != []}

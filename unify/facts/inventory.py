@@ -10,6 +10,7 @@ from typing import Iterable
 import libcst as cst
 import pglast
 
+from unify import cache
 from unify.dsn import redact_text
 from unify.facts.deployment import read_deployment_file
 from unify.facts.findings import derive_findings
@@ -39,6 +40,16 @@ def analyse_python_file(path: Path, rel: str) -> FileFacts | FileProblem | None:
         return None
     if b"\x00" in source:
         return FileProblem(rel, "binary content (NUL bytes) in a .py file; skipped")
+    cache_key = cache.key("facts", rel, source)
+    cached = cache.get("facts", cache_key)
+    if not cache.is_miss(cached):
+        return cached
+    result = _facts_or_problem(rel, source)
+    cache.put("facts", cache_key, result)
+    return result
+
+
+def _facts_or_problem(rel: str, source: bytes) -> FileFacts | FileProblem:
     try:
         return facts_from_source(rel, source)
     except cst.ParserSyntaxError as exc:

@@ -128,8 +128,7 @@ class FactsVisitor(cst.CSTVisitor):
         if isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
             if method == "create_all":
-                self.schema_sources.append(SchemaSource(self.loc(node), "metadata-create-all", self.src(node.func.value) + ".create_all"))
-                return
+                return  # recorded by visit_Attribute
             owner = self.resolver.resolve(node.func.value)
             if owner.kind is Kind.POOL and method in ("acquire", "release"):
                 form = "release" if method == "release" else ("async-with" if isinstance(self.parent(node), cst.WithItem) else "await")
@@ -140,6 +139,11 @@ class FactsVisitor(cst.CSTVisitor):
                 self._record_sql_call(node, owner.kind.value, owner.evidence, method)
             elif owner.kind is Kind.UNKNOWN and method in ASYNCPG_ONLY_METHODS and self.resolver._asyncpg:
                 self._record_sql_call(node, "unresolved", "method name only", method)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        # `metadata.create_all(engine)` and `conn.run_sync(Base.metadata.create_all)` alike
+        if node.attr.value == "create_all" and self.src(node.value).split(".")[-1].lower().endswith("metadata"):
+            self.schema_sources.append(SchemaSource(self.loc(node), "metadata-create-all", self.src(node)))
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         if "os.environ" in self.resolver.qualified(node.value):

@@ -7,7 +7,8 @@ raises stops the run, and a file whose output would not parse is never offered a
 from __future__ import annotations
 
 import ast
-import re
+import dataclasses
+import json
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -17,15 +18,12 @@ import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import calculate_module_and_package
 
+from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, relative
 from unify.rewrite.outcome import Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
 from unify.rewrite.plan import MigrationPlan, build_plan
-
-# Files whose text mentions none of these are not parsed: no codemod can have work there.
-PREFILTER = re.compile(rb"asyncpg|create_async_engine|getenv|environ|create_pool")
-
 
 def _codemods(names: tuple[str, ...]):
     from unify import codemods
@@ -79,9 +77,33 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]]) -> Fi
         source = Path(path).read_bytes()
     except OSError as exc:
         return Skipped(rel, f"cannot read: {exc.strerror or exc}")
-    if not PREFILTER.search(source):
-        return Unchanged(rel)
-    return transform_source(source, path, rel, plan, names)
+    wanted = tuple(c.info.name for c in _codemods(names) if c.wants(source, plan))
+    if not wanted:
+        return Unchanged(rel)  # no codemod has work here: not even parsed
+    cache_key = cache.key("migrate", rel, source, plan_fingerprint(plan), ",".join(wanted))
+    cached = cache.get("migrate", cache_key)
+    if not cache.is_miss(cached):
+        return cached
+    outcome = transform_source(source, path, rel, plan, wanted)
+    cache.put("migrate", cache_key, outcome)
+    return outcome
+
+
+def plan_fingerprint(plan: MigrationPlan) -> str:
+    """Everything in the plan that can change a file's outcome, as a stable string."""
+
+    def plain(value):
+        if isinstance(value, (set, frozenset)):
+            return sorted(plain(v) for v in value)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return str(value)
+
+    return json.dumps(plain(plan), sort_keys=True)
 
 
 def generated_outcomes(plan: MigrationPlan, names: tuple[str, ...]) -> list[FileOutcome]:

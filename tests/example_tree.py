@@ -1,0 +1,27 @@
+"""Copies of the bundled example applications, as git repositories, for end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                            env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+                                 "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin:/usr/local/bin",
+                                 "HOME": str(cwd)})
+    return result.stdout
+
+
+def copy_example(name: str, destination: Path, as_git: bool = True) -> Path:
+    target = destination / name
+    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".unify"))
+    if as_git:
+        git(target, "init", "-q")
+        git(target, "add", "-A")
+        git(target, "commit", "-qm", "legacy")
+    return target

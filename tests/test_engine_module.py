@@ -1,0 +1,141 @@
+"""The generated engine module: URL derivation table, and real connections through it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ssl
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from codemod_helpers import make_plan
+from unify.rewrite.plan import EngineOption
+from unify.templates import render_engine_module
+
+
+def load_engine_module(tmp_path: Path, monkeypatch, url: str, **plan):
+    monkeypatch.setenv("DATABASE_URL", url)
+    source = render_engine_module(make_plan(**plan))
+    path = tmp_path / f"engine_{uuid.uuid4().hex}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def engine_module(tmp_path, monkeypatch):
+    return load_engine_module(tmp_path, monkeypatch, "postgresql://u@db.internal:5432/app")
+
+
+@pytest.mark.parametrize(
+    "raw, url, connect_args",
+    [
+        ("postgresql://u:pw@db:5432/app", "postgresql+asyncpg://u:pw@db:5432/app", {}),
+        ("postgres://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
+        ("postgresql+psycopg2://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
+        ("postgresql+asyncpg://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
+        # special characters in the password survive, percent-encoded
+        ("postgresql://u:p%40ss%3Aw%2Fo%23rd@db/app", "postgresql+asyncpg://u:p%40ss%3Aw%2Fo%23rd@db/app", {}),
+        ("postgresql://u@db/app?sslmode=require", "postgresql+asyncpg://u@db/app", {"ssl": "require"}),
+        ("postgresql://u@db/app?sslmode=disable&connect_timeout=7",
+         "postgresql+asyncpg://u@db/app", {"ssl": "disable", "timeout": 7.0}),
+        ("postgresql://u@db/app?application_name=api&options=-c%20statement_timeout%3D5000",
+         "postgresql+asyncpg://u@db/app",
+         {"server_settings": {"application_name": "api", "options": "-c statement_timeout=5000"}}),
+        # a unix socket directory stays a host parameter, which the asyncpg dialect passes on
+        ("postgresql:///app?host=/var/run/postgresql", "postgresql+asyncpg:///app?host=%2Fvar%2Frun%2Fpostgresql", {}),
+        ("postgresql://db/app?user=u&dbname=other&target_session_attrs=read-write",
+         "postgresql+asyncpg://u@db/other?target_session_attrs=read-write", {}),
+    ],
+)
+def test_url_derivation(engine_module, raw, url, connect_args):
+    derived, args = engine_module.asyncpg_url(raw)
+    assert derived.render_as_string(hide_password=False) == url
+    assert args == connect_args
+
+
+def test_password_with_special_characters_is_decoded_for_the_driver(engine_module):
+    derived, _ = engine_module.asyncpg_url("postgresql://u:p%40ss%3Aw%2Fo%23rd@db/app")
+    assert derived.password == "p@ss:w/o#rd"
+    assert "p@ss" not in repr(derived)  # SQLAlchemy hides it when printed
+
+
+def test_certificate_files_become_an_ssl_context(engine_module, tmp_path):
+    ca = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
+    if not ca.is_file():
+        ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    _, args = engine_module.asyncpg_url(f"postgresql://u@db/app?sslmode=verify-full&sslrootcert={ca}")
+    context = args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    _, args = engine_module.asyncpg_url(f"postgresql://u@db/app?sslmode=verify-ca&sslrootcert={ca}")
+    assert not args["ssl"].check_hostname and args["ssl"].verify_mode == ssl.CERT_REQUIRED
+
+
+def test_other_databases_are_refused(engine_module):
+    with pytest.raises(ValueError, match="must point at PostgreSQL, not 'mysql'"):
+        engine_module.asyncpg_url("mysql://u@db/app")
+
+
+def test_pool_options_reach_the_engine(tmp_path, monkeypatch):
+    module = load_engine_module(
+        tmp_path, monkeypatch, "postgresql://u@db/app",
+        engine_kwargs=(EngineOption("pool_size", "20", "x"), EngineOption("max_overflow", "0", "x"),
+                       EngineOption("pool_pre_ping", "True", "x"), EngineOption("pool_recycle", "300", "x")),
+        connect_args=(EngineOption("command_timeout", "60", "x"),
+                      EngineOption("server_settings", "{'jit': 'off'}", "x")),
+    )
+    pool = module.engine.pool
+    assert pool.size() == 20 and pool._max_overflow == 0 and pool._pre_ping and pool._recycle == 300
+
+
+def test_default_is_used_only_when_the_variable_is_unset(tmp_path, monkeypatch):
+    module = load_engine_module(tmp_path, monkeypatch, "postgresql://u@db.internal/app",
+                                url_default="postgresql://dev@localhost/dev")
+    assert module.engine.url.host == "db.internal"
+    monkeypatch.delenv("DATABASE_URL")
+    url, _ = module.database_url()
+    assert url.host == "localhost"
+
+
+def test_without_a_default_the_variable_is_required(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/app")
+    module = load_engine_module(tmp_path, monkeypatch, "postgresql://u@db/app")
+    monkeypatch.delenv("DATABASE_URL")
+    with pytest.raises(KeyError, match="DATABASE_URL"):
+        module.database_url()
+
+
+def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database_url):
+    raw = make_url(database_url)
+    libpq = raw.set(drivername="postgresql").update_query_dict(
+        {"application_name": "unify-engine-test", "sslmode": "disable", "connect_timeout": "5",
+         "options": "-c statement_timeout=4321"})
+    module = load_engine_module(
+        tmp_path, monkeypatch, libpq.render_as_string(hide_password=False),
+        connect_args=(EngineOption("command_timeout", "30", "x"),
+                      EngineOption("server_settings", "{'search_path': 'public'}", "x")),
+    )
+
+    async def check():
+        try:
+            async with module.engine.connect() as conn:
+                name = await conn.scalar(text("SELECT current_setting('application_name')"))
+                timeout = await conn.scalar(text("SELECT current_setting('statement_timeout')"))
+                path = await conn.scalar(text("SELECT current_setting('search_path')"))
+                database = await conn.scalar(text("SELECT current_database()"))
+            return name, timeout, path, database
+        finally:
+            await module.engine.dispose()
+
+    name, timeout, path, database = asyncio.run(check())
+    assert (name, timeout, path) == ("unify-engine-test", "4321ms", "public")
+    assert database == raw.database

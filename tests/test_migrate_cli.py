@@ -1,0 +1,163 @@
+"""`unify migrate` end to end on a copy of examples/pepgmp, through the CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from example_tree import copy_example, git
+from unify.cli import app
+
+runner = CliRunner()
+
+
+def migrate(*args: str):
+    return runner.invoke(app, ["migrate", *args])
+
+
+@pytest.fixture
+def example(tmp_path):
+    return copy_example("pepgmp", tmp_path)
+
+
+def test_dry_run_prints_a_diff_that_git_apply_and_patch_accept(example, tmp_path):
+    result = migrate(str(example))
+    assert result.exit_code == 1, result.output  # changes pending
+    diff = result.stdout
+    assert "+++ b/src/database/engine.py" in diff and "--- a/src/database/connection.py" in diff
+    patch = tmp_path / "migrate.diff"
+    patch.write_text(diff)
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=example, check=True)
+    subprocess.run(["patch", "-p1", "--dry-run", "-i", str(patch)], cwd=example, check=True, capture_output=True)
+    assert git(example, "status", "--porcelain") == ""  # a dry run writes nothing
+
+
+def test_write_then_second_run_is_a_no_op(example):
+    first = migrate(str(example), "--write")
+    assert first.exit_code == 0, first.output
+    assert (example / "src/database/engine.py").is_file()
+    baseline = example / ".unify/baseline"
+    latest = (baseline / "LATEST").read_text().strip()
+    manifest = json.loads((baseline / latest / "manifest.json").read_text())
+    assert {f["path"] for f in manifest["files"]} == {"src/database/connection.py", "src/database/engine.py"}
+    assert (baseline / latest / "files/src/database/connection.py").read_text() == git(example, "show", "HEAD:src/database/connection.py")
+    git(example, "add", "-A")
+    git(example, "commit", "-qm", "migrated")
+    second = migrate(str(example))
+    assert second.exit_code == 0, second.output
+    assert "+++" not in second.stdout
+
+
+def test_after_write_scan_sees_one_engine_and_no_localhost_default(example):
+    assert migrate(str(example), "--write").exit_code == 0
+    data = json.loads(runner.invoke(app, ["scan", str(example), "--format", "json"]).stdout)
+    assert data["summary"]["sqlalchemy_engines"] == 1
+    engines = [f for f in data["factories"] if f["kind"] == "engine"]
+    assert engines[0]["location"]["path"] == "src/database/engine.py"
+    assert not [f for f in data["findings"] if f["rule"] == "db-url-default-localhost"]
+    assert "ASYNC_DATABASE_URL" not in data["summary"]["database_env_vars"]
+
+
+def test_migrated_example_passes_its_own_tests(example):
+    assert migrate(str(example), "--write").exit_code == 0
+    env = {**os.environ, "UNIFY_REQUIRE_DB": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("ASYNC_DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                            cwd=example, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_syntax_error_file_is_reported_and_the_rest_migrated(example):
+    (example / "src/broken.py").write_text("import asyncpg\ndef f(:\n    pass\n")
+    git(example, "add", "-A")
+    git(example, "commit", "-qm", "broken file")
+    result = migrate(str(example), "--write")
+    assert result.exit_code == 0, result.output
+    assert "skipped src/broken.py: syntax error at line 2" in " ".join(result.output.split())
+    assert (example / "src/database/engine.py").exists()
+
+
+def test_dirty_work_tree_is_refused_without_allow_dirty(example):
+    (example / "src/main.py").write_text((example / "src/main.py").read_text() + "\n# local edit\n")
+    result = migrate(str(example), "--write")
+    assert result.exit_code == 2
+    assert "uncommitted changes" in result.output and "src/main.py" in result.output
+    assert not (example / "src/database/engine.py").exists()
+    assert migrate(str(example), "--write", "--allow-dirty").exit_code == 0
+
+
+def test_report_lists_every_change_and_every_site_left_alone(example, tmp_path):
+    data_file = tmp_path / "report.json"
+    migrate(str(example), "--report", str(data_file), "--format", "json")
+    data = json.loads(data_file.read_text())
+    changes = [c for f in data["files"] for c in f.get("changes", [])]
+    assert data["summary"]["changes"] == len(changes) >= 3
+    assert all(c["description"] and c["risk"] in ("safe", "review", "manual") for c in changes)
+    left = [item for f in data["files"] for item in f.get("left_alone", [])]
+    assert any("asyncpg.create_pool() stays" in item["reason"] for item in left)
+    markdown_file = tmp_path / "report.md"
+    migrate(str(example), "--report", str(markdown_file))
+    markdown = markdown_file.read_text()
+    for change in changes:
+        assert change["description"].replace("|", "\\|") in markdown
+    assert "## Left alone" in markdown and "src/services/database_service.py:" in markdown
+
+
+def test_list_select_and_ignore(example):
+    listed = migrate("--list")
+    assert listed.exit_code == 0 and "engine" in listed.stdout and "config" in listed.stdout and "review" in listed.stdout
+    unknown = migrate(str(example), "--select", "nope")
+    assert unknown.exit_code == 2 and "unknown codemod 'nope'" in unknown.output
+    only_engine = migrate(str(example), "--select", "engine", "--format", "json")
+    codemods = {c["codemod"] for f in json.loads(only_engine.stdout)["files"] for c in f.get("changes", [])}
+    assert codemods == {"engine"}
+    none_left = migrate(str(example), "--select", "engine", "--ignore", "engine")
+    assert none_left.exit_code == 2
+
+
+def test_configuration_from_pyproject(example):
+    (example / "pyproject.toml").write_text('[tool.unify]\nselect = ["engine"]\nengine-module = "src.db_engine"\n')
+    data = json.loads(migrate(str(example), "--format", "json").stdout)
+    paths = {f["path"] for f in data["files"] if f["status"] == "changed"}
+    assert "src/db_engine.py" in paths
+    assert {c["codemod"] for f in data["files"] for c in f.get("changes", [])} == {"engine"}
+    (example / "pyproject.toml").write_text('[tool.unify]\nselec = ["engine"]\n')
+    bad = migrate(str(example))
+    assert bad.exit_code == 2 and "unknown key [tool.unify] 'selec'" in bad.output
+
+
+def test_parallel_output_is_identical(example, monkeypatch):
+    monkeypatch.setenv("UNIFY_NO_CACHE", "1")
+    one = migrate(str(example), "--format", "json", "--jobs", "1").stdout
+    two = migrate(str(example), "--format", "json", "--jobs", "2").stdout
+    assert one == two
+
+
+def test_write_keeps_mode_encoding_and_line_endings(tmp_path):
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    legacy = ("# -*- coding: latin-1 -*-\r\n"
+              "import os\r\n"
+              "# caf\xe9\r\n"
+              "ASYNC_DATABASE_URL = os.getenv('ASYNC_DATABASE_URL', 'postgresql+asyncpg://localhost/db')\r\n"
+              "DATABASE_URL = os.getenv('DATABASE_URL', 'postgresql://localhost/db')\r\n"
+              "print(ASYNC_DATABASE_URL, DATABASE_URL)\r\n").encode("latin-1")
+    path = app_dir / "settings.py"
+    path.write_bytes(legacy)
+    path.chmod(0o750)
+    result = migrate(str(app_dir), "--write")
+    assert result.exit_code == 0, result.output
+    assert "not a git repository" in result.output
+    new = path.read_bytes()
+    assert new != legacy
+    assert b"caf\xe9" in new  # still latin-1
+    assert new.count(b"\r\n") == new.count(b"\n")  # every line still ends in CRLF
+    assert stat.S_IMODE(path.stat().st_mode) == 0o750
+    assert b"engine.url.render_as_string(hide_password=False)" in new
