@@ -9,10 +9,13 @@ from __future__ import annotations
 from ._base import CodemodInfo, UnifyCodemod
 from .config import ConfigCodemod
 from .engine import EngineCodemod
+from .repositories import RepositoryCodemod
 
-# Order matters: `engine` replaces create_async_engine() calls first, so that `config`
-# then sees which URL variables nothing reads any more.
+# Order matters. `repositories` runs first, while receivers can still be traced to
+# asyncpg.create_pool(); `engine` then replaces the pools and engines themselves; `config`
+# runs last, when it can see which URL variables nothing reads any more.
 REGISTRY: tuple[type[UnifyCodemod], ...] = (
+    RepositoryCodemod,
     EngineCodemod,
     ConfigCodemod,
 )

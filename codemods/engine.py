@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import QualifiedNameProvider, ScopeProvider
+from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
 from unify.rewrite.outcome import Risk
 from unify.templates import render_engine_module
@@ -30,7 +30,7 @@ class EngineCodemod(UnifyCodemod):
         risk=Risk.REVIEW,
         why="Two engines or pools to one server drift apart in URL, size and settings; one engine cannot.",
     )
-    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider)
+    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider, ParentNodeProvider)
 
     def __init__(self, context, plan) -> None:
         super().__init__(context, plan)
@@ -39,7 +39,7 @@ class EngineCodemod(UnifyCodemod):
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
-        return b"create_async_engine" in source or b"asyncpg" in source
+        return b"create_async_engine" in source or b"create_pool" in source or b"asyncpg" in source
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
@@ -72,10 +72,28 @@ class EngineCodemod(UnifyCodemod):
             return cst.RemoveFromParent()
         return updated_node
 
+    def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
+        call = original_node.expression
+        if self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
+            self.record(call, f"asyncpg.create_pool() replaced by repository_engine of {self.plan.engine_module}: the "
+                              "shared engine's pool, with each statement committing on its own and asyncpg's "
+                              "exceptions, as the pool had (options moved to the engine module)")
+            AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "repository_engine")
+            for arg in call.args:
+                RemoveImportsVisitor.remove_unused_import_by_node(self.context, arg.value)
+            RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
+            return cst.Name("repository_engine")
+        return updated_node
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self._is(original_node.func, ENGINE_FACTORIES):
             return self._replace_engine(original_node)
-        if self._is(original_node.func, POOL_FACTORIES) and not self.plan.move_asyncpg_pools:
+        if self._is(original_node.func, POOL_FACTORIES) and self.plan.move_asyncpg_pools:
+            parent = self.get_metadata(ParentNodeProvider, original_node, None)
+            if not isinstance(parent, cst.Await):
+                self.leave_alone(original_node, "asyncpg.create_pool() not awaited directly (async with, or passed on)",
+                                 f"use repository_engine from {self.plan.engine_module} in its place")
+        elif self._is(original_node.func, POOL_FACTORIES) and not self.plan.move_asyncpg_pools:
             self.leave_alone(
                 original_node,
                 "asyncpg.create_pool() stays until its call sites move: the shared engine decodes json/jsonb and "

@@ -1,9 +1,9 @@
 """Test fixtures for the pepgmp example.
 
-Every test session gets a scratch PostgreSQL database. ``DATABASE_URL`` and
-``ASYNC_DATABASE_URL`` are pointed at it before any module that reads them at
-import time (``src.database.connection`` and everything importing it) is
-loaded, which is why the ORM side is only reached through fixtures below.
+Every test session gets a scratch PostgreSQL database, provisioned when pytest
+starts. ``DATABASE_URL`` and ``ASYNC_DATABASE_URL`` point at it before any module
+that reads them at import time (``src.database.connection`` and everything
+importing it) is loaded; the ORM side is still only reached through fixtures.
 """
 from __future__ import annotations
 
@@ -39,10 +39,16 @@ def _set_utc(url: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture(scope="session")
-def pepgmp_database_url():
+_SESSION: dict = {}
+
+
+def pytest_configure(config):
+    """Provision the scratch database before test modules are imported.
+
+    Modules that build their engine at import time read DATABASE_URL then, so it has
+    to point at the scratch database before collection starts.
+    """
     stack = contextlib.ExitStack()
-    error = None
     try:
         from unify.postgres import provision, scratch_database
 
@@ -52,39 +58,45 @@ def pepgmp_database_url():
         _set_utc(plain_url)
     except Exception as exc:  # provisioning problems of any kind
         stack.close()
-        error = exc
+        _SESSION["error"] = exc
+        return
+    async_url = make_url(plain_url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    _SESSION["saved"] = {k: os.environ.get(k) for k in ("DATABASE_URL", "ASYNC_DATABASE_URL")}
+    os.environ["DATABASE_URL"] = plain_url
+    os.environ["ASYNC_DATABASE_URL"] = async_url
+    _SESSION.update(url=plain_url, stack=stack)
+
+
+def pytest_unconfigure(config):
+    for key, value in _SESSION.pop("saved", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    stack = _SESSION.pop("stack", None)
+    if stack is not None:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def pepgmp_database_url():
+    error = _SESSION.get("error")
     if error is not None:
         reason = "PostgreSQL could not be provisioned for the pepgmp tests"
         if _require_db():
             pytest.fail(f"{reason} (UNIFY_REQUIRE_DB=1): {error}", pytrace=False)
         first_line = (str(error).strip().splitlines() or [""])[0]
         pytest.skip(f"{reason} ({type(error).__name__}: {first_line}); set UNIFY_REQUIRE_DB=1 to fail instead")
-
-    async_url = make_url(plain_url).set(drivername="postgresql+asyncpg").render_as_string(
-        hide_password=False
-    )
+    plain_url = _SESSION["url"]
     if "src.database.connection" in sys.modules:
         engine_url = sys.modules["src.database.connection"].async_engine.url
         if engine_url.database != make_url(plain_url).database:
-            stack.close()
             pytest.fail(
                 "src.database.connection was imported before the test database was "
                 f"provisioned; its engine points at {engine_url!r}",
                 pytrace=False,
             )
-
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "ASYNC_DATABASE_URL")}
-    os.environ["DATABASE_URL"] = plain_url
-    os.environ["ASYNC_DATABASE_URL"] = async_url
-    with stack:
-        try:
-            yield plain_url
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    return plain_url
 
 
 @pytest.fixture

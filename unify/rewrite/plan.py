@@ -52,6 +52,9 @@ class MigrationPlan:
     sqlalchemy_engines: tuple[ConnectionFactory, ...] = ()
     asyncpg_pools: tuple[ConnectionFactory, ...] = ()
     move_asyncpg_pools: bool = False  # only together with the codemod that moves their call sites
+    json_as_text: bool = True  # the legacy pool handed json/jsonb over as text (no codec registered)
+    raw_sql_module: str = ""  # dotted module of the generated raw-SQL helpers
+    raw_sql_path: str = ""
     notes: tuple[LeftAlone, ...] = field(default_factory=tuple)
     notes_by_path: dict = field(default_factory=dict, hash=False, compare=False)
     # (module, name) of module-level variables that other files refer to
@@ -142,6 +145,9 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     reads = [e for e in inv.all("env_reads") if e.name == url_var]
     url_default = next((e.raw_default for e in reads if e.raw_default is not None), None)
     import_root, engine_file = _engine_location(root, inv, settings)
+    raw_sql_file = engine_file.with_name("raw_sql.py")
+    if raw_sql_file.exists() and GENERATED_MARKER not in raw_sql_file.read_text(encoding="utf-8", errors="replace"):
+        raw_sql_file = engine_file.with_name("raw_sql_helpers.py")
     factories = inv.all("factories")
     engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine"))
     pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool")
@@ -216,4 +222,21 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         notes=tuple(item for _, item in notes),
         notes_by_path=by_path,
         exported_names=_exported_names(root, import_root, inv, secondary, list(python_files)),
+        json_as_text=not _registers_json_codec(python_files),
+        raw_sql_module=_module_name(import_root, raw_sql_file),
+        raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
     )
+
+
+def _registers_json_codec(python_files) -> bool:
+    """Whether the application told asyncpg to decode json/jsonb itself (set_type_codec)."""
+    import re
+
+    codec = re.compile(rb"set_type_codec\(\s*['\"]jsonb?['\"]")
+    for path in python_files:
+        try:
+            if codec.search(Path(path).read_bytes()):
+                return True
+        except OSError:
+            continue
+    return False

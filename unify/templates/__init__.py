@@ -48,3 +48,7 @@ def render_engine_module(plan: "MigrationPlan") -> str:
         engine_kwargs="".join(kwarg_lines),
     )
     return text
+
+
+def render_raw_sql_module(plan: "MigrationPlan") -> str:
+    return _template("raw_sql_module.py.tmpl").substitute(json_as_text=str(plan.json_as_text))

@@ -1,0 +1,536 @@
+"""repositories: every asyncpg call onto SQLAlchemy Core `text()` on the shared engine.
+
+Receivers are recognised through unify's facts (scopes, qualified names, assignments such
+as `self._pool = pool`), never by method name alone. Each static statement is rewritten
+with PostgreSQL's own lexer and proven unchanged before it is offered; what callers see
+(records, status strings, exceptions, commit behaviour) is kept by the raw-SQL helpers
+generated beside the engine module. Sites the tool cannot carry over keep a greppable
+`# unify: review` comment and an entry in the report.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+
+from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
+from unify.rewrite.outcome import Change, Risk
+from unify.sql.binds import RewriteRefused, to_named_binds
+from unify.sql.lexing import SqlLexError, shape
+from unify.sql.literals import LiteralRefused, rewrite_literal
+from unify.sql.proof import prove
+from unify.templates import render_raw_sql_module
+
+from ._base import CodemodInfo, UnifyCodemod
+
+REVIEW_MARK = "# unify: review"
+RESULT_HELPERS = {"fetch": "all_records", "fetchrow": "first_record", "fetchval": "first_value"}
+QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
+COPY_METHODS = {"copy_records_to_table", "copy_to_table", "copy_from_table", "copy_from_query"}
+ANNOTATIONS = {
+    "asyncpg.Pool": ("sqlalchemy.ext.asyncio", "AsyncEngine"),
+    "asyncpg.pool.Pool": ("sqlalchemy.ext.asyncio", "AsyncEngine"),
+    "asyncpg.Connection": ("sqlalchemy.ext.asyncio", "AsyncConnection"),
+    "asyncpg.connection.Connection": ("sqlalchemy.ext.asyncio", "AsyncConnection"),
+    "asyncpg.pool.PoolConnectionProxy": ("sqlalchemy.ext.asyncio", "AsyncConnection"),
+}
+RECORD_ANNOTATIONS = {"asyncpg.Record", "asyncpg.protocol.Record", "asyncpg.protocol.protocol.Record"}
+# the status string's command word, by the parsed statement's node type
+STATEMENT_COMMANDS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "SelectStmt": "SELECT",
+                      "MergeStmt": "MERGE"}
+
+
+class Unsupported(Exception):
+    """A call the codemod will not rewrite; the message is the reason shown to the user."""
+
+
+def _command_of(sql: str) -> str | None:
+    import pglast
+
+    try:
+        statements = pglast.parse_sql(sql)
+    except Exception:  # noqa: BLE001 - unparsable SQL simply has no known command
+        return None
+    if len(statements) != 1:
+        return None
+    return STATEMENT_COMMANDS.get(type(statements[0].stmt).__name__)
+
+
+def _bind_name(arg: cst.BaseExpression, number: int) -> str:
+    """A readable bind name taken from the argument (`alert_id`, `self.limit` -> `limit`)."""
+    node = arg
+    if isinstance(node, cst.Attribute):
+        node = node.attr
+    if isinstance(node, cst.Name):
+        name = node.value.lstrip("_")
+        if name.isidentifier() and not keyword.iskeyword(name) and name not in ("self", "cls"):
+            return name
+    return f"p{number}"
+
+
+class RepositoryCodemod(UnifyCodemod):
+    info = CodemodInfo(
+        name="repositories",
+        summary="Move every asyncpg call onto SQLAlchemy Core text() on the shared engine, each statement proven unchanged",
+        risk=Risk.REVIEW,
+        why="One engine for the whole application means the raw-SQL repositories must run on it too, with the same results.",
+    )
+    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider, ParentNodeProvider)
+
+    def __init__(self, context, plan) -> None:
+        super().__init__(context, plan)
+        self.proven = 0
+        self._wrap: dict[int, tuple[cst.BaseExpression, str]] = {}  # statement id -> (pool expression, connection name)
+        self._review: dict[int, str] = {}  # statement id -> reason for a review comment
+        self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
+        self._constant_rewrites: dict[str, object] = {}
+        self._constant_lines: dict[str, int] = {}
+        self._needs_text = False
+        self._helpers: set[str] = set()
+
+    @classmethod
+    def wants(cls, source: bytes, plan) -> bool:
+        return b"asyncpg" in source or any(
+            word in source for word in (b".fetchrow(", b".fetchval(", b".executemany(", b".acquire(", b".copy_records_to_table("))
+
+    @classmethod
+    def generated_files(cls, plan) -> dict[str, str]:
+        return {plan.raw_sql_path: render_raw_sql_module(plan)} if plan.raw_sql_path else {}
+
+    # -- setup ------------------------------------------------------------------------
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        if self._is_generated():
+            return tree
+        collector = ClassAttributeCollector()
+        self.context.wrapper.visit(collector)
+        self.resolver = ReceiverResolver(self.get_metadata, collector.attributes, collector.imports_asyncpg)
+        self._imports_asyncpg = collector.imports_asyncpg
+        tree = super().transform_module_impl(tree)
+        if self._constant_edits:
+            # constants are defined above the calls that prove them, so they are edited afterwards
+            tree = tree.visit(_ConstantEditor(self._constant_edits, self._constant_lines))
+            for name, line in sorted(self._constant_lines.items()):
+                self.changes.append(Change(self.info.name, line, f"{name}: $n placeholders become named binds for text(); "
+                                           "the statement is proven to compile back to the original", Risk.REVIEW))
+        return tree
+
+    def _is_generated(self) -> bool:
+        filename = (self.context.filename or "").replace("\\", "/")
+        return any(p and filename.endswith(p) for p in (self.plan.engine_path, self.plan.raw_sql_path))
+
+    def _kind(self, node: cst.BaseExpression):
+        resolution = self.resolver.resolve(node)
+        if resolution.by_name_only and not self._imports_asyncpg:
+            return Kind.UNKNOWN, resolution
+        if resolution.evidence.startswith("asyncpg.connect"):
+            # a connection of its own, not from the pool: it keeps talking to asyncpg directly
+            return Kind.UNKNOWN, resolution
+        return resolution.kind, resolution
+
+    def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        current = node
+        while current is not None and not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            current = self.get_metadata(ParentNodeProvider, current, None)
+        return current
+
+    def _helper(self, name: str) -> None:
+        self._helpers.add(name)
+        AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, name)
+
+    def _mark_review(self, node: cst.CSTNode, reason: str, suggestion: str | None = None) -> None:
+        self.leave_alone(node, reason, suggestion)
+        statement = self._statement_of(node)
+        if statement is not None:
+            self._review.setdefault(id(statement), reason)
+
+    # -- acquire / release / close / transaction ----------------------------------------
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = original_node.func
+        if not isinstance(func, cst.Attribute):
+            return updated_node
+        method = func.attr.value
+        if method not in ("acquire", "release", "close", "transaction", "terminate"):
+            return updated_node
+        kind, _ = self._kind(func.value)
+        if kind is Kind.POOL and method == "acquire":
+            if original_node.args:
+                self._mark_review(original_node, "acquire() with arguments (timeout=) has no engine equivalent",
+                                  "set pool_timeout on the engine and call connect()")
+                return updated_node
+            self.record(original_node, "pool.acquire() becomes engine.connect(): a pooled connection of the shared engine")
+            return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("connect")))
+        if kind is Kind.POOL and method == "release" and len(original_node.args) == 1:
+            self.record(original_node, "pool.release(conn) becomes conn.close(), which returns it to the pool")
+            return cst.Call(func=cst.Attribute(value=updated_node.args[0].value, attr=cst.Name("close")))
+        if kind is Kind.POOL and method in ("close", "terminate"):
+            self.record(original_node, f"pool.{method}() becomes engine.dispose()")
+            return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("dispose")), args=())
+        if kind is Kind.CONNECTION and method == "transaction":
+            return self._transaction(original_node, updated_node)
+        return updated_node
+
+    def _transaction(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        parent = self.get_metadata(ParentNodeProvider, original, None)
+        if not isinstance(parent, cst.WithItem):
+            self._mark_review(original, "a transaction started by hand (tr.start()/commit()) is not migrated",
+                              "use `async with transaction(conn):` from the raw-SQL helpers")
+            return updated
+        unknown = [a.keyword.value for a in original.args if a.keyword is None or a.keyword.value != "isolation"]
+        if unknown:
+            self._mark_review(original, f"transaction({', '.join(unknown)}=...) options are not carried over",
+                              "open it with `await conn.execution_options(...)` and `conn.begin()` by hand")
+            return updated
+        self._helper("transaction")
+        self.record(original, "conn.transaction() becomes transaction(conn): BEGIN ... COMMIT as before, "
+                              "a savepoint when nested", Risk.REVIEW)
+        args = [cst.Arg(updated.func.value)] + [a for a in updated.args]  # type: ignore[attr-defined]
+        return cst.Call(func=cst.Name("transaction"), args=args)
+
+    # -- queries --------------------------------------------------------------------------
+    def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
+        call = original_node.expression
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)):
+            return updated_node
+        method = call.func.attr.value
+        if method not in QUERY_METHODS | COPY_METHODS:
+            return updated_node
+        kind, resolution = self._kind(call.func.value)
+        if kind not in (Kind.POOL, Kind.CONNECTION):
+            if kind is Kind.PREPARED or kind is Kind.CURSOR:
+                self._mark_review(call, f"prepared statements and cursors are not migrated yet ({method})",
+                                  "execute text() on the connection; SQLAlchemy's asyncpg dialect caches prepared statements")
+            return updated_node
+        new_call: cst.Call = updated_node.expression  # type: ignore[assignment]
+        connection: cst.BaseExpression = new_call.func.value  # type: ignore[attr-defined]
+        if kind is Kind.POOL:
+            statement = self._statement_of(original_node)
+            if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement):
+                self._mark_review(call, f"pool-level {method}() outside a plain statement: no connection to run it on",
+                                  f"wrap the statement in `async with {self.module_code(call.func.value)}.connect() as conn:`")
+                return updated_node
+            existing = self._wrap.get(id(statement))
+            name = existing[1] if existing else self._free_connection_name(original_node)
+            self._wrap[id(statement)] = (new_call.func.value, name)  # type: ignore[attr-defined]
+            connection = cst.Name(name)
+        try:
+            return self._rewrite_query(call, new_call, method, connection)
+        except Unsupported as reason:
+            self._mark_review(call, str(reason))
+            if kind is Kind.POOL:
+                self._wrap.pop(id(self._statement_of(original_node)), None)
+            return updated_node
+
+    def module_code(self, node: cst.CSTNode) -> str:
+        return cst.Module(body=[]).code_for_node(node)
+
+    def _in_function_block(self, statement: cst.CSTNode) -> bool:
+        parent = self.get_metadata(ParentNodeProvider, statement, None)
+        return isinstance(parent, cst.IndentedBlock)
+
+    def _free_connection_name(self, node: cst.CSTNode) -> str:
+        scope = self.get_metadata(ScopeProvider, node, None)
+        for name in ("conn", "connection", "db_conn", "sql_conn"):
+            if scope is None or (name not in scope and not scope.accesses[name]):
+                return name
+        return "sql_connection"
+
+    def _rewrite_query(self, call: cst.Call, new_call: cst.Call, method: str, connection: cst.BaseExpression) -> cst.BaseExpression:
+        positional = [a for a in new_call.args if a.keyword is None]
+        keywords = {a.keyword.value: a for a in new_call.args if a.keyword is not None}
+        if method in COPY_METHODS:
+            return self._through_driver(call, new_call, method, connection,
+                                        f"{method}() runs on the asyncpg connection under the engine's connection "
+                                        "(SQLAlchemy has no COPY API); same pool, same behaviour")
+        allowed = {"column"} if method == "fetchval" else set()
+        if set(keywords) - allowed - {"query", "args"}:
+            raise Unsupported(f"{method}() with {', '.join(sorted(set(keywords) - allowed))}= has no equivalent on "
+                              "SQLAlchemy's execute()")
+        if not positional and "query" not in keywords:
+            raise Unsupported(f"{method}() without a statement")
+        sql_arg = positional[0] if positional else keywords["query"]
+        values = positional[1:]
+        original_sql_node = ([a for a in call.args if a.keyword is None] or [keywords.get("query")])[0].value
+
+        if method == "execute" and not values:
+            sql = self._static_sql(original_sql_node)
+            if sql is None or self._statements(sql) > 1:
+                return self._through_driver(call, new_call, method, connection,
+                                            "execute() of a script runs on the asyncpg connection: several statements in "
+                                            "one string need the simple query protocol, which prepared execution refuses")
+
+        if method == "executemany":
+            statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=None)
+            if len(values) != 1:
+                raise Unsupported("executemany() with other than one argument sequence")
+            numbers = sorted(binds)
+            element = cst.Name("values")
+            rows = cst.ListComp(
+                elt=_bind_dict([(binds[n], cst.Subscript(element, [cst.SubscriptElement(cst.Index(cst.Integer(str(n - 1))))]))
+                                for n in numbers], None),
+                for_in=cst.CompFor(target=element, iter=values[0].value))
+            self._helper("execute_many")
+            self.record(call, f"executemany() becomes execute_many(conn, text(...), [...]): one executemany on the "
+                              "driver, as before; an empty sequence is still a no-op")
+            return cst.Await(cst.Call(cst.Name("execute_many"), [cst.Arg(connection), cst.Arg(statement), cst.Arg(rows)]))
+
+        statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=values)
+        if binds is None:  # dynamic SQL: numbered(sql, [args]) gives (text, binds)
+            converted = cst.Call(cst.Name("numbered"), [
+                cst.Arg(sql_arg.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                cst.Arg(cst.List([cst.Element(v.value) if not v.star else cst.StarredElement(v.value) for v in values]))])
+            new_values, star = [converted], "*"
+        else:
+            new_values = [statement]
+            if binds:
+                new_values.append(_bind_dict([(binds[n], values[n - 1].value) for n in sorted(binds)],
+                                             _indent_of(list(new_call.args))))
+            star = ""
+        execute_args = _laid_out(list(new_call.args), new_values)
+        if star:
+            execute_args[0] = execute_args[0].with_changes(star=star)
+        executed = cst.Await(cst.Call(cst.Attribute(connection, cst.Name("execute")), execute_args,
+                                      whitespace_before_args=new_call.whitespace_before_args))
+
+        if method in RESULT_HELPERS:
+            helper = RESULT_HELPERS[method]
+            self._helper(helper)
+            args = [cst.Arg(executed)]
+            if method == "fetchval" and "column" in keywords:
+                args.append(cst.Arg(keywords["column"].value, keyword=cst.Name("column")))
+            self.record(call, f"{method}() becomes {helper}(await conn.execute(text(...))): rows keep asyncpg.Record's "
+                              "access rules (by name, by index, iteration over values)")
+            return cst.Call(cst.Name(helper), args)
+        # execute: keep the status string only where the code reads it
+        if self._result_unused(call):
+            self.record(call, "execute() becomes conn.execute(text(...)); its status string was not used")
+            return executed
+        sql = self._static_sql(original_sql_node)
+        command = _command_of(sql) if sql is not None else None
+        if command is None:
+            raise Unsupported("the status string of execute() is read, and the statement's command is not known statically")
+        self._helper("command_status")
+        self.record(call, f"execute() becomes command_status(await conn.execute(text(...)), \"{command}\"): the same "
+                          f"\"{command} n\" string, built from the row count")
+        return cst.Call(cst.Name("command_status"), [cst.Arg(executed), cst.Arg(cst.SimpleString(f'"{command}"'))])
+
+    def _through_driver(self, call, new_call, method, connection, description) -> cst.BaseExpression:
+        self._helper("driver_connection")
+        self.record(call, description, Risk.REVIEW)
+        driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(connection)]),
+                           lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return cst.Await(cst.Call(cst.Attribute(driver, cst.Name(method)), list(new_call.args)))
+
+    def _result_unused(self, call: cst.Call) -> bool:
+        await_node = self.get_metadata(ParentNodeProvider, call, None)
+        parent = self.get_metadata(ParentNodeProvider, await_node, None)
+        return isinstance(parent, cst.Expr)
+
+    def _statements(self, sql: str) -> int:
+        try:
+            return shape(sql).statements
+        except SqlLexError:
+            return 1
+
+    # -- SQL ------------------------------------------------------------------------------
+    def _static_sql(self, node: cst.BaseExpression) -> str | None:
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            value = node.evaluated_value
+            return value if isinstance(value, str) else None
+        literal = self._constant_literal(node)
+        if literal is not None:
+            value = literal.evaluated_value
+            return value if isinstance(value, str) else None
+        return None
+
+    def _constant_literal(self, node: cst.BaseExpression):
+        """The literal a module constant is bound to, when every use of it is an asyncpg statement."""
+        if not isinstance(node, cst.Name):
+            return None
+        scope = self.get_metadata(ScopeProvider, node, None)
+        if scope is None:
+            return None
+        assignments = list(scope[node.value])
+        if len(assignments) != 1:
+            return None
+        bound = assignments[0].node
+        target = self.get_metadata(ParentNodeProvider, bound, None)
+        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
+        if not (isinstance(target, cst.AssignTarget) and isinstance(assign, cst.Assign)
+                and isinstance(assign.value, (cst.SimpleString, cst.ConcatenatedString))):
+            return None
+        return assign.value
+
+    def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values):
+        """text(...) for the call, and {n: bind name}; None binds mean the SQL is dynamic."""
+        sql = self._static_sql(original_sql)
+        star = values is not None and any(v.star for v in values)
+        if sql is None or star:
+            self._helper("numbered")
+            self.record(call, "SQL built at run time: numbered() converts its $n placeholders when it runs "
+                              "(the statement cannot be proven ahead of time)", Risk.REVIEW)
+            return sql_expr, None
+        constant = isinstance(original_sql, cst.Name)
+        numbers = shape(sql).numbers
+        if values is not None and len(values) != len(numbers):
+            raise Unsupported(f"{len(values)} arguments for {len(numbers)} placeholders")
+        if constant:
+            names = {n: f"p{n}" for n in numbers}  # one constant may serve several calls
+        else:
+            names, seen = {}, set()
+            for n in numbers:
+                name = _bind_name(values[n - 1].value, n) if values is not None else f"p{n}"
+                if name in seen:
+                    name = f"{name}_{n}"
+                names[n] = name
+                seen.add(name)
+        try:
+            rewrite = to_named_binds(sql, names)
+        except RewriteRefused as refused:
+            raise Unsupported(f"the statement cannot be converted: {refused}") from None
+        proof = prove(sql, rewrite.sql)
+        if not proof.ok:
+            raise Unsupported(f"the converted statement does not compile back to the original: {proof.detail}")
+        self.proven += 1
+        self._needs_text = True
+        AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text")
+        if constant:
+            literal = self._constant_literal(original_sql)
+            previous = self._constant_rewrites.get(original_sql.value)
+            if previous is not None and previous != rewrite.sql:
+                raise Unsupported(f"constant {original_sql.value} is used with different placeholders")
+            try:
+                self._constant_edits[original_sql.value] = rewrite_literal(literal, rewrite)
+            except LiteralRefused as refused:
+                raise Unsupported(f"the literal of {original_sql.value} cannot be edited in place: {refused}") from None
+            self._constant_rewrites[original_sql.value] = rewrite.sql
+            self._constant_lines[original_sql.value] = self.line_of(literal)
+            return cst.Call(cst.Name("text"), [cst.Arg(sql_expr)]), names
+        try:
+            new_literal = rewrite_literal(sql_expr, rewrite)  # type: ignore[arg-type]
+        except LiteralRefused as refused:
+            raise Unsupported(f"the SQL literal cannot be edited in place: {refused}") from None
+        return cst.Call(cst.Name("text"), [cst.Arg(new_literal)]), names
+
+    # -- statements: connection wrapping, review comments, constants ---------------------------
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine):
+        node: cst.BaseStatement = updated_node
+        reason = self._review.get(id(original_node))
+        if reason is not None:
+            node = self._with_review_comment(updated_node, reason)
+        wrap = self._wrap.get(id(original_node))
+        if wrap is not None:
+            pool, name = wrap
+            inner = node.with_changes(leading_lines=())
+            return cst.With(
+                asynchronous=cst.Asynchronous(),
+                items=[cst.WithItem(cst.Call(cst.Attribute(pool, cst.Name("connect"))), asname=cst.AsName(cst.Name(name)))],
+                body=cst.IndentedBlock(body=[inner]),
+                leading_lines=node.leading_lines,
+            )
+        return node
+
+    def _with_review_comment(self, node: cst.SimpleStatementLine, reason: str) -> cst.SimpleStatementLine:
+        comment = node.trailing_whitespace.comment
+        if comment is not None and REVIEW_MARK in comment.value:
+            return node
+        text = f"{REVIEW_MARK} {reason}"
+        if comment is not None:
+            text = f"{comment.value}  {text}"
+        return node.with_changes(trailing_whitespace=node.trailing_whitespace.with_changes(
+            whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(text)))
+
+    # -- annotations ------------------------------------------------------------------------
+    def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
+        return updated_node.with_changes(annotation=self._retype(original_node.annotation, updated_node.annotation))
+
+    def _retype(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression:
+        if isinstance(original, (cst.Name, cst.Attribute)):
+            names = {q.name for q in self.get_metadata(QualifiedNameProvider, original, set())}
+            for name in names:
+                if name in ANNOTATIONS:
+                    module, cls = ANNOTATIONS[name]
+                    AddImportsVisitor.add_needed_import(self.context, module, cls)
+                    RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
+                    return cst.Name(cls)
+                if name in RECORD_ANNOTATIONS:
+                    self._helper("Record")
+                    RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
+                    return cst.Name("Record")
+            return updated
+        if isinstance(original, cst.Subscript) and isinstance(updated, cst.Subscript):
+            elements = []
+            for old, new in zip(original.slice, updated.slice):
+                if isinstance(old.slice, cst.Index) and isinstance(new.slice, cst.Index):
+                    new = new.with_changes(slice=new.slice.with_changes(value=self._retype(old.slice.value, new.slice.value)))
+                elements.append(new)
+            return updated.with_changes(slice=elements)
+        if isinstance(original, cst.BinaryOperation) and isinstance(updated, cst.BinaryOperation):
+            return updated.with_changes(left=self._retype(original.left, updated.left),
+                                        right=self._retype(original.right, updated.right))
+        return updated
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if self.changes:
+            RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
+        return updated_node
+
+
+def _indent_of(args: list[cst.Arg]) -> str | None:
+    """The indentation of a call's arguments when they stand one per line, else None."""
+    for arg in args:
+        if arg.comma is not cst.MaybeSentinel.DEFAULT and isinstance(arg.comma.whitespace_after, cst.ParenthesizedWhitespace):
+            return arg.comma.whitespace_after.last_line.value
+    return None
+
+
+def _bind_dict(pairs: list[tuple[str, cst.BaseExpression]], indent: str | None) -> cst.Dict:
+    """{"name": value, ...}: on one line, or one bind per line when the call was laid out that way."""
+    if indent is None or len(pairs) < 3:
+        return cst.Dict([cst.DictElement(cst.SimpleString(f'"{name}"'), value) for name, value in pairs])
+
+    def line_break(depth: str) -> cst.ParenthesizedWhitespace:
+        return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=(), indent=True,
+                                           last_line=cst.SimpleWhitespace(depth))
+
+    inner = indent + "    "
+    elements = [cst.DictElement(cst.SimpleString(f'"{name}"'), value,
+                                comma=cst.Comma(whitespace_after=line_break(inner if i < len(pairs) - 1 else indent)))
+                for i, (name, value) in enumerate(pairs)]
+    return cst.Dict(elements, lbrace=cst.LeftCurlyBrace(whitespace_after=line_break(inner)))
+
+
+def _laid_out(original: list[cst.Arg], values: list[cst.BaseExpression]) -> list[cst.Arg]:
+    """New arguments in the places (commas, line breaks) of the call's original ones."""
+    args = []
+    for index, value in enumerate(values):
+        template = original[min(index, len(original) - 1)]
+        args.append(cst.Arg(value=value, comma=template.comma, whitespace_after_arg=template.whitespace_after_arg))
+    last = original[-1]
+    args[-1] = args[-1].with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg)
+    return args
+
+
+class _ConstantEditor(cst.CSTTransformer):
+    """Puts the rewritten literals into module-level `NAME = "..."` assignments."""
+
+    def __init__(self, edits: dict[str, cst.BaseExpression], lines: dict[str, int]) -> None:
+        super().__init__()
+        self.edits = edits
+        self.depth = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        if len(updated_node.targets) == 1 and isinstance(updated_node.targets[0].target, cst.Name):
+            edit = self.edits.get(updated_node.targets[0].target.value)
+            if edit is not None:
+                return updated_node.with_changes(value=edit)
+        return updated_node
