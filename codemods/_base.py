@@ -65,6 +65,6 @@ class UnifyCodemod(VisitorBasedCodemodCommand):
         return True
 
     @classmethod
-    def generated_files(cls, plan: "MigrationPlan") -> dict[str, str]:
-        """Files this codemod creates in the target (relative path -> text)."""
+    def generated_files(cls, plan: "MigrationPlan") -> dict[str, tuple[str, str]]:
+        """Files this codemod creates in the target: relative path -> (text, what it is for)."""
         return {}

@@ -43,7 +43,7 @@ class EngineCodemod(UnifyCodemod):
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
-        return {plan.engine_path: render_engine_module(plan)}
+        return {plan.engine_path: (render_engine_module(plan), "the one module that creates the database engine")}
 
     def _is(self, node: cst.CSTNode, names: set[str]) -> bool:
         return any(q.name in names for q in self.get_metadata(QualifiedNameProvider, node, set()))

@@ -99,7 +99,10 @@ class RepositoryCodemod(UnifyCodemod):
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
-        return {plan.raw_sql_path: render_raw_sql_module(plan)} if plan.raw_sql_path else {}
+        if not plan.raw_sql_path:
+            return {}
+        return {plan.raw_sql_path: (render_raw_sql_module(plan), "helpers that keep asyncpg's results, status strings "
+                                                                  "and transactions for the raw-SQL repositories")}
 
     # -- setup ------------------------------------------------------------------------
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
@@ -391,7 +394,7 @@ class RepositoryCodemod(UnifyCodemod):
             rewrite = to_named_binds(sql, names)
         except RewriteRefused as refused:
             raise Unsupported(f"the statement cannot be converted: {refused}") from None
-        proof = prove(sql, rewrite.sql)
+        proof = prove(sql, rewrite.sql, rewrite.names)
         if not proof.ok:
             raise Unsupported(f"the converted statement does not compile back to the original: {proof.detail}")
         self.proven += 1

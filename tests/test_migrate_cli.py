@@ -45,7 +45,10 @@ def test_write_then_second_run_is_a_no_op(example):
     baseline = example / ".unify/baseline"
     latest = (baseline / "LATEST").read_text().strip()
     manifest = json.loads((baseline / latest / "manifest.json").read_text())
-    assert {f["path"] for f in manifest["files"]} == {"src/database/connection.py", "src/database/engine.py"}
+    assert {f["path"] for f in manifest["files"]} >= {
+        "src/database/connection.py", "src/database/engine.py", "src/database/raw_sql.py",
+        "src/services/database_service.py", "src/repositories/alert_repository.py"}
+    assert {f["path"] for f in manifest["files"] if f["created_by_unify"]} == {"src/database/engine.py", "src/database/raw_sql.py"}
     assert (baseline / latest / "files/src/database/connection.py").read_text() == git(example, "show", "HEAD:src/database/connection.py")
     git(example, "add", "-A")
     git(example, "commit", "-qm", "migrated")
@@ -58,14 +61,19 @@ def test_after_write_scan_sees_one_engine_and_no_localhost_default(example):
     assert migrate(str(example), "--write").exit_code == 0
     data = json.loads(runner.invoke(app, ["scan", str(example), "--format", "json"]).stdout)
     assert data["summary"]["sqlalchemy_engines"] == 1
+    assert data["summary"]["engines_and_pools"] == 1  # the asyncpg pool is gone too
+    # no asyncpg call is left in the application; only the test suite's own probe connection remains
+    assert not [c for c in data["calls"] if c["location"]["path"].startswith("src/")]
+    assert {c["location"]["path"] for c in data["calls"]} <= {"conftest.py"}
     engines = [f for f in data["factories"] if f["kind"] == "engine"]
     assert engines[0]["location"]["path"] == "src/database/engine.py"
     assert not [f for f in data["findings"] if f["rule"] == "db-url-default-localhost"]
     assert "ASYNC_DATABASE_URL" not in data["summary"]["database_env_vars"]
 
 
-def test_migrated_example_passes_its_own_tests(example):
-    assert migrate(str(example), "--write").exit_code == 0
+@pytest.mark.parametrize("codemods", [[], ["--ignore", "repositories"]], ids=["all-codemods", "engine-and-config"])
+def test_migrated_example_passes_its_own_tests(example, codemods):
+    assert migrate(str(example), "--write", *codemods).exit_code == 0
     env = {**os.environ, "UNIFY_REQUIRE_DB": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("ASYNC_DATABASE_URL", None)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
@@ -101,18 +109,20 @@ def test_report_lists_every_change_and_every_site_left_alone(example, tmp_path):
     assert data["summary"]["changes"] == len(changes) >= 3
     assert all(c["description"] and c["risk"] in ("safe", "review", "manual") for c in changes)
     left = [item for f in data["files"] for item in f.get("left_alone", [])]
-    assert any("asyncpg.create_pool() stays" in item["reason"] for item in left)
+    assert any("asyncpg.connect() is left as it is" in item["reason"] for item in left)
     markdown_file = tmp_path / "report.md"
     migrate(str(example), "--report", str(markdown_file))
     markdown = markdown_file.read_text()
     for change in changes:
         assert change["description"].replace("|", "\\|") in markdown
-    assert "## Left alone" in markdown and "src/services/database_service.py:" in markdown
+    assert "## Left alone" in markdown and "conftest.py:" in markdown
+    assert {"repositories", "engine", "config"} <= {c["codemod"] for c in changes}
 
 
 def test_list_select_and_ignore(example):
     listed = migrate("--list")
-    assert listed.exit_code == 0 and "engine" in listed.stdout and "config" in listed.stdout and "review" in listed.stdout
+    assert listed.exit_code == 0 and "review" in listed.stdout
+    assert listed.stdout.index("repositories") < listed.stdout.index("engine") < listed.stdout.index("config")
     unknown = migrate(str(example), "--select", "nope")
     assert unknown.exit_code == 2 and "unknown codemod 'nope'" in unknown.output
     only_engine = migrate(str(example), "--select", "engine", "--format", "json")

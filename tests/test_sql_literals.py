@@ -123,8 +123,6 @@ REFUSED = [
 def test_refused(source: str, reason: str) -> None:
     node = cst.parse_expression(source)
     rw = to_named_binds("SELECT $1")
-    if reason == "spans two":
-        rw = to_named_binds("SELECT $1")
     with pytest.raises(LiteralRefused, match=reason):
         rewrite_literal(node, rw)
 

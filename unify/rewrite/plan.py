@@ -148,7 +148,8 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     raw_sql_file = engine_file.with_name("raw_sql.py")
     if raw_sql_file.exists() and GENERATED_MARKER not in raw_sql_file.read_text(encoding="utf-8", errors="replace"):
         raw_sql_file = engine_file.with_name("raw_sql_helpers.py")
-    factories = inv.all("factories")
+    engine_rel = engine_file.relative_to(root).as_posix() if engine_file.is_relative_to(root) else ""
+    factories = [f for f in inv.all("factories") if f.location.path != engine_rel]  # not the shared engine itself
     engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine"))
     pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool")
 

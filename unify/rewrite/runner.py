@@ -22,7 +22,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, relative
-from unify.rewrite.outcome import Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
+from unify.rewrite.outcome import Change, Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
 from unify.rewrite.plan import MigrationPlan, build_plan
 
 def _codemods(names: tuple[str, ...]):
@@ -103,24 +103,31 @@ def plan_fingerprint(plan: MigrationPlan) -> str:
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return str(value)
 
-    return json.dumps(plain(plan), sort_keys=True)
+    data = plain(plan)
+    # absolute locations do not change what a file becomes; leaving them out lets copies of a tree share entries
+    data.pop("root")
+    data["import_root"] = str(Path(plan.import_root).relative_to(plan.root)) if Path(plan.import_root).is_relative_to(plan.root) else data["import_root"]
+    return json.dumps(data, sort_keys=True)
 
 
 def generated_outcomes(plan: MigrationPlan, names: tuple[str, ...]) -> list[FileOutcome]:
+    """Files the codemods create. A file that exists already belongs to the application:
+    it is never overwritten, only compared."""
     outcomes: list[FileOutcome] = []
     for codemod_class in _codemods(names):
-        for rel, text in codemod_class.generated_files(plan).items():
+        for rel, (text, purpose) in codemod_class.generated_files(plan).items():
             path = plan.root / rel
             new = text.encode("utf-8")
-            old = path.read_bytes() if path.exists() else None
-            if old == new:
-                outcomes.append(Unchanged(rel))
+            if path.exists():
+                notes: tuple[LeftAlone, ...] = ()
+                if path.read_bytes() != new and (plan.sqlalchemy_engines or plan.asyncpg_pools):
+                    notes = (LeftAlone(codemod_class.info.name, 0,
+                                       f"{rel} exists and is application code now; it was not regenerated",
+                                       "compare it with what the legacy pools and engines set (see the notes of this run)"),)
+                outcomes.append(Unchanged(rel, notes))
             else:
-                from unify.rewrite.outcome import Change
-
-                verb = "created" if old is None else "regenerated"
-                outcomes.append(Changed(rel, old, new, (Change(codemod_class.info.name, 1, f"{rel} {verb}: the one "
-                                        f"module that creates the database engine", codemod_class.info.risk),)))
+                outcomes.append(Changed(rel, None, new, (Change(codemod_class.info.name, 1, f"{rel} created: {purpose}",
+                                        codemod_class.info.risk),)))
     return outcomes
 
 

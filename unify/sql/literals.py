@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 import libcst as cst
@@ -87,8 +88,10 @@ def rewrite_literal(node: cst.SimpleString | cst.ConcatenatedString, rewrite: Bi
 
     code = cst.Module(body=[]).code_for_node(new)
     try:
-        # parenthesised: parts on several lines are only an expression inside brackets
-        result = ast.literal_eval("(" + code + "\n)")
+        with warnings.catch_warnings():  # invalid escapes kept from the original literal warn again
+            warnings.simplefilter("ignore")
+            # parenthesised: parts on several lines are only an expression inside brackets
+            result = ast.literal_eval("(" + code + "\n)")
     except (SyntaxError, ValueError) as exc:
         raise LiteralRefused(f"the edited literal is not valid Python: {exc}") from exc
     if result != rewrite.sql:
@@ -161,7 +164,7 @@ def _decode(node: cst.SimpleString, offset: int) -> _Part:
         elif nxt in "xuU":
             width = {"x": 2, "u": 4, "U": 8}[nxt]
             digits = body[i + 2 : i + 2 + width]
-            if len(digits) != width or any(d not in _HEX for d in digits):
+            if len(digits) != width or any(d not in _HEX for d in digits) or int(digits, 16) > 0x10FFFF:
                 raise LiteralRefused(f"malformed \\{nxt} escape in the literal")
             emit(chr(int(digits, 16)), i, i + 2 + width)
             i += 2 + width

@@ -28,7 +28,9 @@ async def test_log_returns_the_event(ledger, van, probe):
         details={"workshop": "Autohaus Nord", "invoice": "R-2024-118", "hours": 2.5},
         notes="squeal on left side",
     )
-    assert isinstance(rec, asyncpg.Record)
+    # the row behaves like a read-only mapping and a tuple at the same time
+    assert rec[0] == rec["id"] and rec.get("kind") == "brakes" and rec.get("no_such_column") is None
+    assert len(rec) == 9 and dict(rec.items()) == dict(rec)
     assert list(rec.keys()) == [
         "id", "vehicle_id", "kind", "performed_at", "odometer_km", "cost", "parts", "details", "notes",
     ]

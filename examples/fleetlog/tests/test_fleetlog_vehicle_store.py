@@ -28,7 +28,8 @@ async def test_register_returns_full_row(vehicles, probe):
         attributes={"payload_kg": 1200, "fuel": "diesel", "axles": [2, {"twin": True}]},
         notes="leased until 2026",
     )
-    assert isinstance(rec, asyncpg.Record)
+    assert rec[0] == rec["id"] and rec[1] == rec["plate"]
+    assert len(rec) == len(VEHICLE_KEYS) and list(rec) == [rec[k] for k in VEHICLE_KEYS]
     assert list(rec.keys()) == VEHICLE_KEYS
     assert isinstance(rec["id"], int) and rec["id"] == 1
     assert rec["plate"] == "B-FL 204"  # normalised by the database
@@ -112,7 +113,7 @@ async def test_roster_is_id_and_plate_by_plate(vehicles, add_vehicle):
     b = await add_vehicle("B-2")
     await vehicles.set_status(b["id"], "retired")
     rows = await vehicles.roster("active")
-    assert all(isinstance(r, asyncpg.Record) for r in rows)
+    assert [dict(r) for r in rows] == [{"id": a["id"], "plate": "A-1"}, {"id": c["id"], "plate": "C-3"}]
     assert [tuple(r) for r in rows] == [(a["id"], "A-1"), (c["id"], "C-3")]
     assert [list(r.keys()) for r in rows] == [["id", "plate"], ["id", "plate"]]
     assert [tuple(r) for r in await vehicles.roster("retired")] == [(b["id"], "B-2")]
