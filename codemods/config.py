@@ -94,9 +94,9 @@ class ConfigCodemod(UnifyCodemod):
             return updated
         self.record(original, f"{variable} is now derived from {self.plan.url_var} through the shared engine "
                               "instead of being read with its own (localhost) default")
-        AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "engine")
+        AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "database_url")
         RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
-        return cst.parse_expression("engine.url.render_as_string(hide_password=False)")
+        return cst.parse_expression("database_url().render_as_string(hide_password=False)")
 
     def _inside_removed(self, node: cst.CSTNode) -> bool:
         assign = self.get_metadata(ParentNodeProvider, node, None)

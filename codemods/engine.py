@@ -75,14 +75,21 @@ class EngineCodemod(UnifyCodemod):
     def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
         call = original_node.expression
         if self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
-            self.record(call, f"asyncpg.create_pool() replaced by repository_engine of {self.plan.engine_module}: the "
-                              "shared engine's pool, with each statement committing on its own and asyncpg's "
-                              "exceptions, as the pool had (options moved to the engine module)")
-            AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "repository_engine")
+            self.record(call, f"asyncpg.create_pool() becomes use_database_url() of {self.plan.engine_module}: the shared "
+                              "engine's pool on the same URL, each statement committing on its own and raising asyncpg's "
+                              "exceptions, as the pool did (its options moved to the engine module)")
+            AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "use_database_url")
+            url = next((a for a in call.args if a.keyword is None), None) or next(
+                (a for a in call.args if a.keyword is not None and a.keyword.value == "dsn"), None)
             for arg in call.args:
-                RemoveImportsVisitor.remove_unused_import_by_node(self.context, arg.value)
+                if arg is not url:
+                    RemoveImportsVisitor.remove_unused_import_by_node(self.context, arg.value)
             RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
-            return cst.Name("repository_engine")
+            updated_call = updated_node.expression
+            new_url = next((a for a in updated_call.args if a.keyword is None), None) or next(
+                (a for a in updated_call.args if a.keyword is not None and a.keyword.value == "dsn"), None)
+            args = [cst.Arg(new_url.value)] if new_url is not None else []
+            return updated_node.with_changes(expression=cst.Call(cst.Name("use_database_url"), args))
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:

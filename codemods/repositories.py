@@ -28,6 +28,7 @@ from unify.templates import render_raw_sql_module
 from ._base import CodemodInfo, UnifyCodemod
 
 REVIEW_MARK = "# unify: review"
+_NO_SPACE_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 RESULT_HELPERS = {"fetch": "all_records", "fetchrow": "first_record", "fetchval": "first_value"}
 QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
 COPY_METHODS = {"copy_records_to_table", "copy_to_table", "copy_from_table", "copy_from_query"}
@@ -156,9 +157,11 @@ class RepositoryCodemod(UnifyCodemod):
         if not isinstance(func, cst.Attribute):
             return updated_node
         method = func.attr.value
-        if method not in ("acquire", "release", "close", "transaction", "terminate"):
+        if method not in ("acquire", "release", "close", "transaction", "terminate", "cursor"):
             return updated_node
         kind, _ = self._kind(func.value)
+        if kind is Kind.CONNECTION and method == "cursor":
+            return self._cursor(original_node, updated_node)
         if kind is Kind.POOL and method == "acquire":
             if original_node.args:
                 self._mark_review(original_node, "acquire() with arguments (timeout=) has no engine equivalent",
@@ -199,12 +202,21 @@ class RepositoryCodemod(UnifyCodemod):
         if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)):
             return updated_node
         method = call.func.attr.value
-        if method not in QUERY_METHODS | COPY_METHODS:
+        if method not in QUERY_METHODS | COPY_METHODS | {"prepare"}:
             return updated_node
         kind, resolution = self._kind(call.func.value)
+        if method == "prepare" and kind is Kind.CONNECTION:
+            return self._prepare(original_node, call, updated_node)
+        if kind is Kind.PREPARED and method in RESULT_HELPERS.keys() | {"executemany"}:
+            return self._run_prepared(original_node, call, updated_node, method)
+        if resolution.evidence.startswith("ambiguous annotation"):
+            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence[21:]}); "
+                                    "after the migration pools are engines",
+                              "give the function one kind of receiver, or branch on isinstance(x, AsyncEngine)")
+            return updated_node
         if kind not in (Kind.POOL, Kind.CONNECTION):
             if kind is Kind.PREPARED or kind is Kind.CURSOR:
-                self._mark_review(call, f"prepared statements and cursors are not migrated yet ({method})",
+                self._mark_review(call, f"{method}() on a prepared statement or cursor used this way is not migrated",
                                   "execute text() on the connection; SQLAlchemy's asyncpg dialect caches prepared statements")
             return updated_node
         new_call: cst.Call = updated_node.expression  # type: ignore[assignment]
@@ -226,6 +238,117 @@ class RepositoryCodemod(UnifyCodemod):
             if kind is Kind.POOL:
                 self._wrap.pop(id(self._statement_of(original_node)), None)
             return updated_node
+
+    # -- prepared statements and cursors -------------------------------------------------------
+    def _prepare(self, original: cst.Await, call: cst.Call, updated: cst.Await) -> cst.BaseExpression:
+        """`stmt = await conn.prepare(SQL)` becomes `stmt = text(SQL)`: the asyncpg dialect
+        prepares and caches statements per connection by itself."""
+        parent = self.get_metadata(ParentNodeProvider, original, None)
+        positional = [a for a in call.args if a.keyword is None]
+        if not (isinstance(parent, cst.Assign) and isinstance(parent.targets[0].target, cst.Name)) or \
+                len(positional) != 1 or len(call.args) != 1:
+            self._mark_review(call, "prepare() whose statement is not assigned to a plain name",
+                              "assign `text(SQL)` to a name and execute it on the connection")
+            return updated
+        try:
+            statement, _ = self._statement(call, positional[0].value, updated.expression.args[0].value, values=None,
+                                           fixed_names=True)
+        except Unsupported as reason:
+            self._mark_review(call, str(reason))
+            return updated
+        if not isinstance(statement, cst.Call):  # dynamic SQL
+            self._mark_review(call, "prepare() of SQL built at run time", "execute numbered(sql, args) on the connection")
+            return updated
+        self.record(call, "prepare() becomes text(): SQLAlchemy's asyncpg dialect prepares and caches the statement "
+                          "on each connection itself")
+        return statement
+
+    def _prepared_origin(self, receiver: cst.BaseExpression):
+        """(connection expression, SQL node) of the prepare() a statement variable came from."""
+        if not isinstance(receiver, cst.Name):
+            return None
+        scope = self.get_metadata(ScopeProvider, receiver, None)
+        assignments = list(scope[receiver.value]) if scope is not None else []
+        if len(assignments) != 1:
+            return None
+        target = self.get_metadata(ParentNodeProvider, assignments[0].node, None)
+        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
+        if not (isinstance(assign, cst.Assign) and m.matches(assign.value, m.Await(m.Call(func=m.Attribute(attr=m.Name("prepare")))))):
+            return None
+        prepare_call = assign.value.expression
+        return prepare_call.func.value, prepare_call.args[0].value if prepare_call.args else None
+
+    def _run_prepared(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str) -> cst.BaseExpression:
+        origin = self._prepared_origin(call.func.value)
+        sql = self._static_sql(origin[1]) if origin is not None and origin[1] is not None else None
+        if origin is None or sql is None:
+            self._mark_review(call, f"{method}() on a prepared statement whose prepare() could not be traced")
+            return updated
+        numbers = shape(sql).numbers
+        new_call: cst.Call = updated.expression  # type: ignore[assignment]
+        values = [a for a in new_call.args if a.keyword is None]
+        keywords = {a.keyword.value: a for a in new_call.args if a.keyword is not None}
+        if set(keywords) - ({"column"} if method == "fetchval" else set()) or any(v.star for v in values):
+            self._mark_review(call, f"{method}() on a prepared statement with arguments that cannot be named")
+            return updated
+        connection, statement = origin[0], new_call.func.value  # type: ignore[attr-defined]
+        if method == "executemany":
+            if len(values) != 1:
+                self._mark_review(call, "executemany() with other than one argument sequence")
+                return updated
+            self._helper("execute_many")
+            self.record(call, "executemany() of a prepared statement becomes execute_many(conn, statement, [...])")
+            return cst.Await(cst.Call(cst.Name("execute_many"), [cst.Arg(connection), cst.Arg(statement),
+                                                                 cst.Arg(self._rows(numbers, values[0].value))]))
+        if len(values) != len(numbers):
+            self._mark_review(call, f"{len(values)} arguments for {len(numbers)} placeholders")
+            return updated
+        new_values: list[cst.BaseExpression] = [statement]
+        if numbers:
+            new_values.append(_bind_dict([(f"p{n}", values[n - 1].value) for n in numbers], _indent_of(list(new_call.args))))
+        executed = cst.Await(cst.Call(cst.Attribute(connection, cst.Name("execute")),
+                                      _laid_out(list(new_call.args) or [cst.Arg(statement)], new_values)))
+        helper = RESULT_HELPERS[method]
+        self._helper(helper)
+        args = [cst.Arg(executed)]
+        if "column" in keywords:
+            args.append(cst.Arg(keywords["column"].value, keyword=cst.Name("column"), equal=_NO_SPACE_EQUAL))
+        self.record(call, f"{method}() of a prepared statement becomes {helper}(await conn.execute(statement, ...))")
+        return cst.Call(cst.Name(helper), args)
+
+    def _rows(self, numbers, sequence: cst.BaseExpression) -> cst.ListComp:
+        element = cst.Name("values")
+        return cst.ListComp(
+            elt=_bind_dict([(f"p{n}", cst.Subscript(element, [cst.SubscriptElement(cst.Index(cst.Integer(str(n - 1))))]))
+                            for n in numbers], None),
+            for_in=cst.CompFor(target=element, iter=sequence))
+
+    def _cursor(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """`async for r in conn.cursor(SQL, a)` becomes iteration over a streamed result."""
+        parent = self.get_metadata(ParentNodeProvider, original, None)
+        positional = [a for a in original.args if a.keyword is None]
+        if not (isinstance(parent, cst.For) and parent.asynchronous is not None and parent.iter is original) or \
+                len(positional) != len(original.args) or not positional:
+            self._mark_review(original, "cursor() used other than directly in `async for`",
+                              "iterate `await conn.stream(text(SQL), binds)` instead")
+            return updated
+        new_values = [a for a in updated.args if a.keyword is None]
+        try:
+            statement, binds = self._statement(original, positional[0].value, new_values[0].value, values=new_values[1:])
+        except Unsupported as reason:
+            self._mark_review(original, str(reason))
+            return updated
+        if binds is None:
+            self._mark_review(original, "cursor() over SQL built at run time")
+            return updated
+        args = [cst.Arg(statement)]
+        if binds:
+            args.append(cst.Arg(_bind_dict([(binds[n], new_values[n].value) for n in sorted(binds)], None)))
+        stream = cst.Await(cst.Call(cst.Attribute(updated.func.value, cst.Name("stream")), args))  # type: ignore[attr-defined]
+        self._helper("stream_records")
+        self.record(original, "cursor() iteration becomes stream_records(await conn.stream(text(...))): a server-side "
+                              "cursor as before, rows as Records")
+        return cst.Call(cst.Name("stream_records"), [cst.Arg(stream)])
 
     def module_code(self, node: cst.CSTNode) -> str:
         return cst.Module(body=[]).code_for_node(node)
@@ -269,12 +392,7 @@ class RepositoryCodemod(UnifyCodemod):
             statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=None)
             if len(values) != 1:
                 raise Unsupported("executemany() with other than one argument sequence")
-            numbers = sorted(binds)
-            element = cst.Name("values")
-            rows = cst.ListComp(
-                elt=_bind_dict([(binds[n], cst.Subscript(element, [cst.SubscriptElement(cst.Index(cst.Integer(str(n - 1))))]))
-                                for n in numbers], None),
-                for_in=cst.CompFor(target=element, iter=values[0].value))
+            rows = self._rows(sorted(binds), values[0].value)
             self._helper("execute_many")
             self.record(call, f"executemany() becomes execute_many(conn, text(...), [...]): one executemany on the "
                               "driver, as before; an empty sequence is still a no-op")
@@ -303,7 +421,7 @@ class RepositoryCodemod(UnifyCodemod):
             self._helper(helper)
             args = [cst.Arg(executed)]
             if method == "fetchval" and "column" in keywords:
-                args.append(cst.Arg(keywords["column"].value, keyword=cst.Name("column")))
+                args.append(cst.Arg(keywords["column"].value, keyword=cst.Name("column"), equal=_NO_SPACE_EQUAL))
             self.record(call, f"{method}() becomes {helper}(await conn.execute(text(...))): rows keep asyncpg.Record's "
                               "access rules (by name, by index, iteration over values)")
             return cst.Call(cst.Name(helper), args)
@@ -367,7 +485,8 @@ class RepositoryCodemod(UnifyCodemod):
             return None
         return assign.value
 
-    def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values):
+    def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values,
+                   fixed_names: bool = False):
         """text(...) for the call, and {n: bind name}; None binds mean the SQL is dynamic."""
         sql = self._static_sql(original_sql)
         star = values is not None and any(v.star for v in values)
@@ -378,9 +497,9 @@ class RepositoryCodemod(UnifyCodemod):
             return sql_expr, None
         constant = isinstance(original_sql, cst.Name)
         numbers = shape(sql).numbers
-        if values is not None and len(values) != len(numbers):
+        if values is not None and not fixed_names and len(values) != len(numbers):
             raise Unsupported(f"{len(values)} arguments for {len(numbers)} placeholders")
-        if constant:
+        if constant or fixed_names:
             names = {n: f"p{n}" for n in numbers}  # one constant may serve several calls
         else:
             names, seen = {}, set()
@@ -436,6 +555,30 @@ class RepositoryCodemod(UnifyCodemod):
             )
         return node
 
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
+        return self._review_header(original_node, updated_node)
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        return self._review_header(original_node, updated_node)
+
+    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.If:
+        return self._review_header(original_node, updated_node)
+
+    def leave_While(self, original_node: cst.While, updated_node: cst.While) -> cst.While:
+        return self._review_header(original_node, updated_node)
+
+    def _review_header(self, original, updated):
+        """The review comment of a compound statement goes at the end of its header line."""
+        reason = self._review.get(id(original))
+        if reason is None or not isinstance(updated.body, cst.IndentedBlock):
+            return updated
+        header = updated.body.header
+        if header.comment is not None and REVIEW_MARK in header.comment.value:
+            return updated
+        text = f"{REVIEW_MARK} {reason}" if header.comment is None else f"{header.comment.value}  {REVIEW_MARK} {reason}"
+        header = header.with_changes(whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(text))
+        return updated.with_changes(body=updated.body.with_changes(header=header))
+
     def _with_review_comment(self, node: cst.SimpleStatementLine, reason: str) -> cst.SimpleStatementLine:
         comment = node.trailing_whitespace.comment
         if comment is not None and REVIEW_MARK in comment.value:
@@ -448,6 +591,9 @@ class RepositoryCodemod(UnifyCodemod):
 
     # -- annotations ------------------------------------------------------------------------
     def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
+        named = self.resolver.annotation_kind(original_node.annotation)
+        if named is not None and named.evidence.startswith("ambiguous annotation"):
+            return updated_node  # the function keeps taking either; its calls are marked for review
         return updated_node.with_changes(annotation=self._retype(original_node.annotation, updated_node.annotation))
 
     def _retype(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression:

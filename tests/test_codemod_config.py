@@ -35,9 +35,9 @@ class TestConfigCodemod(CodemodTest):
             print(ASYNC_DATABASE_URL)
             """,
             """
-            from app.db.engine import engine
+            from app.db.engine import database_url
 
-            ASYNC_DATABASE_URL = engine.url.render_as_string(hide_password=False)
+            ASYNC_DATABASE_URL = database_url().render_as_string(hide_password=False)
             print(ASYNC_DATABASE_URL)
             """,
         )
@@ -52,9 +52,9 @@ class TestConfigCodemod(CodemodTest):
             """,
             """
             import os
-            from app.db.engine import engine
+            from app.db.engine import database_url
 
-            ASYNC_URL = engine.url.render_as_string(hide_password=False)
+            ASYNC_URL = database_url().render_as_string(hide_password=False)
             LOG_LEVEL = os.getenv("LOG_LEVEL", "info")
             """,
             exported_names=frozenset({("app.mlops.settings", "ASYNC_URL")}),
@@ -69,10 +69,10 @@ class TestConfigCodemod(CodemodTest):
                 return environ["ASYNC_DATABASE_URL"]
             """,
             """
-            from app.db.engine import engine
+            from app.db.engine import database_url
 
             def url():
-                return engine.url.render_as_string(hide_password=False)
+                return database_url().render_as_string(hide_password=False)
             """,
         )
 

@@ -100,10 +100,15 @@ def test_pool_options_reach_the_engine(tmp_path, monkeypatch):
 def test_default_is_used_only_when_the_variable_is_unset(tmp_path, monkeypatch):
     module = load_engine_module(tmp_path, monkeypatch, "postgresql://u@db.internal/app",
                                 url_default="postgresql://dev@localhost/dev")
-    assert module.engine.url.host == "db.internal"
+    assert module.database_url().host == "db.internal"
     monkeypatch.delenv("DATABASE_URL")
-    url, _ = module.database_url()
-    assert url.host == "localhost"
+    assert module.database_url().host == "localhost"
+
+
+def test_the_variable_is_read_when_used_not_when_imported(tmp_path, monkeypatch):
+    module = load_engine_module(tmp_path, monkeypatch, "postgresql://u@first/app")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@second/app")
+    assert module.database_url().host == "second"
 
 
 def test_without_a_default_the_variable_is_required(tmp_path, monkeypatch):
@@ -112,6 +117,23 @@ def test_without_a_default_the_variable_is_required(tmp_path, monkeypatch):
     monkeypatch.delenv("DATABASE_URL")
     with pytest.raises(KeyError, match="DATABASE_URL"):
         module.database_url()
+
+
+def test_a_url_chosen_in_code_wins_until_reset(tmp_path, monkeypatch, database_url):
+    module = load_engine_module(tmp_path, monkeypatch, "postgresql://nobody@127.0.0.1:1/none")
+
+    async def check():
+        engine = await module.use_database_url(database_url)
+        async with engine.connect() as conn:
+            name = await conn.scalar(text("SELECT current_database()"))
+        await module.use_database_url(None)
+        await module.engine.dispose()
+        return engine, name
+
+    engine, name = asyncio.run(check())
+    assert name == make_url(database_url).database
+    assert engine is module.repository_engine
+    assert module.database_url().port == 1
 
 
 def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database_url):

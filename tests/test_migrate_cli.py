@@ -170,4 +170,4 @@ def test_write_keeps_mode_encoding_and_line_endings(tmp_path):
     assert b"caf\xe9" in new  # still latin-1
     assert new.count(b"\r\n") == new.count(b"\n")  # every line still ends in CRLF
     assert stat.S_IMODE(path.stat().st_mode) == 0o750
-    assert b"engine.url.render_as_string(hide_password=False)" in new
+    assert b"database_url().render_as_string(hide_password=False)" in new

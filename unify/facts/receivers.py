@@ -164,6 +164,10 @@ class ReceiverResolver:
                     return by_annotation
             return self._by_name(name)
         parent = self._meta(ParentNodeProvider, bound, None)
+        if isinstance(parent, cst.Element):  # `pool, _pool = _pool, None`
+            resolved = self._resolve_unpacked(bound, parent, seen)
+            if resolved is not None:
+                return resolved
         if isinstance(parent, cst.AssignTarget):
             assign = self._meta(ParentNodeProvider, parent, None)
             if isinstance(assign, cst.Assign) and parent.target is bound:
@@ -181,6 +185,18 @@ class ReceiverResolver:
                 if inner.kind is not Kind.UNKNOWN:
                     return inner
         return UNKNOWN
+
+    def _resolve_unpacked(self, bound: cst.CSTNode, element: cst.Element, seen: frozenset) -> Resolution | None:
+        targets = self._meta(ParentNodeProvider, element, None)
+        target = self._meta(ParentNodeProvider, targets, None) if targets is not None else None
+        assign = self._meta(ParentNodeProvider, target, None) if target is not None else None
+        if not (isinstance(targets, (cst.Tuple, cst.List)) and isinstance(target, cst.AssignTarget)
+                and isinstance(assign, cst.Assign) and isinstance(assign.value, (cst.Tuple, cst.List))):
+            return None
+        position = next((i for i, e in enumerate(targets.elements) if e is element), None)
+        if position is None or len(assign.value.elements) != len(targets.elements):
+            return None
+        return self.resolve(assign.value.elements[position].value, seen)
 
     def _resolve_attribute(self, attr: cst.Attribute, seen: frozenset) -> Resolution:
         if isinstance(attr.value, cst.Name) and attr.value.value in ("self", "cls"):
@@ -205,18 +221,32 @@ class ReceiverResolver:
         return Resolution(kind, f"name '{name}'")
 
     def annotation_kind(self, annotation: cst.BaseExpression) -> Resolution | None:
-        target = annotation
-        # Optional[asyncpg.Pool], asyncpg.Pool | None
-        if isinstance(target, cst.Subscript) and target.slice:
-            first = target.slice[0].slice
-            if isinstance(first, cst.Index):
-                target = first.value
-        if isinstance(target, cst.BinaryOperation):
-            target = target.left
-        for q in self.qualified(target):
-            if q in ANNOTATIONS:
-                return Resolution(ANNOTATIONS[q], f"annotation {q}")
-        return None
+        """Kind named by an annotation; Optional[...] and `X | None` count as X, while a
+        union of different asyncpg kinds (Pool | Connection) is ambiguous."""
+        members: list[cst.BaseExpression] = []
+
+        def collect(node: cst.BaseExpression) -> None:
+            if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+                collect(node.left)
+                collect(node.right)
+            elif isinstance(node, cst.Subscript) and node.slice and \
+                    {q.split(".")[-1] for q in self.qualified(node.value)} & {"Optional", "Union"}:
+                for element in node.slice:
+                    if isinstance(element.slice, cst.Index):
+                        collect(element.slice.value)
+            else:
+                members.append(node)
+
+        collect(annotation)
+        found = []
+        for member in members:
+            for q in self.qualified(member):
+                if q in ANNOTATIONS:
+                    found.append(Resolution(ANNOTATIONS[q], f"annotation {q}"))
+        kinds = {r.kind for r in found}
+        if len(kinds) > 1:
+            return Resolution(Kind.UNKNOWN, "ambiguous annotation: " + " | ".join(sorted(k.value for k in kinds)))
+        return found[0] if found else None
 
     def _enclosing_class(self, node: cst.CSTNode) -> str | None:
         current = self._meta(ParentNodeProvider, node, None)

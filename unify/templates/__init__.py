@@ -39,7 +39,7 @@ def render_engine_module(plan: "MigrationPlan") -> str:
     kwarg_lines = []
     for option in plan.engine_kwargs:
         comment = f"  # {option.comment}" if option.comment else ""
-        kwarg_lines.append(f"        {option.key}={option.source},{comment}\n")
+        kwarg_lines.append(f"    {option.key}={option.source},{comment}\n")
     text = _template("engine_module.py.tmpl").substitute(
         url_var=plan.url_var,
         default_block=default_block,

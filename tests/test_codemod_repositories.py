@@ -1,0 +1,254 @@
+"""repositories codemod: before/after per construct, and what it must leave untouched."""
+
+from __future__ import annotations
+
+from libcst.codemod import CodemodContext, CodemodTest
+
+from codemod_helpers import make_plan
+from unify.codemods.repositories import RepositoryCodemod
+
+PLAN = dict(raw_sql_module="app.db.raw_sql", raw_sql_path="app/db/raw_sql.py", move_asyncpg_pools=True)
+
+
+class TestRepositoryCodemod(CodemodTest):
+    TRANSFORM = RepositoryCodemod
+
+    def check(self, before: str, after: str) -> None:
+        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
+        self.assertCodemod(before, after, make_plan(**PLAN), context_override=context)
+        # a second run over the result changes nothing
+        self.assertCodemod(after, after, make_plan(**PLAN), context_override=context)
+
+    def test_acquire_and_fetchrow_with_binds_named_after_arguments(self):
+        self.check(
+            """
+            import asyncpg
+
+            class Repo:
+                def __init__(self, pool: asyncpg.Pool):
+                    self._pool = pool
+
+                async def get(self, alert_id):
+                    async with self._pool.acquire() as conn:
+                        return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
+            """,
+            """
+            from app.db.raw_sql import first_record
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            class Repo:
+                def __init__(self, pool: AsyncEngine):
+                    self._pool = pool
+
+                async def get(self, alert_id):
+                    async with self._pool.connect() as conn:
+                        return first_record(await conn.execute(text("SELECT * FROM alerts WHERE id = :alert_id"), {"alert_id": alert_id}))
+            """,
+        )
+
+    def test_pool_level_call_gets_a_connection(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def names(pool: asyncpg.Pool, limit):
+                rows = await pool.fetch(
+                    "SELECT name FROM cameras ORDER BY name LIMIT $1",
+                    limit,
+                )
+                return [r["name"] for r in rows]
+            """,
+            """
+            from app.db.raw_sql import all_records
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def names(pool: AsyncEngine, limit):
+                async with pool.connect() as conn:
+                    rows = all_records(await conn.execute(
+                        text("SELECT name FROM cameras ORDER BY name LIMIT :limit"),
+                        {"limit": limit},
+                    ))
+                return [r["name"] for r in rows]
+            """,
+        )
+
+    def test_constants_are_edited_where_they_are_defined(self):
+        self.check(
+            """
+            import asyncpg
+
+            GET = "SELECT * FROM t WHERE a = $1 AND meta @> $2::jsonb"
+
+            async def get(pool: asyncpg.Pool, a, meta):
+                async with pool.acquire() as conn:
+                    return await conn.fetchval(GET, a, meta, column=1)
+            """,
+            """
+            from app.db.raw_sql import first_value
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            GET = r"SELECT * FROM t WHERE a = :p1 AND meta @> :p2\\:\\:jsonb"
+
+            async def get(pool: AsyncEngine, a, meta):
+                async with pool.connect() as conn:
+                    return first_value(await conn.execute(text(GET), {"p1": a, "p2": meta}), column=1)
+            """,
+        )
+
+    def test_execute_keeps_the_status_string_only_where_it_is_read(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def touch(conn: asyncpg.Connection, key):
+                await conn.execute("UPDATE t SET seen = now() WHERE k = $1", key)
+                status = await conn.execute("DELETE FROM t WHERE k = $1", key)
+                return int(status.split()[-1])
+            """,
+            """
+            from app.db.raw_sql import command_status
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def touch(conn: AsyncConnection, key):
+                await conn.execute(text("UPDATE t SET seen = now() WHERE k = :key"), {"key": key})
+                status = command_status(await conn.execute(text("DELETE FROM t WHERE k = :key"), {"key": key}), "DELETE")
+                return int(status.split()[-1])
+            """,
+        )
+
+    def test_transactions_executemany_and_scripts(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def load(pool: asyncpg.Pool, rows):
+                async with pool.acquire() as conn:
+                    await conn.execute("CREATE TABLE IF NOT EXISTS t (a int); CREATE INDEX IF NOT EXISTS i ON t (a)")
+                    async with conn.transaction(isolation="serializable"):
+                        await conn.executemany("INSERT INTO t VALUES ($1)", rows)
+                        async with conn.transaction():
+                            await conn.execute("DELETE FROM t WHERE a < 0")
+            """,
+            """
+            from app.db.raw_sql import driver_connection, execute_many, transaction
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def load(pool: AsyncEngine, rows):
+                async with pool.connect() as conn:
+                    await (await driver_connection(conn)).execute("CREATE TABLE IF NOT EXISTS t (a int); CREATE INDEX IF NOT EXISTS i ON t (a)")
+                    async with transaction(conn, isolation="serializable"):
+                        await execute_many(conn, text("INSERT INTO t VALUES (:p1)"), [{"p1": values[0]} for values in rows])
+                        async with transaction(conn):
+                            await conn.execute(text("DELETE FROM t WHERE a < 0"))
+            """,
+        )
+
+    def test_dynamic_sql_goes_through_numbered(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def search(conn: asyncpg.Connection, where, args):
+                return await conn.fetch(f"SELECT * FROM t WHERE {where}", *args)
+            """,
+            """
+            from app.db.raw_sql import all_records, numbered
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def search(conn: AsyncConnection, where, args):
+                return all_records(await conn.execute(*numbered(f"SELECT * FROM t WHERE {where}", [*args])))
+            """,
+        )
+
+    def test_prepared_statements_and_release(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def resolve(pool: asyncpg.Pool, plates):
+                conn = await pool.acquire()
+                try:
+                    stmt = await conn.prepare("SELECT id FROM vehicles WHERE plate = $1")
+                    return [await stmt.fetchval(p) for p in plates]
+                finally:
+                    await pool.release(conn)
+            """,
+            """
+            from app.db.raw_sql import first_value
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def resolve(pool: AsyncEngine, plates):
+                conn = await pool.connect()
+                try:
+                    stmt = text("SELECT id FROM vehicles WHERE plate = :p1")
+                    return [first_value(await conn.execute(stmt, {"p1": p})) for p in plates]
+                finally:
+                    await conn.close()
+            """,
+        )
+
+    def test_sites_it_cannot_carry_over_are_marked_once(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def get(pool: asyncpg.Pool):
+                async with pool.acquire(timeout=5) as conn:
+                    return conn
+            """,
+            """
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def get(pool: AsyncEngine):
+                async with pool.acquire(timeout=5) as conn:  # unify: review acquire() with arguments (timeout=) has no engine equivalent
+                    return conn
+            """,
+        )
+
+    def test_sqlalchemy_direct_connections_and_lookalikes_stay(self):
+        source = """
+            import asyncpg
+            import httpx
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def f(engine: AsyncEngine, client: httpx.AsyncClient, dsn):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                await client.fetch("/x")
+                raw = await asyncpg.connect(dsn)
+                await raw.fetchval("SELECT 1")
+            """
+        self.check(source, source)
+
+    def test_statement_that_cannot_be_proven_is_left_with_a_review_comment(self):
+        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
+        before = """
+            import asyncpg
+
+            async def f(conn: asyncpg.Connection, a, b):
+                return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
+            """
+        after = """
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def f(conn: AsyncConnection, a, b):
+                return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)  # unify: review the statement cannot be converted: REASON
+            """
+        codemod = RepositoryCodemod(context, make_plan(**PLAN))
+        import libcst as cst
+        import textwrap
+
+        result = codemod.transform_module(cst.parse_module(textwrap.dedent(before)))
+        reason = codemod.left_alone[0].reason
+        assert "cannot be converted" in reason
+        self.assertCodeEqual(textwrap.dedent(after).replace("the statement cannot be converted: REASON", reason), result.code)
+        # marked once: a second run adds nothing
+        again = RepositoryCodemod(context, make_plan(**PLAN)).transform_module(result)
+        self.assertCodeEqual(result.code, again.code)
