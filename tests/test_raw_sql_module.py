@@ -1,0 +1,143 @@
+"""The generated raw-SQL helpers, against asyncpg itself on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+import uuid
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from codemod_helpers import make_plan
+from sql_strategies import sql_statements
+from unify.sql.proof import compile_text, renumber
+from unify.templates import render_raw_sql_module
+
+QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j"
+
+
+def load(tmp_path, json_as_text=True):
+    path = tmp_path / f"raw_sql_{uuid.uuid4().hex}.py"
+    path.write_text(render_raw_sql_module(make_plan(json_as_text=json_as_text)))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sa_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def test_record_behaves_like_asyncpg_record(tmp_path, database_url):
+    raw_sql = load(tmp_path)
+
+    async def both():
+        legacy_conn = await asyncpg.connect(database_url)
+        try:
+            legacy = await legacy_conn.fetchrow(QUERY)
+        finally:
+            await legacy_conn.close()
+        engine = create_async_engine(sa_url(database_url))
+        try:
+            async with engine.connect() as conn:
+                new = raw_sql.first_record(await conn.execute(text(QUERY)))
+                missing = raw_sql.first_record(await conn.execute(text("SELECT 1 WHERE false")))
+                many = raw_sql.all_records(await conn.execute(text("SELECT g AS n FROM generate_series(1, 3) g")))
+                value = raw_sql.first_value(await conn.execute(text("SELECT 1, 2")), column=1)
+        finally:
+            await engine.dispose()
+        return legacy, new, missing, many, value
+
+    legacy, new, missing, many, value = asyncio.run(both())
+    assert missing is None and value == 2 and [r["n"] for r in many] == [1, 2, 3]
+    for probe in (lambda r: r["a"], lambda r: r[0], lambda r: r[-1], lambda r: r[1:3], lambda r: r.get("b"),
+                  lambda r: r.get("zz", 5), lambda r: dict(r), lambda r: list(r.keys()), lambda r: list(r.values()),
+                  lambda r: list(r.items()), lambda r: list(r), lambda r: tuple(r), lambda r: len(r),
+                  lambda r: "a" in r, lambda r: 1 in r, lambda r: r == (1, "x", None, r[3]),
+                  lambda r: hash(r) == hash(tuple(r)), repr):
+        assert probe(new) == probe(legacy)
+    a, b, c, j = new
+    assert (a, b, c) == (1, "x", None) and isinstance(j, str) and json.loads(j) == json.loads(legacy["j"])
+    with pytest.raises(KeyError):
+        new["zz"]
+    with pytest.raises(IndexError):
+        new[9]
+
+
+def test_json_stays_decoded_where_the_application_registered_a_codec(tmp_path, database_url):
+    raw_sql = load(tmp_path, json_as_text=False)
+
+    async def run():
+        engine = create_async_engine(sa_url(database_url))
+        try:
+            async with engine.connect() as conn:
+                return raw_sql.first_record(await conn.execute(text(QUERY)))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run())["j"] == {"k": [1, 2]}
+
+
+def test_status_strings_transactions_and_execute_many(tmp_path, database_url):
+    raw_sql = load(tmp_path)
+
+    async def run():
+        legacy_conn = await asyncpg.connect(database_url)
+        engine = create_async_engine(sa_url(database_url)).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            await legacy_conn.execute("CREATE TABLE IF NOT EXISTS rs (k int PRIMARY KEY, v text)")
+            legacy = [await legacy_conn.execute("INSERT INTO rs VALUES (1, 'a'), (2, 'b')"),
+                      await legacy_conn.execute("UPDATE rs SET v = 'c' WHERE k > 0"),
+                      await legacy_conn.execute("DELETE FROM rs WHERE k = 99")]
+            await legacy_conn.execute("TRUNCATE rs")
+            async with engine.connect() as conn:
+                new = [raw_sql.command_status(await conn.execute(text("INSERT INTO rs VALUES (1, 'a'), (2, 'b')")), "INSERT"),
+                       raw_sql.command_status(await conn.execute(text("UPDATE rs SET v = 'c' WHERE k > 0")), "UPDATE"),
+                       raw_sql.command_status(await conn.execute(text("DELETE FROM rs WHERE k = 99")), "DELETE")]
+                await raw_sql.execute_many(conn, text("INSERT INTO rs VALUES (:p1, :p2)"), [])  # nothing sent
+                # a failed transaction leaves nothing behind; its savepoint keeps the outer work
+                with pytest.raises(Exception):
+                    async with raw_sql.transaction(conn):
+                        await raw_sql.execute_many(conn, text("INSERT INTO rs VALUES (:p1, :p2)"),
+                                                   [{"p1": 10, "p2": "x"}, {"p1": 11, "p2": "y"}])
+                        await conn.execute(text("INSERT INTO rs VALUES (1, 'dup')"))
+                async with raw_sql.transaction(conn):
+                    await conn.execute(text("INSERT INTO rs VALUES (20, 'kept')"))
+                    with pytest.raises(Exception):
+                        async with raw_sql.transaction(conn):
+                            await conn.execute(text("INSERT INTO rs VALUES (21, 'gone')"))
+                            await conn.execute(text("INSERT INTO rs VALUES (1, 'dup')"))
+                # back to one commit per statement, and usable after an error
+                with pytest.raises(Exception):
+                    await conn.execute(text("INSERT INTO rs VALUES (1, 'dup')"))
+                await conn.execute(text("INSERT INTO rs VALUES (30, 'after')"))
+            keys = [r["k"] for r in await legacy_conn.fetch("SELECT k FROM rs ORDER BY k")]
+        finally:
+            await legacy_conn.execute("DROP TABLE IF EXISTS rs")
+            await legacy_conn.close()
+            await engine.dispose()
+        return legacy, new, keys
+
+    legacy, new, keys = asyncio.run(run())
+    assert new == legacy == ["INSERT 0 2", "UPDATE 2", "DELETE 0"]
+    assert keys == [1, 2, 20, 30]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(sql_statements())
+def test_numbered_compiles_back_to_the_statement(tmp_path_factory, sql):
+    raw_sql = load(tmp_path_factory.mktemp("numbered"))
+    from unify.sql.lexing import shape
+
+    count = max(shape(sql).numbers, default=0)
+    statement, binds = raw_sql.numbered(sql, list(range(count)))
+    assert compile_text(statement.text) == renumber(sql)
+    assert sorted(binds) == sorted(f"p{n}" for n in range(1, count + 1))
