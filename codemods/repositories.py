@@ -85,7 +85,8 @@ class RepositoryCodemod(UnifyCodemod):
     def __init__(self, context, plan) -> None:
         super().__init__(context, plan)
         self.proven = 0
-        self._wrap: dict[int, tuple[cst.BaseExpression, str]] = {}  # statement id -> (pool expression, connection name)
+        # statement id -> (pool expression, connection name, how to open it: connect() or a helper)
+        self._wrap: dict[int, tuple[cst.BaseExpression, str, str]] = {}
         self._review: dict[int, str] = {}  # statement id -> reason for a review comment
         self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
         self._constant_rewrites: dict[str, object] = {}
@@ -111,7 +112,8 @@ class RepositoryCodemod(UnifyCodemod):
             return tree
         collector = ClassAttributeCollector()
         self.context.wrapper.visit(collector)
-        self.resolver = ReceiverResolver(self.get_metadata, collector.attributes, collector.imports_asyncpg)
+        self.resolver = ReceiverResolver(self.get_metadata, collector.attributes, collector.imports_asyncpg,
+                                         dict(self.plan.returns))
         self._imports_asyncpg = collector.imports_asyncpg
         tree = super().transform_module_impl(tree)
         if self._constant_edits:
@@ -210,10 +212,7 @@ class RepositoryCodemod(UnifyCodemod):
         if kind is Kind.PREPARED and method in RESULT_HELPERS.keys() | {"executemany"}:
             return self._run_prepared(original_node, call, updated_node, method)
         if resolution.evidence.startswith("ambiguous annotation"):
-            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence[21:]}); "
-                                    "after the migration pools are engines",
-                              "give the function one kind of receiver, or branch on isinstance(x, AsyncEngine)")
-            return updated_node
+            return self._either(original_node, call, updated_node, method, resolution)
         if kind not in (Kind.POOL, Kind.CONNECTION):
             if kind is Kind.PREPARED or kind is Kind.CURSOR:
                 self._mark_review(call, f"{method}() on a prepared statement or cursor used this way is not migrated",
@@ -229,7 +228,7 @@ class RepositoryCodemod(UnifyCodemod):
                 return updated_node
             existing = self._wrap.get(id(statement))
             name = existing[1] if existing else self._free_connection_name(original_node)
-            self._wrap[id(statement)] = (new_call.func.value, name)  # type: ignore[attr-defined]
+            self._wrap[id(statement)] = (new_call.func.value, name, "connect")  # type: ignore[attr-defined]
             connection = cst.Name(name)
         try:
             return self._rewrite_query(call, new_call, method, connection)
@@ -238,6 +237,24 @@ class RepositoryCodemod(UnifyCodemod):
             if kind is Kind.POOL:
                 self._wrap.pop(id(self._statement_of(original_node)), None)
             return updated_node
+
+    def _either(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str, resolution):
+        """A receiver typed `asyncpg.Pool | asyncpg.Connection`: callers may pass an engine now,
+        or still an asyncpg connection, so the call runs on the asyncpg connection under either."""
+        statement = self._statement_of(original)
+        if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement) \
+                or id(statement) in self._wrap:
+            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence[21:]})",
+                              "give the function one kind of receiver, or branch on isinstance(x, AsyncEngine)")
+            return updated
+        name = self._free_connection_name(original)
+        receiver = updated.expression.func.value  # type: ignore[attr-defined]
+        self._wrap[id(statement)] = (receiver, name, "asyncpg_connection")
+        self._helper("asyncpg_connection")
+        self.record(call, f"{method}() on a receiver that may be a pool or a connection runs on the asyncpg connection "
+                          "under it: asyncpg_connection() accepts an engine, a SQLAlchemy or an asyncpg connection")
+        return updated.with_changes(expression=updated.expression.with_changes(
+            func=updated.expression.func.with_changes(value=cst.Name(name))))
 
     # -- prepared statements and cursors -------------------------------------------------------
     def _prepare(self, original: cst.Await, call: cst.Call, updated: cst.Await) -> cst.BaseExpression:
@@ -327,8 +344,9 @@ class RepositoryCodemod(UnifyCodemod):
         """`async for r in conn.cursor(SQL, a)` becomes iteration over a streamed result."""
         parent = self.get_metadata(ParentNodeProvider, original, None)
         positional = [a for a in original.args if a.keyword is None]
+        keywords = {a.keyword.value: a for a in updated.args if a.keyword is not None}
         if not (isinstance(parent, cst.For) and parent.asynchronous is not None and parent.iter is original) or \
-                len(positional) != len(original.args) or not positional:
+                set(keywords) - {"prefetch"} or not positional:
             self._mark_review(original, "cursor() used other than directly in `async for`",
                               "iterate `await conn.stream(text(SQL), binds)` instead")
             return updated
@@ -344,6 +362,9 @@ class RepositoryCodemod(UnifyCodemod):
         args = [cst.Arg(statement)]
         if binds:
             args.append(cst.Arg(_bind_dict([(binds[n], new_values[n].value) for n in sorted(binds)], None)))
+        if "prefetch" in keywords:  # rows fetched per round trip, as cursor(prefetch=) did
+            args.append(cst.Arg(cst.Dict([cst.DictElement(cst.SimpleString('"yield_per"'), keywords["prefetch"].value)]),
+                                keyword=cst.Name("execution_options"), equal=_NO_SPACE_EQUAL))
         stream = cst.Await(cst.Call(cst.Attribute(updated.func.value, cst.Name("stream")), args))  # type: ignore[attr-defined]
         self._helper("stream_records")
         self.record(original, "cursor() iteration becomes stream_records(await conn.stream(text(...))): a server-side "
@@ -404,6 +425,10 @@ class RepositoryCodemod(UnifyCodemod):
                 cst.Arg(sql_arg.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
                 cst.Arg(cst.List([cst.Element(v.value) if not v.star else cst.StarredElement(v.value) for v in values]))])
             new_values, star = [converted], "*"
+        elif any(v.star for v in values):
+            self._helper("binds")
+            new_values = [statement, cst.Call(cst.Name("binds"), [cst.Arg(v.value, star=v.star) for v in values])]
+            star = ""
         else:
             new_values = [statement]
             if binds:
@@ -490,11 +515,13 @@ class RepositoryCodemod(UnifyCodemod):
         """text(...) for the call, and {n: bind name}; None binds mean the SQL is dynamic."""
         sql = self._static_sql(original_sql)
         star = values is not None and any(v.star for v in values)
-        if sql is None or star:
+        if sql is None:
             self._helper("numbered")
             self.record(call, "SQL built at run time: numbered() converts its $n placeholders when it runs "
                               "(the statement cannot be proven ahead of time)", Risk.REVIEW)
             return sql_expr, None
+        if star:
+            fixed_names = True  # arguments passed as *args: binds(*args) names them p1, p2, ...
         constant = isinstance(original_sql, cst.Name)
         numbers = shape(sql).numbers
         if values is not None and not fixed_names and len(values) != len(numbers):
@@ -545,11 +572,13 @@ class RepositoryCodemod(UnifyCodemod):
             node = self._with_review_comment(updated_node, reason)
         wrap = self._wrap.get(id(original_node))
         if wrap is not None:
-            pool, name = wrap
+            source, name, how = wrap
             inner = node.with_changes(leading_lines=())
+            opened = cst.Call(cst.Attribute(source, cst.Name("connect"))) if how == "connect" else \
+                cst.Call(cst.Name(how), [cst.Arg(source)])
             return cst.With(
                 asynchronous=cst.Asynchronous(),
-                items=[cst.WithItem(cst.Call(cst.Attribute(pool, cst.Name("connect"))), asname=cst.AsName(cst.Name(name)))],
+                items=[cst.WithItem(opened, asname=cst.AsName(cst.Name(name)))],
                 body=cst.IndentedBlock(body=[inner]),
                 leading_lines=node.leading_lines,
             )

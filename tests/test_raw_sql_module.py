@@ -22,9 +22,9 @@ from unify.templates import render_raw_sql_module
 QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j"
 
 
-def load(tmp_path, json_as_text=True):
+def load(tmp_path, json_codecs=frozenset()):
     path = tmp_path / f"raw_sql_{uuid.uuid4().hex}.py"
-    path.write_text(render_raw_sql_module(make_plan(json_as_text=json_as_text)))
+    path.write_text(render_raw_sql_module(make_plan(json_codecs=frozenset(json_codecs))))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[path.stem] = module
@@ -73,7 +73,7 @@ def test_record_behaves_like_asyncpg_record(tmp_path, database_url):
 
 
 def test_json_stays_decoded_where_the_application_registered_a_codec(tmp_path, database_url):
-    raw_sql = load(tmp_path, json_as_text=False)
+    raw_sql = load(tmp_path, json_codecs={"jsonb"})
 
     async def run():
         engine = create_async_engine(sa_url(database_url))
@@ -83,7 +83,8 @@ def test_json_stays_decoded_where_the_application_registered_a_codec(tmp_path, d
         finally:
             await engine.dispose()
 
-    assert asyncio.run(run())["j"] == {"k": [1, 2]}
+    record = asyncio.run(run())
+    assert record["j"] == {"k": [1, 2]}
 
 
 def test_status_strings_transactions_and_execute_many(tmp_path, database_url):

@@ -126,7 +126,7 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         root=str(base),
         files_scanned=len(work),
         files=tuple(f for f in facts if any((f.factories, f.acquires, f.calls, f.env_reads, f.schema_sources,
-                                                f.except_clauses, f.orm_tables))),
+                                                f.except_clauses, f.orm_tables, f.returns))),
         deployment=tuple(deployment),
         deployment_files=tuple(deployment_files),
         sql_files=tuple(sql_sources),

@@ -130,6 +130,8 @@ class FileFacts:
     schema_sources: tuple[SchemaSource, ...] = ()
     except_clauses: tuple[ExceptClause, ...] = ()
     orm_tables: tuple[tuple[str, str], ...] = ()  # (class name, __tablename__)
+    # functions annotated to return an asyncpg pool or connection: (dotted name in the module, kind)
+    returns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

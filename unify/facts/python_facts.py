@@ -65,6 +65,7 @@ class FactsVisitor(cst.CSTVisitor):
         self.schema_sources: list[SchemaSource] = []
         self.except_clauses: list[ExceptClause] = []
         self.orm_tables: list[tuple[str, str]] = []
+        self.returns: list[tuple[str, str]] = []
         self._scope_names: list[str] = []
 
     # -- helpers -----------------------------------------------------------------
@@ -111,6 +112,10 @@ class FactsVisitor(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._scope_names.append(node.name.value)
+        if node.returns is not None:
+            named = self.resolver.annotation_kind(node.returns.annotation)
+            if named is not None and named.kind in (Kind.POOL, Kind.CONNECTION):
+                self.returns.append((".".join(self._scope_names), named.kind.value))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._scope_names.pop()
@@ -412,4 +417,5 @@ def facts_from_source(path: str, source: bytes) -> FileFacts:
         schema_sources=tuple(visitor.schema_sources),
         except_clauses=tuple(visitor.except_clauses),
         orm_tables=tuple(visitor.orm_tables),
+        returns=tuple(visitor.returns),
     )

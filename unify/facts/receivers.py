@@ -91,8 +91,10 @@ class ReceiverResolver:
     """Resolves expression kinds inside one module, given a visitor's metadata access."""
 
     def __init__(self, get_metadata: Callable, class_attributes: dict[tuple[str, str], list[tuple[cst.CSTNode, cst.CSTNode]]],
-                 module_imports_asyncpg: bool) -> None:
+                 module_imports_asyncpg: bool, returns: dict[str, str] | None = None) -> None:
         self._meta = get_metadata
+        # fully qualified functions of the project that return a pool or connection (-> asyncpg.Pool)
+        self._returns = returns or {}
         # (class name, attribute) -> [(value or annotation node, node whose scope applies)]
         self._attrs = class_attributes
         self._asyncpg = module_imports_asyncpg
@@ -120,6 +122,8 @@ class ReceiverResolver:
                 return Resolution(ASYNCPG_FACTORIES[q], f"{q}()")
             if q in SQLALCHEMY_FACTORIES:
                 return Resolution(SQLALCHEMY_FACTORIES[q], f"{q}()")
+            if q in self._returns:
+                return Resolution(Kind(self._returns[q]), f"{q}() returns asyncpg.{self._returns[q].title()}")
         if isinstance(call.func, cst.Attribute):
             method = call.func.attr.value
             owner = self.resolve(call.func.value, seen)
@@ -260,7 +264,8 @@ class ReceiverResolver:
 def _combine(results: list[Resolution]) -> Resolution:
     known = [r for r in results if r.kind is not Kind.UNKNOWN]
     if not known:
-        return UNKNOWN
+        # keep the one useful thing an unknown can say: that the annotation allows several kinds
+        return next((r for r in results if r.evidence.startswith("ambiguous")), UNKNOWN)
     certain = [r for r in known if not r.by_name_only]
     pick = certain or known
     kinds = {r.kind for r in pick}

@@ -52,13 +52,17 @@ class MigrationPlan:
     sqlalchemy_engines: tuple[ConnectionFactory, ...] = ()
     asyncpg_pools: tuple[ConnectionFactory, ...] = ()
     move_asyncpg_pools: bool = False  # only together with the codemod that moves their call sites
-    json_as_text: bool = True  # the legacy pool handed json/jsonb over as text (no codec registered)
+    json_codecs: frozenset[str] = frozenset()  # json types the application decoded itself (set_type_codec)
     raw_sql_module: str = ""  # dotted module of the generated raw-SQL helpers
     raw_sql_path: str = ""
     notes: tuple[LeftAlone, ...] = field(default_factory=tuple)
     notes_by_path: dict = field(default_factory=dict, hash=False, compare=False)
     # (module, name) of module-level variables that other files refer to
     exported_names: frozenset[tuple[str, str]] = frozenset()
+    # functions of the project annotated to return an asyncpg pool or connection: qualified name -> kind
+    returns: tuple[tuple[str, str], ...] = ()
+    # create_pool(init=..., setup=...) callbacks: (engine event, module, function)
+    pool_callbacks: tuple[tuple[str, str, str], ...] = ()
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)
@@ -174,9 +178,14 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         size = int(ast.literal_eval(f.options.get("pool_size", "5"))) if _is_literal(f.options.get("pool_size", "5")) else 5
         overflow = int(ast.literal_eval(f.options.get("max_overflow", "10"))) if _is_literal(f.options.get("max_overflow", "10")) else 10
         pool_sizes.append((size + overflow, str(f.location)))
+    callbacks: list[tuple[str, str, str]] = []
     for f in pools:
         for key, source in f.options.items():
             if key in ("min_size", "max_size"):
+                continue
+            if key in ("init", "setup") and source.isidentifier():
+                module = _module_name(import_root, (root / f.location.path).resolve())
+                callbacks.append(({"init": "connect", "setup": "checkout"}[key], module, source))
                 continue
             if key in _NOT_MAPPED:
                 note(f, f"create_pool({key}=...) has no engine equivalent", _NOT_MAPPED[key])
@@ -223,21 +232,25 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         notes=tuple(item for _, item in notes),
         notes_by_path=by_path,
         exported_names=_exported_names(root, import_root, inv, secondary, list(python_files)),
-        json_as_text=not _registers_json_codec(python_files),
+        json_codecs=_json_codecs(python_files),
+        returns=tuple(sorted(
+            (f"{_module_name(import_root, (root / facts.path).resolve())}.{name}", kind)
+            for facts in inv.files for name, kind in facts.returns)),
+        pool_callbacks=tuple(callbacks),
         raw_sql_module=_module_name(import_root, raw_sql_file),
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
     )
 
 
-def _registers_json_codec(python_files) -> bool:
-    """Whether the application told asyncpg to decode json/jsonb itself (set_type_codec)."""
+def _json_codecs(python_files) -> frozenset[str]:
+    """The JSON types the application told asyncpg to decode itself (set_type_codec("jsonb", ...))."""
     import re
 
-    codec = re.compile(rb"set_type_codec\(\s*['\"]jsonb?['\"]")
+    codec = re.compile(rb"set_type_codec\(\s*['\"](jsonb?)['\"]")
+    found = set()
     for path in python_files:
         try:
-            if codec.search(Path(path).read_bytes()):
-                return True
+            found.update(m.decode() for m in codec.findall(Path(path).read_bytes()))
         except OSError:
             continue
-    return False
+    return frozenset(found)

@@ -40,7 +40,19 @@ def render_engine_module(plan: "MigrationPlan") -> str:
     for option in plan.engine_kwargs:
         comment = f"  # {option.comment}" if option.comment else ""
         kwarg_lines.append(f"    {option.key}={option.source},{comment}\n")
+    blocks = []
+    for event_name, module, function in plan.pool_callbacks:
+        keyword = {"connect": "init", "checkout": "setup"}[event_name]
+        blocks.append(
+            f"\n\n@event.listens_for(engine.sync_engine, {py_str(event_name)})\n"
+            f"def _pool_{keyword}(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:\n"
+            f'    """create_pool({keyword}=...) of {module}, run on every {"new" if keyword == "init" else "checked-out"} '
+            f'connection as the pool did."""\n'
+            f"    from {module} import {function}  # imported here: that module imports this one\n\n"
+            f"    dbapi_connection.run_async({function})\n"
+        )
     text = _template("engine_module.py.tmpl").substitute(
+        callbacks_block="".join(blocks),
         url_var=plan.url_var,
         default_block=default_block,
         env_read=env_read,
@@ -51,4 +63,7 @@ def render_engine_module(plan: "MigrationPlan") -> str:
 
 
 def render_raw_sql_module(plan: "MigrationPlan") -> str:
-    return _template("raw_sql_module.py.tmpl").substitute(json_as_text=str(plan.json_as_text))
+    oids = {"json": 114, "jsonb": 3802}
+    text_types = sorted(oid for name, oid in oids.items() if name not in plan.json_codecs)
+    return _template("raw_sql_module.py.tmpl").substitute(
+        json_text_types="{" + ", ".join(map(str, text_types)) + "}" if text_types else "()")
