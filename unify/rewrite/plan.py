@@ -235,7 +235,9 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         json_codecs=_json_codecs(python_files),
         returns=tuple(sorted(
             (f"{_module_name(import_root, (root / facts.path).resolve())}.{name}", kind)
-            for facts in inv.files for name, kind in facts.returns)),
+            for facts in inv.files for name, kind in facts.returns
+            # the generated helpers hand out driver connections on purpose; they are not pools to migrate
+            if facts.path not in (engine_rel, raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else ""))),
         pool_callbacks=tuple(callbacks),
         raw_sql_module=_module_name(import_root, raw_sql_file),
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
