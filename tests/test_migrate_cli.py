@@ -127,6 +127,8 @@ def test_report_lists_every_change_and_every_site_left_alone(example, tmp_path):
     data = json.loads(data_file.read_text())
     changes = [c for f in data["files"] for c in f.get("changes", [])]
     assert data["summary"]["changes"] == len(changes) >= 3
+    # every static statement of the example is rewritten and proven; the count is in the report
+    assert data["summary"]["statements_proven"] == sum(f.get("statements_proven", 0) for f in data["files"]) >= 40
     assert all(c["description"] and c["risk"] in ("safe", "review", "manual") for c in changes)
     left = [item for f in data["files"] for item in f.get("left_alone", [])]
     assert any("asyncpg.connect() is left as it is" in item["reason"] for item in left)
@@ -136,6 +138,7 @@ def test_report_lists_every_change_and_every_site_left_alone(example, tmp_path):
     for change in changes:
         assert change["description"].replace("|", "\\|") in markdown
     assert "## Left alone" in markdown and "conftest.py:" in markdown
+    assert f"{data['summary']['statements_proven']} SQL statements rewritten, each proven" in markdown
     assert {"repositories", "engine", "config"} <= {c["codemod"] for c in changes}
 
 

@@ -41,5 +41,5 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
         f"[bold]{s['files_changed']}[/bold] files {verb} ({s['files_created']} new), {s['files_unchanged']} unchanged, "
         f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes "
         f"({s['changes_by_risk']['safe']} safe, {s['changes_by_risk']['review']} review), "
-        f"{s['left_alone']} sites left alone (see --report)."
+        f"{s['left_alone']} sites left alone (see --report); {s['statements_proven']} SQL statements proven unchanged."
     )

@@ -27,6 +27,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "changes_by_codemod": dict(sorted(by_codemod.items())),
         "changes_by_risk": {risk: by_risk.get(risk, 0) for risk in ("safe", "review", "manual")},
         "left_alone": len(left_alone),
+        "statements_proven": sum(o.proven for o in changed),
     }
 
 
@@ -36,6 +37,7 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
         entry: dict[str, Any] = {"path": o.path, "status": o.status}
         if isinstance(o, Changed):
             entry["created"] = o.old is None
+            entry["statements_proven"] = o.proven
             entry["changes"] = [{"codemod": c.codemod, "line": c.line, "description": c.description,
                                  "risk": c.risk.value} for c in o.changes]
             if include_diff:

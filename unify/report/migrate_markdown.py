@@ -23,7 +23,8 @@ def render_markdown(result: RunResult) -> str:
     out = ["# unify migrate: review report", ""]
     out.append(f"{s['files_changed']} files changed ({s['files_created']} created), {s['files_unchanged']} unchanged, "
                f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes, "
-               f"{s['left_alone']} sites left alone.")
+               f"{s['left_alone']} sites left alone. {s['statements_proven']} SQL statements rewritten, each proven to "
+               "compile back to its original text (identical after renumbering parameters).")
     out += ["", "| risk | changes | meaning |", "|---|---|---|"]
     for risk, count in s["changes_by_risk"].items():
         out.append(f"| {risk} | {count} | {_RISK_HELP[risk]} |")

@@ -47,6 +47,7 @@ class Changed(FileOutcome):
     new: bytes
     changes: tuple[Change, ...] = ()
     left_alone: tuple[LeftAlone, ...] = ()
+    proven: int = 0  # SQL statements rewritten and proven to compile back to the original
 
 
 @dataclass(frozen=True)

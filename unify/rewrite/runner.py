@@ -47,7 +47,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         module_name, package = names_of.name, names_of.package
     except ValueError:
         module_name, package = Path(filename).stem, ""
-    changes, left_alone = [], []
+    changes, left_alone, proven = [], [], 0
     for codemod_class in _codemods(names):
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
         codemod = codemod_class(context, plan)
@@ -61,6 +61,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
             return Failed(rel, redact_text(f"{codemod_class.info.name}: {type(exc).__name__}: {exc}\n{detail}"))
         changes.extend(codemod.changes)
         left_alone.extend(codemod.left_alone)
+        proven += getattr(codemod, "proven", 0)
     new = tree.bytes
     if new == source:
         return Unchanged(rel, tuple(left_alone))
@@ -68,7 +69,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         compile(new, filename, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
     except SyntaxError as err:
         return Failed(rel, f"the rewritten file would not parse (line {err.lineno}: {err.msg}); left as it is")
-    return Changed(rel, source, new, tuple(changes), tuple(left_alone))
+    return Changed(rel, source, new, tuple(changes), tuple(left_alone), proven)
 
 
 def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]]) -> FileOutcome:
