@@ -17,6 +17,7 @@ import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
+from unify.facts.constants import bound_literal, static_string
 from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
 from unify.rewrite.outcome import Change, Risk
 from unify.sql.binds import RewriteRefused, to_named_binds
@@ -484,31 +485,28 @@ class RepositoryCodemod(UnifyCodemod):
     # -- SQL ------------------------------------------------------------------------------
     def _static_sql(self, node: cst.BaseExpression) -> str | None:
         if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-            value = node.evaluated_value
-            return value if isinstance(value, str) else None
+            return static_string(node)
         literal = self._constant_literal(node)
-        if literal is not None:
-            value = literal.evaluated_value
-            return value if isinstance(value, str) else None
-        return None
+        return static_string(literal) if literal is not None else None
 
     def _constant_literal(self, node: cst.BaseExpression):
-        """The literal a module constant is bound to, when every use of it is an asyncpg statement."""
+        """The literal of a module constant whose every use is a statement argument of a call
+        this codemod rewrites; such a constant can be edited where it is defined."""
         if not isinstance(node, cst.Name):
             return None
-        scope = self.get_metadata(ScopeProvider, node, None)
-        if scope is None:
+        bound = bound_literal(self.get_metadata, node)
+        if bound is None:
             return None
-        assignments = list(scope[node.value])
-        if len(assignments) != 1:
-            return None
-        bound = assignments[0].node
-        target = self.get_metadata(ParentNodeProvider, bound, None)
-        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
-        if not (isinstance(target, cst.AssignTarget) and isinstance(assign, cst.Assign)
-                and isinstance(assign.value, (cst.SimpleString, cst.ConcatenatedString))):
-            return None
-        return assign.value
+        literal, assignment = bound
+        if (self.plan.module_of(self.context.filename or ""), node.value) in self.plan.exported_names:
+            return None  # other modules read it too
+        for access in assignment.references:
+            arg = self.get_metadata(ParentNodeProvider, access.node, None)
+            call = self.get_metadata(ParentNodeProvider, arg, None) if isinstance(arg, cst.Arg) else None
+            if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                    and call.func.attr.value in QUERY_METHODS | {"prepare", "cursor"} and call.args[0] is arg):
+                return None
+        return literal
 
     def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values,
                    fixed_names: bool = False):

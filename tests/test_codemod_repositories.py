@@ -252,3 +252,28 @@ class TestRepositoryCodemod(CodemodTest):
         # marked once: a second run adds nothing
         again = RepositoryCodemod(context, make_plan(**PLAN)).transform_module(result)
         self.assertCodeEqual(result.code, again.code)
+
+    def test_constant_read_elsewhere_is_not_edited(self):
+        self.check(
+            """
+            import logging
+            import asyncpg
+
+            GET = "SELECT * FROM t WHERE a = $1"
+
+            async def get(conn: asyncpg.Connection, a):
+                logging.info("running %s", GET)
+                return await conn.fetchrow(GET, a)
+            """,
+            """
+            import logging
+            from app.db.raw_sql import first_record, numbered
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            GET = "SELECT * FROM t WHERE a = $1"
+
+            async def get(conn: AsyncConnection, a):
+                logging.info("running %s", GET)
+                return first_record(await conn.execute(*numbered(GET, [a])))
+            """,
+        )

@@ -8,6 +8,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from unify.dsn import looks_like_database_url, redact
+from unify.facts.constants import bound_literal, static_string
 from unify.facts.model import (
     AcquireSite,
     ConnectionFactory,
@@ -41,13 +42,6 @@ ASYNCPG_ONLY_METHODS = {"fetchrow", "fetchval", "executemany", "copy_records_to_
 _DB_VAR = re.compile(r"(DATABASE|_DB|^DB|PG|POSTGRES|DSN|SQLALCHEMY)", re.IGNORECASE)
 # a textual prefilter: files that mention none of these are not parsed at all
 PREFILTER = re.compile(rb"asyncpg|sqlalchemy|getenv|environ|fetch|execute|create_all|__tablename__|\.sql\b")
-
-
-def _static_string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -101,7 +95,7 @@ class FactsVisitor(cst.CSTVisitor):
                     if isinstance(small, cst.Assign) and any(
                         isinstance(t.target, cst.Name) and t.target.value == "__tablename__" for t in small.targets
                     ):
-                        table = _static_string(small.value)
+                        table = static_string(small.value)
                         if table:
                             self.orm_tables.append((node.name.value, table))
                             self.schema_sources.append(
@@ -196,14 +190,14 @@ class FactsVisitor(cst.CSTVisitor):
         positional = [a for a in args if a.keyword is None]
         if not positional:
             return
-        name = _static_string(positional[0].value)
+        name = static_string(positional[0].value)
         if name is None:
             return
         default_node = positional[1].value if len(positional) > 1 else next(
             (a.value for a in args if a.keyword is not None and a.keyword.value in ("default", "value")), None)
         default = static = None
         if default_node is not None:
-            static = _static_string(default_node)
+            static = static_string(default_node)
             default = static if static is not None else self.src(default_node)
         is_db = bool(_DB_VAR.search(name)) and name.upper().endswith(("URL", "URI", "DSN", "DATABASE_URL")) or (
             default is not None and looks_like_database_url(default))
@@ -253,7 +247,7 @@ class FactsVisitor(cst.CSTVisitor):
             (a for a in node.args if a.keyword is not None and a.keyword.value in ("query", "command")), None)
         if arg is None:
             return None, "none"
-        static = _static_string(arg.value)
+        static = static_string(arg.value)
         if static is not None:
             return static, "literal"
         if isinstance(arg.value, (cst.Name, cst.Attribute)):
@@ -269,28 +263,12 @@ class FactsVisitor(cst.CSTVisitor):
             entries = self.resolver._attrs.get((self._scope_names[0], node.attr.value), []) if self._scope_names else []
             values = [v for v, _ in entries if not isinstance(v, cst.Annotation)]
             if len(values) == 1:
-                return _static_string(values[0])  # type: ignore[arg-type]
+                return static_string(values[0])  # type: ignore[arg-type]
             return None
         if name is None:
             return None
-        try:
-            scope = self.get_metadata(ScopeProvider, name)
-        except KeyError:
-            return None
-        if scope is None:
-            return None
-        assignments = list(scope[name.value])
-        if len(assignments) != 1:
-            return None
-        bound = assignments[0].node
-        parent = self.parent(bound)
-        if isinstance(parent, cst.AssignTarget):
-            assign = self.parent(parent)
-            if isinstance(assign, cst.Assign):
-                return _static_string(assign.value)
-        if isinstance(parent, cst.AnnAssign) and parent.value is not None:
-            return _static_string(parent.value)
-        return None
+        bound = bound_literal(self.get_metadata, name)
+        return static_string(bound[0]) if bound is not None else None
 
     def _inside_transaction(self, node: cst.CSTNode) -> bool:
         current = self.parent(node)

@@ -121,21 +121,24 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Pa
 
 def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: frozenset[str],
                     python_files: list[Path]) -> frozenset[tuple[str, str]]:
-    """Module-level targets of secondary URL reads that some other file mentions by name."""
+    """Module-level names (second URL variables, SQL constants) that some other file mentions."""
     import re
 
     exported = set()
-    for read in inv.all("env_reads"):
-        if read.name not in secondary or not read.target or not read.target.isidentifier():
-            continue
-        own = (root / read.location.path).resolve()
-        word = re.compile(rb"\b" + re.escape(read.target.encode()) + rb"\b")
-        for path in python_files:
-            if path.resolve() == own:
+    candidates = [(read.location.path, read.target) for read in inv.all("env_reads")
+                  if read.name in secondary and read.target and read.target.isidentifier()]
+    # SQL constants: editing one in place is only safe when no other module reads it
+    candidates += sorted({(call.location.path, call.sql_origin.split(":", 1)[1]) for call in inv.all("calls")
+                          if call.sql_origin.startswith("constant:") and call.sql_origin[9:].isidentifier()})
+    for path, target in candidates:
+        own = (root / path).resolve()
+        word = re.compile(rb"\b" + re.escape(target.encode()) + rb"\b")
+        for other in python_files:
+            if other.resolve() == own:
                 continue
             try:
-                if word.search(path.read_bytes()):
-                    exported.add((_module_name(import_root, own), read.target))
+                if word.search(other.read_bytes()):
+                    exported.add((_module_name(import_root, own), target))
                     break
             except (OSError, ValueError):
                 continue
