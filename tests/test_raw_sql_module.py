@@ -142,3 +142,23 @@ def test_numbered_compiles_back_to_the_statement(tmp_path_factory, sql):
     statement, binds = raw_sql.numbered(sql, list(range(count)))
     assert compile_text(statement.text) == renumber(sql)
     assert sorted(binds) == sorted(f"p{n}" for n in range(1, count + 1))
+
+
+def test_streamed_rows_are_records_and_arrays_stay_lists(tmp_path, database_url):
+    raw_sql = load(tmp_path)
+
+    async def run():
+        engine = create_async_engine(sa_url(database_url))
+        try:
+            async with engine.connect() as conn:
+                async with conn.begin():
+                    result = await conn.stream(text("SELECT g AS n, ARRAY[g, g] AS a, jsonb_build_object('g', g) AS j "
+                                                    "FROM generate_series(1, 3) g"))
+                    return [r async for r in raw_sql.stream_records(result)]
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(run())
+    assert [r["n"] for r in rows] == [1, 2, 3]
+    assert rows[0]["a"] == [1, 1] and rows[0][0] == 1
+    assert rows[1]["j"] == '{"g": 2}'  # jsonb as text, as asyncpg gave it
