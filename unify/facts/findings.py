@@ -120,9 +120,10 @@ def driver_exceptions(inv: Inventory) -> Iterator[Finding]:
     for clause in inv.all("except_clauses"):
         yield Finding(
             "driver-exception", Severity.INFO, clause.location,
-            f"catches {clause.exception}; once calls go through SQLAlchemy the error arrives wrapped "
-            "(sqlalchemy.exc.DBAPIError) and this clause stops matching.",
-            fix="Catch the SQLAlchemy exception and test the SQLSTATE of err.orig (the repository codemod does this).",
+            f"catches {clause.exception}; through SQLAlchemy errors arrive wrapped (sqlalchemy.exc.DBAPIError), "
+            "so this clause would stop matching.",
+            fix="`unify migrate` keeps it matching: the raw-SQL repositories run on repository_engine, which raises "
+                "asyncpg's own exceptions. Code on the ORM side must catch SQLAlchemy's.",
         )
 
 

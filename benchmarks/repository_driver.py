@@ -1,0 +1,402 @@
+"""One side of the repository throughput benchmark, in a process of its own.
+
+Started by `repository_throughput.py` with the working directory and PYTHONPATH set to
+one copy of examples/pepgmp (the legacy one or the migrated one: both have a package
+named `src`, so each side needs its own interpreter). It opens the application's own
+DatabaseService, builds the three repositories on it and then answers commands, one
+JSON object per line on stdin, one JSON reply per line on stdout:
+
+    {"cmd": "start"}                              pool open, repositories built
+    {"cmd": "schema"}                             DatabaseService.init_schema()
+    {"cmd": "seed", "cameras": 20, ...}           read data and write cameras (legacy side)
+    {"cmd": "context", "context": {...}}          keys the workloads draw from
+    {"cmd": "run", "workload": NAME, "ops": N, "seed": S}
+                                                  N calls, timed; reply has "seconds"
+    {"cmd": "stop"}                               pool closed, process exits
+
+Both sides get the same commands with the same seeds, so they make the same calls with
+the same arguments; only the write camera (one per side) differs, so that one side's
+writes never change what the other side's writes find.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import os
+import random
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+# --------------------------------------------------------------------------- #
+# The workloads (also imported by repository_throughput.py, which has no `src`)
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # "read" | "write" | "transaction"
+    calls: str  # what one operation sends, for the report
+    ops: int  # operations per measurement (full run)
+    quick_ops: int  # operations per measurement (--quick)
+    tasks: int = 1  # concurrent tasks sharing the application's pool
+
+
+#: Concurrent workloads run this many tasks at once on the application's pool.
+CONCURRENT_TASKS = 50
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("alert.get_by_id", "read", "fetchrow by primary key (SQL built at run time)", 3000, 6),
+    Workload("camera.get_by_id", "read", "pool-level fetchrow by primary key (module constant)", 3000, 6),
+    Workload("detection.get_by_frame", "read", "fetchrow by unique key (camera_id, frame_id)", 3000, 6),
+    Workload("alert.list_alerts", "read", "fetchval COUNT + fetch page of 50 (SQL built at run time)", 600, 4),
+    Workload("camera.list_cameras", "read", "fetch page of 20 rows (jsonb config, text[] tags)", 1500, 4),
+    Workload("detection.search", "read", "fetch page of 50 rows with jsonb objects (SQL built at run time)", 400, 4),
+    Workload("alert.create", "write", "single INSERT ... RETURNING", 2000, 6),
+    Workload("alert.create_many", "write", "executemany of 20 rows in a transaction", 400, 4),
+    Workload("detection.save", "write", "upsert: INSERT ... ON CONFLICT DO UPDATE RETURNING *", 2000, 6),
+    Workload("detection.replace_frames", "transaction", "BEGIN; DELETE; executemany of 10 rows; COMMIT", 500, 4),
+    Workload("detection.save_batch", "transaction", "BEGIN; 10 x (SAVEPOINT; INSERT ... RETURNING; RELEASE); COMMIT", 300, 3),
+    Workload("concurrent alert.get_by_id", "read", f"alert.get_by_id from {CONCURRENT_TASKS} tasks at once", 4000, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.list_alerts", "read", f"alert.list_alerts from {CONCURRENT_TASKS} tasks at once", 1000, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.create", "write", f"alert.create from {CONCURRENT_TASKS} tasks at once", 3000, 50, CONCURRENT_TASKS),
+)
+
+WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+# frame numbers on a side's write camera, so that the workloads never meet
+UPSERT_FRAMES = 200  # detection.save cycles over frames 0..199: inserts first, then updates
+REPLACE_BASE, REPLACE_RANGES, REPLACE_SIZE = 1_000_000, 50, 10
+BATCH_BASE, BATCH_SIZE = 10_000_000, 10
+MANY_SIZE = 20
+PAGE_SIZE = 50
+CAMERA_PAGE = 20
+
+OBJECT_CLASSES = ("person", "helmet", "vest", "forklift", "no_helmet", "no_vest")
+ALERT_TYPES = ("ppe_violation", "intrusion", "camera_offline", "crowding")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+#: Timestamps of seeded data end here, so both sides and every run see the same rows.
+EPOCH = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+
+
+def _objects(rng: random.Random) -> list[dict[str, Any]]:
+    return [
+        {
+            "class": rng.choice(OBJECT_CLASSES),
+            "score": round(rng.uniform(0.5, 0.99), 3),
+            "bbox": [rng.randint(0, 1800), rng.randint(0, 1000), rng.randint(20, 200), rng.randint(40, 400)],
+        }
+        for _ in range(rng.randint(1, 5))
+    ]
+
+
+def _detection(rng: random.Random, camera_id: int, frame_id: int, when: datetime):
+    from src.domain.detection import DetectionRecord
+
+    objects = _objects(rng)
+    return DetectionRecord(
+        camera_id=camera_id,
+        frame_id=frame_id,
+        detected_at=when,
+        objects=objects,
+        object_count=len(objects),
+        confidence=Decimal(str(round(rng.uniform(0.5, 0.99), 4))),
+        processing_ms=round(rng.uniform(8.0, 40.0), 2),
+    )
+
+
+def _alert(rng: random.Random, camera_id: int, when: datetime | None):
+    from src.domain.alert import Alert
+
+    return Alert(
+        camera_id=camera_id,
+        alert_type=rng.choice(ALERT_TYPES),
+        severity=rng.choice(SEVERITIES),
+        message=f"{rng.choice(OBJECT_CLASSES)} detected in zone {rng.randint(1, 8)}",
+        metadata={"zone": rng.randint(1, 8), "score": round(rng.uniform(0.5, 0.99), 3), "frame": rng.randint(1, 10**6)},
+        created_at=when,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# The driver
+# --------------------------------------------------------------------------- #
+
+
+class Driver:
+    def __init__(self, side: str) -> None:
+        self.side = side
+        self.service = None
+        self.alerts = self.cameras = self.detections = None
+        self.context: dict[str, Any] = {}
+        self.batch_frames = itertools.count(BATCH_BASE, BATCH_SIZE)
+
+    # -- commands ---------------------------------------------------------------
+
+    async def start(self, _: dict) -> dict:
+        from src.repositories.alert_repository import PostgreSQLAlertRepository
+        from src.repositories.camera_repository import PostgreSQLCameraRepository
+        from src.repositories.detection_repository import PostgreSQLDetectionRecordRepository
+        from src.services.database_service import DatabaseService
+
+        self.service = DatabaseService()
+        await self.service.initialize()
+        pool = self.service.pool
+        self.alerts = PostgreSQLAlertRepository(pool)
+        self.cameras = PostgreSQLCameraRepository(pool)
+        self.detections = PostgreSQLDetectionRecordRepository(pool)
+        return {"pool": describe_pool(pool)}
+
+    async def schema(self, _: dict) -> dict:
+        await self.service.init_schema()
+        return {}
+
+    async def seed(self, request: dict) -> dict:
+        """Realistic read data through the repositories, and one write camera per side."""
+        from src.domain.camera import Camera
+
+        rng = random.Random(request.get("seed", 1))
+        n_cameras, n_alerts, n_detections = request["cameras"], request["alerts"], request["detections"]
+        camera_ids = []
+        for n in range(1, n_cameras + 1):
+            camera = await self.cameras.create(
+                Camera(
+                    name=f"cam-{n:03d}",
+                    location=f"plant {1 + n % 3}, line {n}",
+                    rtsp_url=f"rtsp://10.0.{n // 250}.{n % 250}/stream1",
+                    status=rng.choice(("active", "active", "active", "maintenance")),
+                    config={"fps": 25, "resolution": "1920x1080", "zones": [{"id": z, "kind": "ppe"} for z in range(3)]},
+                    tags=sorted(rng.sample(["outdoor", "indoor", "ppe", "gate", "dock", "line"], 2)),
+                )
+            )
+            camera_ids.append(camera.id)
+        write_cameras = {}
+        for side in request["sides"]:
+            camera = await self.cameras.create(Camera(name=f"bench-write-{side}", status="active"))
+            write_cameras[side] = camera.id
+
+        span = timedelta(days=7).total_seconds()
+        alerts = [
+            _alert(rng, camera_ids[i % n_cameras], EPOCH - timedelta(seconds=rng.uniform(0, span)))
+            for i in range(n_alerts)
+        ]
+        for start in range(0, len(alerts), 500):
+            await self.alerts.create_many(alerts[start : start + 500])
+
+        per_camera = max(1, n_detections // n_cameras)
+        frame_keys = []
+        records = []
+        for camera_id in camera_ids:
+            for frame in range(per_camera):
+                when = EPOCH - timedelta(seconds=(per_camera - frame) * 2.0)
+                records.append(_detection(rng, camera_id, frame, when))
+                frame_keys.append((camera_id, frame))
+        for start in range(0, len(records), 500):
+            await self.detections.save_many(records[start : start + 500])
+
+        async with _connection(self.service.pool) as conn:
+            alert_ids = [r[0] for r in await _fetch(conn, "SELECT id FROM alerts ORDER BY id")]
+        return {
+            "context": {
+                "camera_ids": camera_ids,
+                "alert_ids": alert_ids,
+                "frame_keys": frame_keys,
+                "write_cameras": write_cameras,
+            }
+        }
+
+    async def set_context(self, request: dict) -> dict:
+        self.context = request["context"]
+        self.write_camera = self.context["write_cameras"][self.side]
+        return {}
+
+    async def run(self, request: dict) -> dict:
+        workload = BY_NAME[request["workload"]]
+        ops = int(request["ops"])
+        rng = random.Random(f"{workload.name}/{request['seed']}")
+        call = self._calls(workload.name, rng, ops)
+        gc.collect()
+        if workload.tasks <= 1:
+            started = time.perf_counter()
+            for op in call:
+                await op()
+            seconds = time.perf_counter() - started
+        else:
+            shares = [call[i :: workload.tasks] for i in range(workload.tasks)]
+
+            async def worker(ops_of_task: list[Callable[[], Awaitable[Any]]]) -> None:
+                for op in ops_of_task:
+                    await op()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(share) for share in shares))
+            seconds = time.perf_counter() - started
+        return {"seconds": seconds, "ops": ops}
+
+    async def stop(self, _: dict) -> dict:
+        if self.service is not None:
+            await self.service.close()
+        return {}
+
+    # -- the calls ----------------------------------------------------------------
+
+    def _calls(self, name: str, rng: random.Random, ops: int) -> list[Callable[[], Awaitable[Any]]]:
+        """`ops` zero-argument coroutine functions; arguments are built before timing starts."""
+        ctx = self.context
+        cameras, alerts, detections = self.cameras, self.alerts, self.detections
+        read_cameras = ctx["camera_ids"]
+        write = self.write_camera
+        base = name.removeprefix("concurrent ")
+
+        def bind(fn, *args, **kwargs):
+            return lambda: fn(*args, **kwargs)
+
+        if base == "alert.get_by_id":
+            return [bind(alerts.get_by_id, rng.choice(ctx["alert_ids"])) for _ in range(ops)]
+        if base == "camera.get_by_id":
+            return [bind(cameras.get_by_id, rng.choice(read_cameras)) for _ in range(ops)]
+        if base == "detection.get_by_frame":
+            return [bind(detections.get_by_frame, *rng.choice(ctx["frame_keys"])) for _ in range(ops)]
+        if base == "alert.list_alerts":
+            return [
+                bind(alerts.list_alerts, camera_id=rng.choice(read_cameras), limit=PAGE_SIZE, offset=rng.choice((0, 50, 100)))
+                for _ in range(ops)
+            ]
+        if base == "camera.list_cameras":
+            return [bind(cameras.list_cameras, limit=CAMERA_PAGE) for _ in range(ops)]
+        if base == "detection.search":
+            return [
+                bind(detections.search, camera_ids=[rng.choice(read_cameras)], limit=PAGE_SIZE, offset=rng.choice((0, 50, 100)))
+                for _ in range(ops)
+            ]
+        if base == "alert.create":
+            return [bind(alerts.create, _alert(rng, write, None)) for _ in range(ops)]
+        if base == "alert.create_many":
+            return [bind(alerts.create_many, [_alert(rng, write, None) for _ in range(MANY_SIZE)]) for _ in range(ops)]
+        if base == "detection.save":
+            return [
+                bind(detections.save, _detection(rng, write, i % UPSERT_FRAMES, EPOCH + timedelta(seconds=i)))
+                for i in range(ops)
+            ]
+        if base == "detection.replace_frames":
+            calls = []
+            for i in range(ops):
+                first = REPLACE_BASE + (i % REPLACE_RANGES) * REPLACE_SIZE
+                records = [
+                    _detection(rng, write, frame, EPOCH + timedelta(seconds=frame))
+                    for frame in range(first, first + REPLACE_SIZE)
+                ]
+                calls.append(bind(detections.replace_frames, write, records))
+            return calls
+        if base == "detection.save_batch":
+            calls = []
+            for _ in range(ops):
+                first = next(self.batch_frames)
+                records = [
+                    _detection(rng, write, frame, EPOCH + timedelta(seconds=frame % 86400))
+                    for frame in range(first, first + BATCH_SIZE)
+                ]
+                calls.append(bind(detections.save_batch, records))
+            return calls
+        raise KeyError(name)
+
+
+def describe_pool(pool: Any) -> dict[str, Any]:
+    """How the application configured its pool, as seen on the object it built."""
+    if hasattr(pool, "get_max_size"):  # asyncpg.Pool
+        return {"kind": "asyncpg.Pool", "min_size": pool.get_min_size(), "max_size": pool.get_max_size()}
+    sync_pool = pool.sync_engine.pool
+    return {
+        "kind": f"SQLAlchemy AsyncEngine ({type(sync_pool).__name__})",
+        "pool_size": sync_pool.size(),
+        "max_overflow": getattr(sync_pool, "_max_overflow", None),
+        "pre_ping": bool(getattr(sync_pool, "_pre_ping", False)),
+        "isolation_level": pool.get_execution_options().get("isolation_level"),
+    }
+
+
+class _connection:
+    """A connection from either kind of pool, for the few set-up queries made outside
+    the repositories."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self._cm = None
+
+    async def __aenter__(self):
+        self._cm = self.pool.acquire() if hasattr(self.pool, "acquire") else self.pool.connect()
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc):
+        return await self._cm.__aexit__(*exc)
+
+
+async def _fetch(conn: Any, sql: str) -> list:
+    if hasattr(conn, "fetch"):
+        return list(await conn.fetch(sql))
+    from sqlalchemy import text
+
+    return list((await conn.execute(text(sql))).all())
+
+
+# --------------------------------------------------------------------------- #
+# Main loop
+# --------------------------------------------------------------------------- #
+
+
+async def serve(side: str, replies) -> None:
+    driver = Driver(side)
+    handlers = {
+        "start": driver.start,
+        "schema": driver.schema,
+        "seed": driver.seed,
+        "context": driver.set_context,
+        "run": driver.run,
+        "stop": driver.stop,
+    }
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            await driver.stop({})
+            return
+        request = json.loads(line)
+        try:
+            reply = await handlers[request["cmd"]](request)
+            reply["ok"] = True
+        except Exception as exc:  # reported to the parent, which stops the run
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
+        if request["cmd"] == "stop":
+            return
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", required=True)
+    args = parser.parse_args(argv)
+    # replies go to the real stdout; anything the application prints goes to stderr
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sys.stdout = sys.stderr
+    asyncio.run(serve(args.side, replies))
+
+
+if __name__ == "__main__":
+    main()
