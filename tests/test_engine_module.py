@@ -161,3 +161,53 @@ def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database
     name, timeout, path, database = asyncio.run(check())
     assert (name, timeout, path) == ("unify-engine-test", "4321ms", "public")
     assert database == raw.database
+
+
+def test_repository_engine_adds_no_round_trips_and_raises_asyncpg_errors(tmp_path, monkeypatch, database_url):
+    """One statement outside transaction(): no BEGIN/ROLLBACK around it, as on the asyncpg pool;
+    errors are asyncpg's own classes and the connection stays usable."""
+    import asyncpg
+    from sqlalchemy import event
+
+    module = load_engine_module(tmp_path, monkeypatch, database_url)
+    sent: list[str] = []
+
+    @event.listens_for(module.engine.sync_engine, "connect")
+    def log_queries(dbapi_connection, record):
+        dbapi_connection.driver_connection.add_query_logger(lambda q: sent.append(q.query.strip().upper()))
+
+    async def run():
+        try:
+            # the log sees the BEGIN/ROLLBACK pair SQLAlchemy adds on a default-isolation connection
+            async with module.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            assert [q.rstrip(";").split()[0] for q in sent] == ["BEGIN", "ROLLBACK"]
+            sent.clear()
+            async with module.repository_engine.connect() as conn:
+                await conn.execute(text("CREATE TEMP TABLE rt (k int PRIMARY KEY)"))
+                await conn.execute(text("INSERT INTO rt VALUES (1)"))
+                with pytest.raises(asyncpg.UniqueViolationError):
+                    await conn.execute(text("INSERT INTO rt VALUES (1)"))
+                await conn.execute(text("INSERT INTO rt VALUES (2)"))  # still usable
+                return await conn.scalar(text("SELECT count(*) FROM rt"))
+        finally:
+            await module.engine.dispose()
+
+    assert asyncio.run(run()) == 2
+    assert not [q for q in sent if q.startswith(("BEGIN", "ROLLBACK", "COMMIT", "SAVEPOINT"))]
+
+
+def test_orm_side_of_the_engine_keeps_sqlalchemy_errors(tmp_path, monkeypatch, database_url):
+    from sqlalchemy.exc import DBAPIError
+
+    module = load_engine_module(tmp_path, monkeypatch, database_url)
+
+    async def run():
+        try:
+            async with module.engine.connect() as conn:
+                with pytest.raises(DBAPIError):
+                    await conn.execute(text("SELECT 1/0"))
+        finally:
+            await module.engine.dispose()
+
+    asyncio.run(run())

@@ -1,0 +1,463 @@
+"""Repository throughput, before and after `unify migrate`, on the bundled pepgmp example.
+
+    python benchmarks/repository_throughput.py [--quick] [--rounds N] [--json FILE]
+
+What it does:
+
+1. copies examples/pepgmp twice into a temporary directory: `legacy` as it is, and
+   `migrated`, on which `unify migrate --write --allow-dirty` runs;
+2. provisions PostgreSQL (unify.postgres: --dsn / UNIFY_DATABASE_URL, a local server,
+   Docker, ...) and creates a scratch database, dropped at the end;
+3. starts one process per side (both copies have a package named `src`), each with the
+   application's own DatabaseService: an asyncpg pool (min 5, max 20) on the legacy side,
+   the shared SQLAlchemy engine (pool of 20, AUTOCOMMIT view) on the migrated side;
+4. applies the schema once (legacy DatabaseService.init_schema()) and seeds read data
+   through the legacy repositories: cameras, alerts and detection records;
+5. warms every workload up on both sides, then runs N rounds. Each round starts from the
+   same database state (rows written by the previous round are deleted, tables vacuumed)
+   and runs every workload on both sides back to back, interleaved: old then new in even
+   rounds, new then old in odd rounds, so that drift on a shared machine hits both;
+6. prints a table and optionally writes JSON: operations per second per workload for old
+   and new (median over rounds), the new/old ratio (median of the per-round ratios), and
+   overall the median of the per-workload median ratios.
+
+Reads only touch seeded rows of the seeded cameras; writes go to a camera of their own per
+side, so no write changes what a read or the other side's writes see.
+
+`--quick` runs tiny sizes (a few operations per workload) to check that everything works;
+its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+EXAMPLE = ROOT / "examples" / "pepgmp"
+DRIVER = HERE / "repository_driver.py"
+
+sys.path.insert(0, str(HERE))
+from repository_driver import WORKLOAD_NAMES, WORKLOADS, Workload  # noqa: E402
+
+SIDES = ("legacy", "migrated")
+LABEL = {"legacy": "old", "migrated": "new"}
+
+#: The targets of the issue: overall median ratio >= 1.0, no workload below 0.9.
+OVERALL_TARGET = 1.0
+WORKLOAD_FLOOR = 0.9
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    warmup_fraction: float
+    cameras: int
+    alerts: int
+    detections: int
+    quick: bool
+
+    def ops(self, workload: Workload) -> int:
+        return workload.quick_ops if self.quick else workload.ops
+
+    def warmup_ops(self, workload: Workload) -> int:
+        return max(workload.tasks, 2, int(self.ops(workload) * self.warmup_fraction))
+
+
+FULL = Sizes(rounds=7, warmup_fraction=0.3, cameras=20, alerts=5000, detections=10000, quick=False)
+QUICK = Sizes(rounds=2, warmup_fraction=0.5, cameras=20, alerts=200, detections=200, quick=True)
+
+
+# --------------------------------------------------------------------------- #
+# Preparing the two copies
+# --------------------------------------------------------------------------- #
+
+
+def make_copies(workdir: Path, log) -> dict[str, Any]:
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".unify", "*.pyc")
+    legacy = workdir / "legacy"
+    migrated = workdir / "migrated"
+    shutil.copytree(EXAMPLE, legacy, ignore=ignore)
+    shutil.copytree(EXAMPLE, migrated, ignore=ignore)
+
+    log(f"migrating {migrated} ...")
+    env = dict(os.environ, UNIFY_NO_CACHE="1")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "unify", "migrate", str(migrated), "--write", "--allow-dirty", "--no-diff", "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"unify migrate failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}\n{proc.stdout[-4000:]}"
+        )
+    report = json.loads(proc.stdout)
+    service = (migrated / "src" / "services" / "database_service.py").read_text(encoding="utf-8")
+    if "create_pool" in service or "use_database_url" not in service:
+        raise SystemExit("the migrated copy still creates an asyncpg pool; the migration did not apply")
+    summary = report["summary"]
+    log(
+        f"migrated in {seconds:.1f}s: {summary['files_changed']} files changed, "
+        f"{summary['statements_proven']} statements proven unchanged"
+    )
+    return {
+        "legacy": str(legacy),
+        "migrated": str(migrated),
+        "migrate_seconds": round(seconds, 1),
+        "migrate_summary": summary,
+    }
+
+
+# --------------------------------------------------------------------------- #
+# The two driver processes
+# --------------------------------------------------------------------------- #
+
+
+class Side:
+    """A driver process for one copy of the application."""
+
+    def __init__(self, side: str, copy: Path, database_url: str, logdir: Path) -> None:
+        self.side = side
+        self.stderr_path = logdir / f"{side}.stderr.txt"
+        self._stderr = open(self.stderr_path, "w", encoding="utf-8")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(copy)
+        env["DATABASE_URL"] = database_url
+        env["ASYNC_DATABASE_URL"] = _with_driver(database_url, "postgresql+asyncpg")
+        env.pop("PYTHONSTARTUP", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(DRIVER), "--side", side],
+            cwd=copy,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
+
+    def call(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        request = dict(fields, cmd=cmd)
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            raise SystemExit(f"the {self.side} driver exited (code {self.proc.poll()}):\n{self._stderr_tail()}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise SystemExit(
+                f"the {self.side} driver failed on {cmd}: {reply.get('error')}\n{reply.get('traceback', '')}"
+            )
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                self.call("stop")
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+
+    def _stderr_tail(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+def _with_driver(url: str, drivername: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername=drivername).render_as_string(hide_password=False)
+
+
+async def _reset(database_url: str, write_cameras: list[int]) -> None:
+    """Delete what the previous round wrote and vacuum, so every round starts alike."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_with_driver(database_url, "postgresql"))
+    try:
+        await conn.execute("DELETE FROM alerts WHERE camera_id = ANY($1::int[])", write_cameras)
+        await conn.execute("DELETE FROM detection_records WHERE camera_id = ANY($1::int[])", write_cameras)
+        await conn.execute("VACUUM (ANALYZE) alerts, detection_records, cameras")
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- #
+# Measuring
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class Result:
+    workload: Workload
+    ops: int
+    rates: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    ratios: list[float] = field(default_factory=list)
+
+    def median_rate(self, side: str) -> float:
+        return statistics.median(self.rates[side])
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    def as_json(self) -> dict[str, Any]:
+        w = self.workload
+        return {
+            "name": w.name,
+            "kind": w.kind,
+            "calls": w.calls,
+            "tasks": w.tasks,
+            "ops_per_round": self.ops,
+            "old_ops_per_s": [round(r, 1) for r in self.rates["legacy"]],
+            "new_ops_per_s": [round(r, 1) for r in self.rates["migrated"]],
+            "ratios": [round(r, 4) for r in self.ratios],
+            "old_median_ops_per_s": round(self.median_rate("legacy"), 1),
+            "new_median_ops_per_s": round(self.median_rate("migrated"), 1),
+            "ratio_median": round(self.ratio, 4),
+            "ratio_min": round(min(self.ratios), 4),
+            "ratio_max": round(max(self.ratios), 4),
+        }
+
+
+def measure(
+    sides: dict[str, Side],
+    workloads: list[Workload],
+    sizes: Sizes,
+    rounds: int,
+    database_url: str,
+    write_cameras: list[int],
+    log,
+) -> list[Result]:
+    results = [Result(w, sizes.ops(w)) for w in workloads]
+
+    log("warming up ...")
+    for w in workloads:
+        for side in SIDES:
+            sides[side].call("run", workload=w.name, ops=sizes.warmup_ops(w), seed="warmup")
+
+    for rnd in range(rounds):
+        asyncio.run(_reset(database_url, write_cameras))
+        order = SIDES if rnd % 2 == 0 else tuple(reversed(SIDES))
+        started = time.perf_counter()
+        for result in results:
+            rate = {}
+            for side in order:
+                reply = sides[side].call("run", workload=result.workload.name, ops=result.ops, seed=f"round-{rnd}")
+                rate[side] = reply["ops"] / reply["seconds"]
+                result.rates[side].append(rate[side])
+            result.ratios.append(rate["migrated"] / rate["legacy"])
+        log(
+            f"round {rnd + 1}/{rounds} ({' then '.join(LABEL[s] for s in order)}) "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
+    return results
+
+
+# --------------------------------------------------------------------------- #
+# Reporting
+# --------------------------------------------------------------------------- #
+
+
+def summarise(results: list[Result]) -> dict[str, Any]:
+    overall = statistics.median(r.ratio for r in results)
+    below = [r.workload.name for r in results if r.ratio < WORKLOAD_FLOOR]
+    return {
+        "overall_ratio": round(overall, 4),
+        "targets": {
+            "overall_median_ratio_at_least": OVERALL_TARGET,
+            "every_workload_ratio_at_least": WORKLOAD_FLOOR,
+            "overall_met": overall >= OVERALL_TARGET,
+            "every_workload_met": not below,
+            "met": overall >= OVERALL_TARGET and not below,
+            "workloads_below_floor": below,
+        },
+    }
+
+
+def render_table(results: list[Result], summary: dict[str, Any], rounds: int) -> str:
+    name_width = max(len("workload"), *(len(r.workload.name) for r in results))
+    header = (
+        f"{'workload':<{name_width}}  {'ops':>5}  {'old ops/s':>10}  {'new ops/s':>10}  "
+        f"{'new/old':>7}  {'min-max':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        flag = "  < 0.9" if r.ratio < WORKLOAD_FLOOR else ""
+        lines.append(
+            f"{r.workload.name:<{name_width}}  {r.ops:>5}  {r.median_rate('legacy'):>10.0f}  "
+            f"{r.median_rate('migrated'):>10.0f}  {r.ratio:>7.2f}  "
+            f"{min(r.ratios):>5.2f}-{max(r.ratios):<5.2f}{flag}"
+        )
+    lines.append("-" * len(header))
+    t = summary["targets"]
+    lines.append(
+        f"{'overall (median of the medians)':<{name_width + 35}}  {summary['overall_ratio']:>7.2f}"
+    )
+    lines.append("")
+    lines.append(f"ops/s and new/old: medians over {rounds} rounds; min-max: range of the per-round ratios")
+    lines.append(
+        f"targets: overall >= {OVERALL_TARGET:.1f}: {'met' if t['overall_met'] else 'NOT met'}; "
+        f"every workload >= {WORKLOAD_FLOOR:.1f}: "
+        + ("met" if t["every_workload_met"] else f"NOT met ({', '.join(t['workloads_below_floor'])})")
+    )
+    return "\n".join(lines)
+
+
+def _machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    with contextlib.suppress(OSError, AttributeError):
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    versions = {}
+    for module in ("asyncpg", "sqlalchemy"):
+        with contextlib.suppress(Exception):
+            versions[module] = __import__(module).__version__
+    info["versions"] = versions
+    return info
+
+
+# --------------------------------------------------------------------------- #
+# Main
+# --------------------------------------------------------------------------- #
+
+
+@contextlib.contextmanager
+def _database(dsn: str | None, log) -> Iterator[tuple[Any, str]]:
+    from unify.postgres import provision, scratch_database
+
+    with provision(dsn=dsn) as server:
+        log(f"PostgreSQL: {server.describe()}")
+        with scratch_database(server, prefix="unify_bench") as url:
+            yield server, url
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Throughput of the pepgmp repositories before (asyncpg pool) and after "
+        "(shared SQLAlchemy engine) `unify migrate`.",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that it runs (numbers mean nothing)")
+    parser.add_argument("--rounds", type=int, help=f"measured rounds (default {FULL.rounds}, quick {QUICK.rounds})")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    parser.add_argument("--dsn", help="PostgreSQL server URL (default: UNIFY_DATABASE_URL, then provisioning)")
+    parser.add_argument(
+        "--workload",
+        action="append",
+        choices=WORKLOAD_NAMES,
+        metavar="NAME",
+        help="run only this workload (repeatable); one of: " + ", ".join(WORKLOAD_NAMES),
+    )
+    parser.add_argument("--keep", metavar="DIR", help="make the two copies in DIR and keep them")
+    args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or sizes.rounds
+    workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
+
+    def log(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    machine_before = _machine()
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            workdir = Path(args.keep).resolve()
+            workdir.mkdir(parents=True, exist_ok=True)
+            for side in SIDES:
+                shutil.rmtree(workdir / side, ignore_errors=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unify-bench-")))
+        copies = make_copies(workdir, log)
+        server, url = stack.enter_context(_database(args.dsn, log))
+
+        sides: dict[str, Side] = {}
+        for side in SIDES:
+            sides[side] = Side(side, Path(copies[side]), url, workdir)
+            stack.callback(sides[side].close)
+        pools = {LABEL[side]: sides[side].call("start")["pool"] for side in SIDES}
+
+        sides["legacy"].call("schema")
+        context = sides["legacy"].call(
+            "seed", cameras=sizes.cameras, alerts=sizes.alerts, detections=sizes.detections, sides=list(SIDES), seed=1
+        )["context"]
+        for side in SIDES:
+            sides[side].call("context", context=context)
+        log(
+            f"seeded {len(context['camera_ids'])} cameras, {len(context['alert_ids'])} alerts, "
+            f"{len(context['frame_keys'])} detection records"
+        )
+        write_cameras = list(context["write_cameras"].values())
+        results = measure(sides, workloads, sizes, rounds, url, write_cameras, log)
+
+    summary = summarise(results)
+    table = render_table(results, summary, rounds)
+    print(table)
+    elapsed = time.perf_counter() - started
+    log(f"done in {elapsed:.0f}s")
+
+    if args.json:
+        machine_after = _machine()
+        document = {
+            "schema_version": 1,
+            "benchmark": "repository_throughput",
+            "command": "python benchmarks/repository_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "mode": "quick" if sizes.quick else "full",
+            "rounds": rounds,
+            "order": "interleaved per workload: old then new in even rounds, new then old in odd rounds",
+            "seconds": round(elapsed, 1),
+            "machine": machine_before,
+            "loadavg_after": machine_after.get("loadavg"),
+            "postgresql": {"source": server.source, "version": server.version},
+            "pools": pools,
+            "concurrent_tasks": max(w.tasks for w in WORKLOADS),
+            "data": {
+                "cameras": len(context["camera_ids"]),
+                "alerts": len(context["alert_ids"]),
+                "detection_records": len(context["frame_keys"]),
+            },
+            "migration": {"seconds": copies["migrate_seconds"], "summary": copies["migrate_summary"]},
+            **summary,
+            "workloads": [r.as_json() for r in results],
+            "table": table,
+        }
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        log(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
