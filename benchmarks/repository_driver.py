@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import functools
 import gc
 import itertools
 import json
 import os
+import pstats
 import random
 import sys
 import time
@@ -231,12 +234,15 @@ class Driver:
         ops = int(request["ops"])
         rng = random.Random(f"{workload.name}/{request['seed']}")
         call = self._calls(workload.name, rng, ops)
+        # CPU time, not wall time: waiting for the server is not what a profile should show
+        profiler = cProfile.Profile(time.process_time) if request.get("profile") else None
         gc.collect()
         if workload.tasks <= 1:
-            started = time.perf_counter()
-            for op in call:
-                await op()
-            seconds = time.perf_counter() - started
+
+            async def body() -> None:
+                for op in call:
+                    await op()
+
         else:
             shares = [call[i :: workload.tasks] for i in range(workload.tasks)]
 
@@ -244,10 +250,30 @@ class Driver:
                 for op in ops_of_task:
                     await op()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(worker(share) for share in shares))
-            seconds = time.perf_counter() - started
-        return {"seconds": seconds, "ops": ops}
+            async def body() -> None:
+                await asyncio.gather(*(worker(share) for share in shares))
+
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        await body()
+        if profiler is not None:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+        reply = {"seconds": seconds, "cpu_seconds": cpu_seconds, "ops": ops}
+        if profiler is not None:
+            reply["profile"] = summarise_profile(profiler, ops)
+        return reply
+
+    async def what_if(self, request: dict) -> dict:
+        """Apply run-time changes to the migrated application (nothing on disk changes)."""
+        applied = []
+        for name in request["changes"]:
+            WHAT_IFS[name](self)
+            applied.append(name)
+        return {"applied": applied, "pool": describe_pool(self.service.pool)}
 
     async def stop(self, _: dict) -> dict:
         if self.service is not None:
@@ -331,6 +357,129 @@ def describe_pool(pool: Any) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- #
+# What-ifs: run-time changes to the migrated application, to price a suggested
+# change without editing the generated code (nothing on disk changes)
+# --------------------------------------------------------------------------- #
+
+
+def _what_if_no_pre_ping(driver: "Driver") -> None:
+    """As if the engine were created with pool_pre_ping=False (the asyncpg pool never pinged)."""
+    driver.service.pool.sync_engine.pool._pre_ping = False
+
+
+def _what_if_cached_text(driver: "Driver") -> None:
+    """As if every text() were built once (a module constant) instead of on every call,
+    and numbered() kept the text() it built for a given SQL string."""
+    import sqlalchemy
+
+    from src.database import raw_sql
+
+    cached_text = functools.lru_cache(maxsize=1024)(sqlalchemy.text)
+    original_numbered = raw_sql.numbered
+
+    @functools.lru_cache(maxsize=1024)
+    def clause_for(sql: str, count: int):
+        return original_numbered(sql, [None] * count)[0]
+
+    def numbered(sql: str, args):
+        return clause_for(sql, len(args)), {f"p{n}": value for n, value in enumerate(args, start=1)}
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("src.repositories."):
+            if hasattr(module, "text"):
+                module.text = cached_text
+            if hasattr(module, "numbered"):
+                module.numbered = numbered
+
+
+def _what_if_json_text(driver: "Driver") -> None:
+    """As if the engine decoded json/jsonb to text (json_deserializer=str) and Record had
+    nothing to re-serialise (JSON_TEXT_TYPES empty): one decode, in the repository, as before."""
+    from src.database import raw_sql
+
+    raw_sql.JSON_TEXT_TYPES = frozenset()
+    driver.service.pool.dialect._json_deserializer = str
+    # connections made from now on get the new codec
+    driver.service.pool.sync_engine.pool.dispose()
+
+
+WHAT_IFS: dict[str, Callable[["Driver"], None]] = {
+    "no-pre-ping": _what_if_no_pre_ping,
+    "cached-text": _what_if_cached_text,
+    "json-text": _what_if_json_text,
+}
+
+
+# --------------------------------------------------------------------------- #
+# Profiles
+# --------------------------------------------------------------------------- #
+
+
+def _category(filename: str, funcname: str) -> str:
+    f = filename.replace("\\", "/")
+    if "/sqlalchemy/" in f:
+        part = f.split("/sqlalchemy/", 1)[1].split("/", 1)[0].removesuffix(".py")
+        return f"sqlalchemy.{part}"
+    if "/asyncpg/" in f:
+        return "asyncpg"
+    if f.endswith("/src/database/raw_sql.py"):
+        return "raw_sql.py helpers (Record, numbered, ...)"
+    if f.endswith("/src/database/engine.py"):
+        return "engine.py (events)"
+    if "/src/" in f:
+        return "application (repositories, domain)"
+    if f.endswith("repository_driver.py"):
+        return "benchmark driver"
+    if "/asyncio/" in f or f.endswith("/selectors.py"):
+        return "asyncio"
+    if "/json/" in f:
+        return "json"
+    if f.endswith(("/re/__init__.py", "/re/_parser.py", "/re/_compiler.py")):
+        return "re"
+    if f == "~":
+        if "greenlet" in funcname:
+            return "greenlet switches"
+        if "asyncpg" in funcname:
+            return "asyncpg"
+        if "re.Pattern" in funcname or "_sre" in funcname:
+            return "re"
+        if "json" in funcname:
+            return "json"
+        if "epoll" in funcname or "select" in funcname or "socket" in funcname:
+            return "asyncio"
+        return "builtins"
+    return "other Python"
+
+
+def summarise_profile(profiler: cProfile.Profile, ops: int, top: int = 25) -> dict[str, Any]:
+    """Own time per operation (microseconds), by area and for the costliest functions."""
+    stats = pstats.Stats(profiler)
+    categories: dict[str, float] = {}
+    functions = []
+    total = 0.0
+    for (filename, line, funcname), (_, ncalls, tottime, cumtime, _) in stats.stats.items():
+        category = _category(filename, funcname)
+        categories[category] = categories.get(category, 0.0) + tottime
+        total += tottime
+        short = filename.replace("\\", "/")
+        for marker in ("/site-packages/", "/src/", "/lib/python3"):
+            if marker in short:
+                short = marker.strip("/") + "/" + short.split(marker, 1)[1]
+                break
+        functions.append((tottime, cumtime, ncalls, f"{short}:{line}({funcname})"))
+    functions.sort(reverse=True)
+    per_op = 1e6 / ops
+    return {
+        "total_us_per_op": round(total * per_op, 1),
+        "by_area_us_per_op": {k: round(v * per_op, 1) for k, v in sorted(categories.items(), key=lambda kv: -kv[1])},
+        "top_functions": [
+            {"function": name, "own_us_per_op": round(tt * per_op, 1), "cum_us_per_op": round(ct * per_op, 1), "calls_per_op": round(n / ops, 2)}
+            for tt, ct, n, name in functions[:top]
+        ],
+    }
+
+
 class _connection:
     """A connection from either kind of pool, for the few set-up queries made outside
     the repositories."""
@@ -368,6 +517,7 @@ async def serve(side: str, replies) -> None:
         "seed": driver.seed,
         "context": driver.set_context,
         "run": driver.run,
+        "what_if": driver.what_if,
         "stop": driver.stop,
     }
     loop = asyncio.get_running_loop()

@@ -52,7 +52,7 @@ EXAMPLE = ROOT / "examples" / "pepgmp"
 DRIVER = HERE / "repository_driver.py"
 
 sys.path.insert(0, str(HERE))
-from repository_driver import WORKLOAD_NAMES, WORKLOADS, Workload  # noqa: E402
+from repository_driver import WHAT_IFS, WORKLOAD_NAMES, WORKLOADS, Workload  # noqa: E402
 
 SIDES = ("legacy", "migrated")
 LABEL = {"legacy": "old", "migrated": "new"}
@@ -216,6 +216,7 @@ class Result:
     workload: Workload
     ops: int
     rates: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    cpu_us: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
     ratios: list[float] = field(default_factory=list)
 
     def median_rate(self, side: str) -> float:
@@ -236,6 +237,8 @@ class Result:
             "old_ops_per_s": [round(r, 1) for r in self.rates["legacy"]],
             "new_ops_per_s": [round(r, 1) for r in self.rates["migrated"]],
             "ratios": [round(r, 4) for r in self.ratios],
+            "old_client_cpu_us_per_op": round(statistics.median(self.cpu_us["legacy"]), 1),
+            "new_client_cpu_us_per_op": round(statistics.median(self.cpu_us["migrated"]), 1),
             "old_median_ops_per_s": round(self.median_rate("legacy"), 1),
             "new_median_ops_per_s": round(self.median_rate("migrated"), 1),
             "ratio_median": round(self.ratio, 4),
@@ -270,6 +273,7 @@ def measure(
                 reply = sides[side].call("run", workload=result.workload.name, ops=result.ops, seed=f"round-{rnd}")
                 rate[side] = reply["ops"] / reply["seconds"]
                 result.rates[side].append(rate[side])
+                result.cpu_us[side].append(1e6 * reply["cpu_seconds"] / reply["ops"])
             result.ratios.append(rate["migrated"] / rate["legacy"])
         log(
             f"round {rnd + 1}/{rounds} ({' then '.join(LABEL[s] for s in order)}) "
@@ -303,7 +307,7 @@ def render_table(results: list[Result], summary: dict[str, Any], rounds: int) ->
     name_width = max(len("workload"), *(len(r.workload.name) for r in results))
     header = (
         f"{'workload':<{name_width}}  {'ops':>5}  {'old ops/s':>10}  {'new ops/s':>10}  "
-        f"{'new/old':>7}  {'min-max':>11}"
+        f"{'new/old':>7}  {'min-max':>11}  {'CPU us/op old':>13}  {'new':>5}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
@@ -311,15 +315,17 @@ def render_table(results: list[Result], summary: dict[str, Any], rounds: int) ->
         lines.append(
             f"{r.workload.name:<{name_width}}  {r.ops:>5}  {r.median_rate('legacy'):>10.0f}  "
             f"{r.median_rate('migrated'):>10.0f}  {r.ratio:>7.2f}  "
-            f"{min(r.ratios):>5.2f}-{max(r.ratios):<5.2f}{flag}"
+            f"{min(r.ratios):>5.2f}-{max(r.ratios):<5.2f}  "
+            f"{statistics.median(r.cpu_us['legacy']):>13.0f}  {statistics.median(r.cpu_us['migrated']):>5.0f}{flag}"
         )
     lines.append("-" * len(header))
     t = summary["targets"]
     lines.append(
-        f"{'overall (median of the medians)':<{name_width + 35}}  {summary['overall_ratio']:>7.2f}"
+        f"{'overall (median of the medians)':<{name_width + 31}}  {summary['overall_ratio']:>7.2f}"
     )
     lines.append("")
-    lines.append(f"ops/s and new/old: medians over {rounds} rounds; min-max: range of the per-round ratios")
+    lines.append(f"ops/s and new/old: medians over {rounds} rounds; min-max: range of the per-round ratios;")
+    lines.append("CPU us/op: client (driver process) CPU time per operation, median over rounds")
     lines.append(
         f"targets: overall >= {OVERALL_TARGET:.1f}: {'met' if t['overall_met'] else 'NOT met'}; "
         f"every workload >= {WORKLOAD_FLOOR:.1f}: "
@@ -376,6 +382,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only this workload (repeatable); one of: " + ", ".join(WORKLOAD_NAMES),
     )
     parser.add_argument("--keep", metavar="DIR", help="make the two copies in DIR and keep them")
+    parser.add_argument(
+        "--what-if",
+        action="append",
+        choices=sorted(WHAT_IFS),
+        default=[],
+        metavar="CHANGE",
+        help="price a suggested change: apply it at run time to the migrated side only (the "
+        "generated code on disk is not edited); repeatable; one of: " + ", ".join(sorted(WHAT_IFS)),
+    )
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -409,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
             sides[side] = Side(side, Path(copies[side]), url, workdir)
             stack.callback(sides[side].close)
         pools = {LABEL[side]: sides[side].call("start")["pool"] for side in SIDES}
+        if args.what_if:
+            pools["new"] = sides["migrated"].call("what_if", changes=args.what_if)["pool"]
+            log(f"what-if on the migrated side (run time only): {', '.join(args.what_if)}")
 
         sides["legacy"].call("schema")
         context = sides["legacy"].call(
@@ -425,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = summarise(results)
     table = render_table(results, summary, rounds)
+    if args.what_if:
+        table = f"WHAT-IF run, migrated side changed at run time: {', '.join(args.what_if)}\n\n" + table
     print(table)
     elapsed = time.perf_counter() - started
     log(f"done in {elapsed:.0f}s")
@@ -437,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python benchmarks/repository_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "mode": "quick" if sizes.quick else "full",
             "rounds": rounds,
+            "what_if": args.what_if,
             "order": "interleaved per workload: old then new in even rounds, new then old in odd rounds",
             "seconds": round(elapsed, 1),
             "machine": machine_before,

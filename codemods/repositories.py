@@ -15,7 +15,7 @@ import keyword
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import GlobalScope, ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
 from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
@@ -42,8 +42,7 @@ ANNOTATIONS = {
 }
 RECORD_ANNOTATIONS = {"asyncpg.Record", "asyncpg.protocol.Record", "asyncpg.protocol.protocol.Record"}
 # the status string's command word, by the parsed statement's node type
-STATEMENT_COMMANDS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "SelectStmt": "SELECT",
-                      "MergeStmt": "MERGE"}
+STATEMENT_COMMANDS = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "SelectStmt": "SELECT"}
 
 
 class Unsupported(Exception):
@@ -97,8 +96,10 @@ class RepositoryCodemod(UnifyCodemod):
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
-        return b"asyncpg" in source or any(
-            word in source for word in (b".fetchrow(", b".fetchval(", b".executemany(", b".acquire(", b".copy_records_to_table("))
+        words = (b".fetchrow(", b".fetchval(", b".executemany(", b".acquire(", b".copy_records_to_table(")
+        # modules that get a pool from the application's own functions (db.get_pool()) need not import asyncpg
+        functions = tuple(name.rsplit(".", 1)[-1].encode() + b"(" for name, _ in plan.returns)
+        return b"asyncpg" in source or any(word in source for word in words + functions)
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
@@ -160,7 +161,15 @@ class RepositoryCodemod(UnifyCodemod):
         if not isinstance(func, cst.Attribute):
             return updated_node
         method = func.attr.value
-        if method not in ("acquire", "release", "close", "transaction", "terminate", "cursor"):
+        if method in QUERY_METHODS | COPY_METHODS | {"prepare"} and \
+                not isinstance(self.get_metadata(ParentNodeProvider, original_node, None), cst.Await):
+            kind, _ = self._kind(func.value)
+            if kind in (Kind.POOL, Kind.CONNECTION, Kind.PREPARED) and not _already_migrated(original_node):
+                self._mark_review(original_node, f"{method}() is not awaited where it is called (passed to gather(), "
+                                                 "wait_for(), stored): it is not migrated",
+                                  "await it in a statement of its own, then pass the result on")
+            return updated_node
+        if method not in ("acquire", "release", "close", "transaction", "cursor"):
             return updated_node
         kind, _ = self._kind(func.value)
         if kind is Kind.CONNECTION and method == "cursor":
@@ -175,8 +184,8 @@ class RepositoryCodemod(UnifyCodemod):
         if kind is Kind.POOL and method == "release" and len(original_node.args) == 1:
             self.record(original_node, "pool.release(conn) becomes conn.close(), which returns it to the pool")
             return cst.Call(func=cst.Attribute(value=updated_node.args[0].value, attr=cst.Name("close")))
-        if kind is Kind.POOL and method in ("close", "terminate"):
-            self.record(original_node, f"pool.{method}() becomes engine.dispose()")
+        if kind is Kind.POOL and method == "close":
+            self.record(original_node, "pool.close() becomes engine.dispose()")
             return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("dispose")), args=())
         if kind is Kind.CONNECTION and method == "transaction":
             return self._transaction(original_node, updated_node)
@@ -219,6 +228,8 @@ class RepositoryCodemod(UnifyCodemod):
                 self._mark_review(call, f"{method}() on a prepared statement or cursor used this way is not migrated",
                                   "execute text() on the connection; SQLAlchemy's asyncpg dialect caches prepared statements")
             return updated_node
+        if _already_migrated(call):
+            return updated_node
         new_call: cst.Call = updated_node.expression  # type: ignore[assignment]
         connection: cst.BaseExpression = new_call.func.value  # type: ignore[attr-defined]
         if kind is Kind.POOL:
@@ -228,6 +239,11 @@ class RepositoryCodemod(UnifyCodemod):
                                   f"wrap the statement in `async with {self.module_code(call.func.value)}.connect() as conn:`")
                 return updated_node
             existing = self._wrap.get(id(statement))
+            if m.findall(statement, m.Yield()) or (existing is not None and not existing[0].deep_equals(new_call.func.value)):
+                self._mark_review(call, f"pool-level {method}() in a statement that yields or uses another pool: "
+                                        "a connection would be held too long or shared",
+                                  "assign the result in a statement of its own")
+                return updated_node
             name = existing[1] if existing else self._free_connection_name(original_node)
             self._wrap[id(statement)] = (new_call.func.value, name, "connect")  # type: ignore[attr-defined]
             connection = cst.Name(name)
@@ -302,7 +318,11 @@ class RepositoryCodemod(UnifyCodemod):
         if origin is None or sql is None:
             self._mark_review(call, f"{method}() on a prepared statement whose prepare() could not be traced")
             return updated
-        numbers = shape(sql).numbers
+        try:
+            numbers = shape(sql).numbers
+        except SqlLexError:
+            self._mark_review(call, "the prepared statement does not lex as PostgreSQL SQL")
+            return updated
         new_call: cst.Call = updated.expression  # type: ignore[assignment]
         values = [a for a in new_call.args if a.keyword is None]
         keywords = {a.keyword.value: a for a in new_call.args if a.keyword is not None}
@@ -498,6 +518,8 @@ class RepositoryCodemod(UnifyCodemod):
         if bound is None:
             return None
         literal, assignment = bound
+        if not isinstance(assignment.scope, GlobalScope):
+            return None  # a local variable: its literal is edited only where it is the call's argument itself
         if (self.plan.module_of(self.context.filename or ""), node.value) in self.plan.exported_names:
             return None  # other modules read it too
         for access in assignment.references:
@@ -506,6 +528,9 @@ class RepositoryCodemod(UnifyCodemod):
             if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
                     and call.func.attr.value in QUERY_METHODS | {"prepare", "cursor"} and call.args[0] is arg):
                 return None
+            kind, _ = self._kind(call.func.value)
+            if kind not in (Kind.POOL, Kind.CONNECTION):
+                return None  # also used on a connection that stays on asyncpg
         return literal
 
     def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values,
@@ -521,7 +546,10 @@ class RepositoryCodemod(UnifyCodemod):
         if star:
             fixed_names = True  # arguments passed as *args: binds(*args) names them p1, p2, ...
         constant = isinstance(original_sql, cst.Name)
-        numbers = shape(sql).numbers
+        try:
+            numbers = shape(sql).numbers
+        except SqlLexError:
+            raise Unsupported("the statement does not lex as PostgreSQL SQL") from None
         if values is not None and not fixed_names and len(values) != len(numbers):
             raise Unsupported(f"{len(values)} arguments for {len(numbers)} placeholders")
         if constant or fixed_names:
@@ -653,6 +681,15 @@ class RepositoryCodemod(UnifyCodemod):
         if self.changes:
             RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
         return updated_node
+
+
+def _already_migrated(call: cst.Call) -> bool:
+    """A call in the form this codemod writes (`text(...)`, `*numbered(...)`, the driver
+    connection under an engine): on a second run it must stay as it is."""
+    if m.findall(call.func, m.Call(func=m.Name("driver_connection") | m.Name("asyncpg_connection"))):
+        return True
+    first = call.args[0].value if call.args else None
+    return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("numbered") | m.Name("binds"))
 
 
 def _indent_of(args: list[cst.Arg]) -> str | None:

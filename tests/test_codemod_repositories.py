@@ -277,3 +277,97 @@ class TestRepositoryCodemod(CodemodTest):
                 return first_record(await conn.execute(*numbered(GET, [a])))
             """,
         )
+
+    def test_local_sql_variable_is_not_mistaken_for_the_module_constant(self):
+        self.check(
+            """
+            import asyncpg
+
+            QUERY = "SELECT version()"
+
+            async def get(pool: asyncpg.Pool, a):
+                QUERY = "SELECT name FROM users WHERE id = $1"
+                async with pool.acquire() as conn:
+                    return await conn.fetchval(QUERY, a)
+            """,
+            """
+            from app.db.raw_sql import first_value, numbered
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            QUERY = "SELECT version()"
+
+            async def get(pool: AsyncEngine, a):
+                QUERY = "SELECT name FROM users WHERE id = $1"
+                async with pool.connect() as conn:
+                    return first_value(await conn.execute(*numbered(QUERY, [a])))
+            """,
+        )
+
+    def test_constant_shared_with_a_direct_connection_is_not_edited(self):
+        self.check(
+            """
+            import asyncpg
+
+            BY_ID = "SELECT * FROM t WHERE id = $1"
+
+            async def get(pool: asyncpg.Pool, dsn, key):
+                async with pool.acquire() as conn:
+                    row = await conn.fetchrow(BY_ID, key)
+                script = await asyncpg.connect(dsn)
+                return row, await script.fetchrow(BY_ID, key)
+            """,
+            """
+            import asyncpg
+            from app.db.raw_sql import first_record, numbered
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            BY_ID = "SELECT * FROM t WHERE id = $1"
+
+            async def get(pool: AsyncEngine, dsn, key):
+                async with pool.connect() as conn:
+                    row = first_record(await conn.execute(*numbered(BY_ID, [key])))
+                script = await asyncpg.connect(dsn)
+                return row, await script.fetchrow(BY_ID, key)
+            """,
+        )
+
+    def test_receiver_known_by_name_only_is_not_migrated_twice(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def update(conn, a):
+                try:
+                    await conn.execute("UPDATE t SET v = $1", a)
+                except asyncpg.UniqueViolationError:
+                    pass
+            """,
+            """
+            import asyncpg
+            from sqlalchemy import text
+
+            async def update(conn, a):
+                try:
+                    await conn.execute(text("UPDATE t SET v = :a"), {"a": a})
+                except asyncpg.UniqueViolationError:
+                    pass
+            """,
+        )
+
+    def test_calls_that_are_not_awaited_in_place_are_marked(self):
+        self.check(
+            """
+            import asyncio
+            import asyncpg
+
+            async def both(pool: asyncpg.Pool):
+                return await asyncio.gather(pool.fetchval("SELECT 1"), pool.fetchval("SELECT 2"))
+            """,
+            """
+            import asyncio
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def both(pool: AsyncEngine):
+                return await asyncio.gather(pool.fetchval("SELECT 1"), pool.fetchval("SELECT 2"))  # unify: review fetchval() is not awaited where it is called (passed to gather(), wait_for(), stored): it is not migrated
+            """,
+        )

@@ -194,3 +194,42 @@ def test_write_keeps_mode_encoding_and_line_endings(tmp_path):
     assert new.count(b"\r\n") == new.count(b"\n")  # every line still ends in CRLF
     assert stat.S_IMODE(path.stat().st_mode) == 0o750
     assert b"database_url().render_as_string(hide_password=False)" in new
+
+
+def test_pools_on_different_databases_keep_their_queries(tmp_path):
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "db.py").write_text(
+        "import os\nimport asyncpg\n\n\n"
+        "async def pools():\n"
+        "    main = await asyncpg.create_pool(os.environ['DATABASE_URL'])\n"
+        "    analytics = await asyncpg.create_pool(os.environ['ANALYTICS_DATABASE_URL'])\n"
+        "    return main, analytics\n\n\n"
+        "async def count(pool: asyncpg.Pool):\n"
+        "    return await pool.fetchval('SELECT count(*) FROM events WHERE kind = $1', 'x')\n"
+    )
+    data = json.loads(migrate(str(app_dir), "--format", "json").stdout)
+    assert "repositories" not in data["codemods"]
+    assert any("different URLs" in note for note in data["notes"])
+    changed = {f["path"] for f in data["files"] if f["status"] == "changed"}
+    assert "db.py" not in changed  # the pools and their queries stay on asyncpg together
+
+
+def test_a_file_changed_during_the_run_stops_the_write(example, monkeypatch):
+    from unify.rewrite import writing
+
+    original = writing.apply_changes
+
+    def edit_then_apply(root, changed):
+        target = root / "src/database/connection.py"
+        target.write_text(target.read_text() + "\n# edited meanwhile\n")
+        return original(root, changed)
+
+    monkeypatch.setattr(writing, "apply_changes", edit_then_apply)
+    import unify.cli  # the command imports apply_changes when it runs
+
+    result = migrate(str(example), "--write", "--allow-dirty")
+    assert result.exit_code == 1
+    assert "changed on disk while unify was running" in " ".join(result.output.split())
+    assert not (example / "src/database/engine.py").exists()  # nothing written: no half migration
+    assert not (example / ".unify").exists()

@@ -19,7 +19,7 @@ from sql_strategies import sql_statements
 from unify.sql.proof import compile_text, renumber
 from unify.templates import render_raw_sql_module
 
-QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j"
+QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j, 2 AS a"
 
 
 def load(tmp_path, json_codecs=frozenset()):
@@ -61,10 +61,10 @@ def test_record_behaves_like_asyncpg_record(tmp_path, database_url):
     for probe in (lambda r: r["a"], lambda r: r[0], lambda r: r[-1], lambda r: r[1:3], lambda r: r.get("b"),
                   lambda r: r.get("zz", 5), lambda r: dict(r), lambda r: list(r.keys()), lambda r: list(r.values()),
                   lambda r: list(r.items()), lambda r: list(r), lambda r: tuple(r), lambda r: len(r),
-                  lambda r: "a" in r, lambda r: 1 in r, lambda r: r == (1, "x", None, r[3]),
-                  lambda r: hash(r) == hash(tuple(r)), repr):
+                  lambda r: "a" in r, lambda r: 1 in r, lambda r: r == (1, "x", None, r[3], 2),
+                  lambda r: hash(r) == hash(tuple(r)), lambda r: r < (1, "y"), lambda r: r >= (1, "x"), repr):
         assert probe(new) == probe(legacy)
-    a, b, c, j = new
+    a, b, c, j, _ = new
     assert (a, b, c) == (1, "x", None) and isinstance(j, str) and json.loads(j) == json.loads(legacy["j"])
     with pytest.raises(KeyError):
         new["zz"]
@@ -162,3 +162,11 @@ def test_streamed_rows_are_records_and_arrays_stay_lists(tmp_path, database_url)
     assert [r["n"] for r in rows] == [1, 2, 3]
     assert rows[0]["a"] == [1, 1] and rows[0][0] == 1
     assert rows[1]["j"] == '{"g": 2}'  # jsonb as text, as asyncpg gave it
+
+
+def test_numbered_reads_escape_strings_and_comments(tmp_path):
+    raw_sql = load(tmp_path)
+    for sql in ("SELECT E'\\'' AS q, $1::int AS n, 'x:y' AS x", "SELECT $1 -- it's $2\n, /* ' */ $2",
+                "SELECT $body$ a:b $1 $body$, $1 WHERE name LIKE '%:a'"):
+        statement, _ = raw_sql.numbered(sql, [1, 2])
+        assert compile_text(statement.text) == renumber(sql)

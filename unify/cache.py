@@ -30,7 +30,8 @@ def cache_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Version plus size and mtime of every module of unify and its codemods."""
+    """Versions of unify and of the libraries it parses with, and the size and mtime of
+    every module of unify and its codemods."""
     package = Path(__file__).resolve().parent
     roots = [package]
     try:
@@ -39,7 +40,14 @@ def code_fingerprint() -> str:
         roots.append(Path(codemods.__file__).resolve().parent)
     except ImportError:  # pragma: no cover
         pass
+    from importlib.metadata import PackageNotFoundError, version
+
     digest = hashlib.sha256(__version__.encode())
+    for dependency in ("libcst", "sqlalchemy", "pglast", "asyncpg"):  # their parsers and regexes shape results
+        try:
+            digest.update(f"{dependency}={version(dependency)}".encode())
+        except PackageNotFoundError:
+            pass
     for root in roots:
         for path in sorted(root.rglob("*")):
             if path.suffix in (".py", ".tmpl"):

@@ -198,6 +198,7 @@ def migrate(
     elif show_diff:
         print_diff(result, console)
     wrote = False
+    outcome = None
     if write and changed:
         outcome = apply_changes(Path(result.root), changed)
         wrote = True
@@ -216,7 +217,7 @@ def migrate(
             report.write_text(render_markdown(result), encoding="utf-8")
     if output_format is MigrateFormat.text:
         print_summary(result, err, wrote)
-    failed = bool(result.of(Failed))
+    failed = bool(result.of(Failed)) or (wrote and bool(outcome.not_written))
     if failed or (changed and not write):
         raise typer.Exit(1)
 

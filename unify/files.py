@@ -70,7 +70,7 @@ def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
                 continue
             if is_dir:
                 subdirs.append((path, specs))
-            elif entry.is_file():
+            elif entry.is_file(follow_symlinks=False):  # a symlink is never rewritten through, nor twice
                 yield path
         pending.extend(reversed(subdirs))
 

@@ -180,6 +180,8 @@ class FactsVisitor(cst.CSTVisitor):
                 key = arg.keyword.value
                 if key in ("dsn", "url") and url is None:
                     url = redact(self.src(arg.value))
+                elif key in ("password", "passwd", "sslpassword"):
+                    options[key] = "***"
                 else:
                     options[key] = redact(self.src(arg.value))
         self.factories.append(ConnectionFactory(

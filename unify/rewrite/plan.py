@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from unify.config import Settings
+from unify.dsn import redact
 from unify.facts.model import ConnectionFactory, Inventory
 from unify.rewrite.outcome import LeftAlone
 
@@ -63,6 +64,8 @@ class MigrationPlan:
     returns: tuple[tuple[str, str], ...] = ()
     # create_pool(init=..., setup=...) callbacks: (engine event, module, function)
     pool_callbacks: tuple[tuple[str, str, str], ...] = ()
+    # why the asyncpg pools cannot become the one engine (several databases, URLs given in pieces)
+    pool_blockers: tuple[str, ...] = ()
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)
@@ -215,6 +218,28 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         kwargs["max_overflow"] = EngineOption(
             "max_overflow", "0", origin, "QueuePool closes overflow connections on return; asyncpg kept them")
 
+    if url_default is not None and "***" in redact(url_default):
+        # a password in the source stays where it was; the generated module never repeats it
+        read = next(e for e in reads if e.raw_default == url_default)
+        notes.append((read.location.path, LeftAlone(
+            "engine", read.location.line,
+            f"the default of {url_var} carries a password, so the engine module does not copy it: {url_var} "
+            "has to be set wherever the application runs, development included",
+            f"set {url_var} in .env or the shell; keep credentials out of defaults")))
+        url_default = None
+    blockers = []
+    for f in pools:
+        pieces = sorted(set(f.options) & {"host", "port", "user", "password", "database"})
+        if f.url is None and pieces:
+            blockers.append(f"the pool at {f.location} is given its server in pieces ({', '.join(pieces)}), not as a URL")
+    if len({f.url for f in pools}) > 1:
+        blockers.append("the asyncpg pools connect with different URLs (" + ", ".join(
+            f"{f.url} at {f.location}" for f in pools) + "); one engine would send them all to one database")
+    for f in engines:
+        if f.url is not None and (f.url.startswith(("'", '"')) or "://" in f.url):
+            notes.append((f.location.path, LeftAlone(
+                "engine", f.location.line, f"create_async_engine() had a literal URL ({f.url}); the shared engine "
+                f"reads {url_var} instead", f"set {url_var} to that URL where this engine was used")))
     secondary = frozenset(e.name for e in inv.all("env_reads") if e.database_url and e.name != url_var)
     by_path: dict[str, list[LeftAlone]] = {}
     for path, item in notes:
@@ -242,6 +267,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
             # the generated helpers hand out driver connections on purpose; they are not pools to migrate
             if facts.path not in (engine_rel, raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else ""))),
         pool_callbacks=tuple(callbacks),
+        pool_blockers=tuple(blockers),
         raw_sql_module=_module_name(import_root, raw_sql_file),
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
     )

@@ -144,8 +144,16 @@ def run(
     inventory = scan(target, settings.exclude, settings.respect_gitignore, jobs=jobs)
     plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
                       python_files=files.python)
+    notes = []
+    blocked = [n for n in ("repositories", "config") if n in names]
+    if blocked and plan.pool_blockers:
+        # the pools and their queries move together or not at all, and several databases
+        # cannot share one URL variable
+        names = tuple(n for n in names if n not in blocked)
+        plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
+        notes = [f"{' and '.join(blocked)} not run: {reason}" for reason in plan.pool_blockers]
     work = [(str(p), relative(files.root, p), plan, names) for p in files.python]
-    result = RunResult(root=str(files.root), codemods=list(names))
+    result = RunResult(root=str(files.root), codemods=list(names), notes=notes)
     outcomes: list[FileOutcome] = []
     if jobs > 1 and len(work) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:

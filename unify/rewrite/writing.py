@@ -94,14 +94,21 @@ def save_baseline(root: Path, changed: list[Changed]) -> Path:
 
 
 def apply_changes(root: Path, changed: list[Changed]) -> WriteReport:
-    """Write every change, each file wholly old or wholly new; report what was and was not written."""
-    report = WriteReport(baseline=save_baseline(root, changed) if changed else None)
+    """Write every change, each file wholly old or wholly new; report what was and was not written.
+
+    A file that changed on disk since it was read is not written; if any did, nothing is
+    written, so the tree never holds half a migration."""
+    stale = []
     for outcome in changed:
         path = root / outcome.path
         current = path.read_bytes() if path.exists() else None
         if current != outcome.old:
-            report.not_written.append((outcome.path, "changed on disk while unify was running; run again"))
-            continue
+            stale.append((outcome.path, "changed on disk while unify was running; nothing was written, run again"))
+    if stale:
+        return WriteReport(baseline=None, not_written=stale)
+    report = WriteReport(baseline=save_baseline(root, changed) if changed else None)
+    for outcome in changed:
+        path = root / outcome.path
         try:
             atomic_write(path, outcome.new)
         except OSError as exc:

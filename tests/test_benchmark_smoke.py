@@ -1,0 +1,52 @@
+"""The repository throughput benchmark runs end to end (quick mode) and reports a ratio
+for every workload. Nothing here looks at the numbers: quick mode makes a few calls per
+workload, which says nothing about speed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARK = ROOT / "benchmarks" / "repository_throughput.py"
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from repository_driver import WORKLOAD_NAMES  # noqa: E402
+
+pytestmark = pytest.mark.postgres
+
+
+def test_quick_run_reports_a_ratio_for_every_workload(pg_server, tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ, UNIFY_DATABASE_URL=pg_server.dsn),  # the session's server; kept out of argv
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
+
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["mode"] == "quick"
+    assert [w["name"] for w in results["workloads"]] == list(WORKLOAD_NAMES)
+    for workload in results["workloads"]:
+        assert len(workload["ratios"]) == results["rounds"]
+        for key in ("ratio_median", "old_median_ops_per_s", "new_median_ops_per_s"):
+            assert math.isfinite(workload[key]) and workload[key] > 0, (workload["name"], key)
+    assert math.isfinite(results["overall_ratio"]) and results["overall_ratio"] > 0
+    assert set(results["targets"]) >= {"overall_met", "every_workload_met", "workloads_below_floor"}
+    assert results["pools"]["old"]["kind"] == "asyncpg.Pool"
+    assert results["pools"]["new"]["kind"].startswith("SQLAlchemy AsyncEngine")
+
+    # the printed table names every workload and the overall ratio
+    for name in WORKLOAD_NAMES:
+        assert name in proc.stdout
+    assert "overall" in proc.stdout
