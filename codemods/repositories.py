@@ -625,7 +625,16 @@ class RepositoryCodemod(UnifyCodemod):
     def _review_header(self, original, updated):
         """The review comment of a compound statement goes at the end of its header line."""
         reason = self._review.get(id(original))
-        if reason is None or not isinstance(updated.body, cst.IndentedBlock):
+        if reason is None:
+            return updated
+        if isinstance(updated.body, cst.SimpleStatementSuite):  # `if x: return await ...` on one line
+            trailing = updated.body.trailing_whitespace
+            if trailing.comment is not None and REVIEW_MARK in trailing.comment.value:
+                return updated
+            text = f"{REVIEW_MARK} {reason}" if trailing.comment is None else f"{trailing.comment.value}  {REVIEW_MARK} {reason}"
+            return updated.with_changes(body=updated.body.with_changes(trailing_whitespace=trailing.with_changes(
+                whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(text))))
+        if not isinstance(updated.body, cst.IndentedBlock):
             return updated
         header = updated.body.header
         if header.comment is not None and REVIEW_MARK in header.comment.value:

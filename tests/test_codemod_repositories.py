@@ -371,3 +371,19 @@ class TestRepositoryCodemod(CodemodTest):
                 return await asyncio.gather(pool.fetchval("SELECT 1"), pool.fetchval("SELECT 2"))  # unify: review fetchval() is not awaited where it is called (passed to gather(), wait_for(), stored): it is not migrated
             """,
         )
+
+    def test_one_line_bodies_get_their_review_comment(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def f(pool: asyncpg.Pool, a):
+                if a: return await pool.fetchval("SELECT $1::int", a)
+            """,
+            """
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def f(pool: AsyncEngine, a):
+                if a: return await pool.fetchval("SELECT $1::int", a)  # unify: review pool-level fetchval() outside a plain statement: no connection to run it on
+            """,
+        )
