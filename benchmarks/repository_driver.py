@@ -10,8 +10,12 @@ JSON object per line on stdin, one JSON reply per line on stdout:
     {"cmd": "schema"}                             DatabaseService.init_schema()
     {"cmd": "seed", "cameras": 20, ...}           read data and write cameras (legacy side)
     {"cmd": "context", "context": {...}}          keys the workloads draw from
-    {"cmd": "run", "workload": NAME, "ops": N, "seed": S}
-                                                  N calls, timed; reply has "seconds"
+    {"cmd": "run", "workload": NAME, "ops": N, "seed": S [, "profile": true]}
+                                                  N calls, timed; the reply has "seconds",
+                                                  "cpu_seconds" (this process) and, when
+                                                  asked, a cProfile summary
+    {"cmd": "what_if", "changes": [NAME, ...]}    run-time changes to the migrated side
+                                                  (WHAT_IFS below; nothing on disk changes)
     {"cmd": "stop"}                               pool closed, process exits
 
 Both sides get the same commands with the same seeds, so they make the same calls with
@@ -58,20 +62,20 @@ class Workload:
 CONCURRENT_TASKS = 50
 
 WORKLOADS: tuple[Workload, ...] = (
-    Workload("alert.get_by_id", "read", "fetchrow by primary key (SQL built at run time)", 3000, 6),
-    Workload("camera.get_by_id", "read", "pool-level fetchrow by primary key (module constant)", 3000, 6),
-    Workload("detection.get_by_frame", "read", "fetchrow by unique key (camera_id, frame_id)", 3000, 6),
-    Workload("alert.list_alerts", "read", "fetchval COUNT + fetch page of 50 (SQL built at run time)", 600, 4),
-    Workload("camera.list_cameras", "read", "fetch page of 20 rows (jsonb config, text[] tags)", 1500, 4),
-    Workload("detection.search", "read", "fetch page of 50 rows with jsonb objects (SQL built at run time)", 400, 4),
-    Workload("alert.create", "write", "single INSERT ... RETURNING", 2000, 6),
-    Workload("alert.create_many", "write", "executemany of 20 rows in a transaction", 400, 4),
-    Workload("detection.save", "write", "upsert: INSERT ... ON CONFLICT DO UPDATE RETURNING *", 2000, 6),
-    Workload("detection.replace_frames", "transaction", "BEGIN; DELETE; executemany of 10 rows; COMMIT", 500, 4),
-    Workload("detection.save_batch", "transaction", "BEGIN; 10 x (SAVEPOINT; INSERT ... RETURNING; RELEASE); COMMIT", 300, 3),
-    Workload("concurrent alert.get_by_id", "read", f"alert.get_by_id from {CONCURRENT_TASKS} tasks at once", 4000, 50, CONCURRENT_TASKS),
-    Workload("concurrent alert.list_alerts", "read", f"alert.list_alerts from {CONCURRENT_TASKS} tasks at once", 1000, 50, CONCURRENT_TASKS),
-    Workload("concurrent alert.create", "write", f"alert.create from {CONCURRENT_TASKS} tasks at once", 3000, 50, CONCURRENT_TASKS),
+    Workload("alert.get_by_id", "read", "fetchrow by primary key (SQL built at run time)", 1500, 6),
+    Workload("camera.get_by_id", "read", "pool-level fetchrow by primary key (module constant)", 1500, 6),
+    Workload("detection.get_by_frame", "read", "fetchrow by unique key (camera_id, frame_id)", 1500, 6),
+    Workload("alert.list_alerts", "read", "fetchval COUNT + fetch page of 50 (SQL built at run time)", 300, 4),
+    Workload("camera.list_cameras", "read", "fetch page of 20 rows (jsonb config, text[] tags)", 800, 4),
+    Workload("detection.search", "read", "fetch page of 50 rows with jsonb objects (SQL built at run time)", 200, 4),
+    Workload("alert.create", "write", "single INSERT ... RETURNING", 1000, 6),
+    Workload("alert.create_many", "write", "executemany of 20 rows in a transaction", 200, 4),
+    Workload("detection.save", "write", "upsert: INSERT ... ON CONFLICT DO UPDATE RETURNING *", 1000, 6),
+    Workload("detection.replace_frames", "transaction", "BEGIN; DELETE; executemany of 10 rows; COMMIT", 250, 4),
+    Workload("detection.save_batch", "transaction", "BEGIN; 10 x (SAVEPOINT; INSERT ... RETURNING; RELEASE); COMMIT", 150, 3),
+    Workload("concurrent alert.get_by_id", "read", f"alert.get_by_id from {CONCURRENT_TASKS} tasks at once", 2000, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.list_alerts", "read", f"alert.list_alerts from {CONCURRENT_TASKS} tasks at once", 500, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.create", "write", f"alert.create from {CONCURRENT_TASKS} tasks at once", 1500, 50, CONCURRENT_TASKS),
 )
 
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
@@ -148,6 +152,7 @@ class Driver:
         self.service = None
         self.alerts = self.cameras = self.detections = None
         self.context: dict[str, Any] = {}
+        self.write_camera: int | None = None  # this side's camera for writes (set_context)
         self.batch_frames = itertools.count(BATCH_BASE, BATCH_SIZE)
 
     # -- commands ---------------------------------------------------------------
@@ -404,10 +409,30 @@ def _what_if_json_text(driver: "Driver") -> None:
     driver.service.pool.sync_engine.pool.dispose()
 
 
+def _what_if_driver_transactions(driver: "Driver") -> None:
+    """As if raw_sql.transaction() opened asyncpg's own transaction on the driver connection
+    (BEGIN/COMMIT, SAVEPOINT when nested) instead of switching the SQLAlchemy connection out
+    of AUTOCOMMIT and back, and nesting through begin_nested()."""
+    from contextlib import asynccontextmanager
+
+    from src.database import raw_sql
+
+    @asynccontextmanager
+    async def transaction(conn, isolation=None):
+        raw = await raw_sql.driver_connection(conn)
+        async with raw.transaction(isolation=isolation):
+            yield conn
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("src.repositories.") and hasattr(module, "transaction"):
+            module.transaction = transaction
+
+
 WHAT_IFS: dict[str, Callable[["Driver"], None]] = {
     "no-pre-ping": _what_if_no_pre_ping,
     "cached-text": _what_if_cached_text,
     "json-text": _what_if_json_text,
+    "driver-transactions": _what_if_driver_transactions,
 }
 
 
@@ -452,11 +477,28 @@ def _category(filename: str, funcname: str) -> str:
     return "other Python"
 
 
+#: Functions whose cumulative time per operation is worth seeing on its own:
+#: (end of the file name, function names)
+KEY_CALLS = (
+    ("sqlalchemy/ext/asyncio/engine.py", {"start", "close", "execute", "commit", "begin", "begin_nested", "execution_options"}),
+    ("sqlalchemy/sql/_elements_constructors.py", {"text"}),
+    ("src/database/raw_sql.py", {"numbered", "first_record", "all_records", "first_value", "_converter", "convert", "execute_many", "command_status", "transaction"}),
+    ("asyncpg/pool.py", {"_acquire", "release"}),
+    ("json/__init__.py", {"loads", "dumps"}),
+)
+
+
+def _is_key_call(filename: str, funcname: str) -> bool:
+    f = filename.replace("\\", "/")
+    return any(f.endswith(suffix) and funcname in names for suffix, names in KEY_CALLS)
+
+
 def summarise_profile(profiler: cProfile.Profile, ops: int, top: int = 25) -> dict[str, Any]:
     """Own time per operation (microseconds), by area and for the costliest functions."""
     stats = pstats.Stats(profiler)
     categories: dict[str, float] = {}
     functions = []
+    key_calls = []
     total = 0.0
     for (filename, line, funcname), (_, ncalls, tottime, cumtime, _) in stats.stats.items():
         category = _category(filename, funcname)
@@ -468,6 +510,8 @@ def summarise_profile(profiler: cProfile.Profile, ops: int, top: int = 25) -> di
                 short = marker.strip("/") + "/" + short.split(marker, 1)[1]
                 break
         functions.append((tottime, cumtime, ncalls, f"{short}:{line}({funcname})"))
+        if _is_key_call(filename, funcname):
+            key_calls.append((cumtime, ncalls, f"{short}:{line}({funcname})"))
     functions.sort(reverse=True)
     per_op = 1e6 / ops
     return {
@@ -476,6 +520,10 @@ def summarise_profile(profiler: cProfile.Profile, ops: int, top: int = 25) -> di
         "top_functions": [
             {"function": name, "own_us_per_op": round(tt * per_op, 1), "cum_us_per_op": round(ct * per_op, 1), "calls_per_op": round(n / ops, 2)}
             for tt, ct, n, name in functions[:top]
+        ],
+        "key_calls": [
+            {"function": name, "cum_us_per_op": round(ct * per_op, 1), "calls_per_op": round(n / ops, 2)}
+            for ct, n, name in sorted(key_calls, reverse=True)
         ],
     }
 

@@ -23,16 +23,11 @@ repository_throughput.py is for.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import json
-import re
-import struct
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,165 +35,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from repository_driver import WHAT_IFS, WORKLOAD_NAMES, WORKLOADS  # noqa: E402
-from repository_throughput import FULL, QUICK, SIDES, LABEL, Side, _database, make_copies  # noqa: E402
-
-_SSL_REQUEST, _GSSENC_REQUEST, _CANCEL_REQUEST = 80877103, 80877104, 80877102
-
-
-# --------------------------------------------------------------------------- #
-# Counting proxy
-# --------------------------------------------------------------------------- #
-
-
-def _label(sql: str, width: int = 90) -> str:
-    sql = re.sub(r"\s+", " ", sql).strip()
-    sql = re.sub(r"SAVEPOINT \S+", "SAVEPOINT <name>", sql)  # one label for every savepoint name
-    return sql if len(sql) <= width else sql[: width - 3] + "..."
-
-
-class _ClientStream:
-    """Parses what one client sends and records one entry per round trip."""
-
-    def __init__(self, proxy: "CountingProxy") -> None:
-        self.proxy = proxy
-        self.buffer = bytearray()
-        self.started = False
-        self.statements: dict[bytes, str] = {}
-        self.binds: list[str] = []
-        self.parse: str | None = None
-
-    def feed(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            if not self.started:
-                if len(self.buffer) < 8:
-                    return
-                length, code = struct.unpack("!ii", self.buffer[:8])
-                if len(self.buffer) < length:
-                    return
-                del self.buffer[:length]
-                if code not in (_SSL_REQUEST, _GSSENC_REQUEST, _CANCEL_REQUEST):
-                    self.started = True
-                    self.proxy.record("connect (startup)")
-                continue
-            if len(self.buffer) < 5:
-                return
-            kind = chr(self.buffer[0])
-            (length,) = struct.unpack("!i", self.buffer[1:5])
-            if len(self.buffer) < 1 + length:
-                return
-            body = bytes(self.buffer[5 : 1 + length])
-            del self.buffer[: 1 + length]
-            self.message(kind, body)
-
-    def message(self, kind: str, body: bytes) -> None:
-        proxy = self.proxy
-        proxy.count(kind)
-        if kind == "Q":
-            proxy.record("simple query: " + _label(body.split(b"\0", 1)[0].decode(errors="replace")))
-        elif kind == "P":
-            name, rest = body.split(b"\0", 1)
-            sql = _label(rest.split(b"\0", 1)[0].decode(errors="replace"))
-            self.statements[name] = sql
-            self.parse = sql
-        elif kind == "B":
-            portal, rest = body.split(b"\0", 1)
-            name = rest.split(b"\0", 1)[0]
-            self.binds.append(self.statements.get(name, "?"))
-        elif kind == "S":
-            if self.binds:
-                many = f" (x{len(self.binds)} rows)" if len(self.binds) > 1 else ""
-                prefix = "prepare + execute: " if self.parse else "execute: "
-                proxy.record(prefix + self.binds[0] + many)
-            elif self.parse is not None:
-                proxy.record("prepare: " + self.parse)
-            else:
-                proxy.record("sync")
-            self.binds = []
-            self.parse = None
-
-
-class CountingProxy:
-    """A TCP proxy in a thread of its own, counting round trips by kind."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.lock = threading.Lock()
-        self.messages: collections.Counter[str] = collections.Counter()
-        self.trips: collections.Counter[str] = collections.Counter()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port: int | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def count(self, kind: str) -> None:
-        with self.lock:
-            self.messages[kind] += 1
-
-    def record(self, label: str) -> None:
-        with self.lock:
-            self.trips[label] += 1
-
-    def snapshot(self) -> tuple[collections.Counter, collections.Counter]:
-        with self.lock:
-            return collections.Counter(self.messages), collections.Counter(self.trips)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.messages.clear()
-            self.trips.clear()
-
-    def start(self) -> int:
-        self.thread.start()
-        self.ready.wait(10)
-        assert self.port is not None
-        return self.port
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self.ready.set()
-        self.loop.run_forever()
-
-    async def _handle(self, client_reader, client_writer) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.close()
-            return
-        stream = _ClientStream(self)
-
-        async def upstream() -> None:
-            while data := await client_reader.read(65536):
-                stream.feed(data)
-                server_writer.write(data)
-                await server_writer.drain()
-            server_writer.close()
-
-        async def downstream() -> None:
-            while data := await server_reader.read(65536):
-                client_writer.write(data)
-                await client_writer.drain()
-            client_writer.close()
-
-        with contextlib.suppress(Exception):
-            await asyncio.gather(upstream(), downstream())
-
+from pg_proxy import Proxy, through  # noqa: E402
+from repository_throughput import FULL, LABEL, QUICK, SIDES, Side, _database, make_copies  # noqa: E402
 
 # --------------------------------------------------------------------------- #
 # Main
 # --------------------------------------------------------------------------- #
-
-
-def _through(url: str, port: int) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
 def per_op(counter: collections.Counter, ops: int) -> dict[str, float]:
@@ -208,7 +50,7 @@ def per_op(counter: collections.Counter, ops: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Round trips, client CPU and a profile per repository call, old and new.")
     parser.add_argument("--workload", action="append", choices=WORKLOAD_NAMES, metavar="NAME")
-    parser.add_argument("--ops", type=int, help="operations per measurement (default: a third of the benchmark's)")
+    parser.add_argument("--ops", type=int, help="operations per measurement (default: half of the benchmark's)")
     parser.add_argument("--what-if", action="append", choices=sorted(WHAT_IFS), default=[], metavar="CHANGE")
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--dsn")
@@ -239,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         seeder.close()
 
         target = make_url(url)
-        proxy = CountingProxy(target.host or "127.0.0.1", target.port or 5432)
+        proxy = Proxy(target.host or "127.0.0.1", target.port or 5432, count=True)
         port = proxy.start()
         stack.callback(proxy.stop)
-        proxied = _through(url, port)
+        proxied = through(url, port)
 
         sides: dict[str, Side] = {}
         for side in SIDES:
@@ -255,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             out.append(f"WHAT-IF, migrated side changed at run time: {', '.join(args.what_if)}\n")
 
         for w in workloads:
-            ops = args.ops or max(w.tasks, (w.quick_ops if args.quick else w.ops) // 3)
+            ops = args.ops or max(w.tasks, (w.quick_ops if args.quick else w.ops) // 2)
             entry: dict[str, Any] = {"name": w.name, "ops": ops, "calls": w.calls}
             out.append(f"== {w.name}: {w.calls}; {ops} operations" + (f", {w.tasks} tasks" if w.tasks > 1 else ""))
             for side in SIDES:
@@ -285,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                 for area, us in data["profile"]["by_area_us_per_op"].items():
                     if us >= 1:
                         out.append(f"      {us:8.1f}  {area}")
-                out.append(f"    costliest functions (own us/op, cumulative us/op, calls/op):")
+                out.append("    selected calls (cumulative us/op, calls/op):")
+                for f in data["profile"]["key_calls"]:
+                    out.append(f"      {f['cum_us_per_op']:8.1f} {f['calls_per_op']:7.2f}  {f['function']}")
+                out.append("    costliest functions (own us/op, cumulative us/op, calls/op):")
                 for f in data["profile"]["top_functions"][: args.top]:
                     out.append(
                         f"      {f['own_us_per_op']:8.1f} {f['cum_us_per_op']:8.1f} {f['calls_per_op']:7.2f}  {f['function']}"

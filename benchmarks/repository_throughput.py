@@ -1,6 +1,7 @@
 """Repository throughput, before and after `unify migrate`, on the bundled pepgmp example.
 
     python benchmarks/repository_throughput.py [--quick] [--rounds N] [--json FILE]
+        [--workload NAME]... [--what-if CHANGE]... [--latency-ms MS] [--scale F] [--dsn URL]
 
 What it does:
 
@@ -26,6 +27,14 @@ side, so no write changes what a read or the other side's writes see.
 
 `--quick` runs tiny sizes (a few operations per workload) to check that everything works;
 its numbers mean nothing.
+
+Experiments (see docs/performance.md), none of which edits the generated code on disk:
+
+- `--what-if CHANGE` applies a suggested change to the migrated side at run time
+  (no-pre-ping, driver-transactions, cached-text, json-text; see repository_driver.py);
+- `--latency-ms MS` puts a proxy adding MS milliseconds each way between both sides and
+  PostgreSQL, to see what round trips cost when the database is not on loopback
+  (`--scale 0.1` keeps such a run short).
 """
 
 from __future__ import annotations
@@ -71,14 +80,15 @@ class Sizes:
     detections: int
     quick: bool
 
-    def ops(self, workload: Workload) -> int:
-        return workload.quick_ops if self.quick else workload.ops
+    def ops(self, workload: Workload, scale: float = 1.0) -> int:
+        base = workload.quick_ops if self.quick else workload.ops
+        return max(workload.tasks, 1, round(base * scale))
 
-    def warmup_ops(self, workload: Workload) -> int:
-        return max(workload.tasks, 2, int(self.ops(workload) * self.warmup_fraction))
+    def warmup_ops(self, workload: Workload, scale: float = 1.0) -> int:
+        return max(workload.tasks, 2, int(self.ops(workload, scale) * self.warmup_fraction))
 
 
-FULL = Sizes(rounds=7, warmup_fraction=0.3, cameras=20, alerts=5000, detections=10000, quick=False)
+FULL = Sizes(rounds=9, warmup_fraction=0.3, cameras=20, alerts=5000, detections=10000, quick=False)
 QUICK = Sizes(rounds=2, warmup_fraction=0.5, cameras=20, alerts=200, detections=200, quick=True)
 
 
@@ -255,13 +265,14 @@ def measure(
     database_url: str,
     write_cameras: list[int],
     log,
+    scale: float = 1.0,
 ) -> list[Result]:
-    results = [Result(w, sizes.ops(w)) for w in workloads]
+    results = [Result(w, sizes.ops(w, scale)) for w in workloads]
 
     log("warming up ...")
     for w in workloads:
         for side in SIDES:
-            sides[side].call("run", workload=w.name, ops=sizes.warmup_ops(w), seed="warmup")
+            sides[side].call("run", workload=w.name, ops=sizes.warmup_ops(w, scale), seed="warmup")
 
     for rnd in range(rounds):
         asyncio.run(_reset(database_url, write_cameras))
@@ -355,6 +366,34 @@ def _machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 
 
+def _delayed(url: str, delay: float, stack: contextlib.ExitStack) -> tuple[str, float]:
+    """A URL through a proxy that adds `delay` seconds each way, and the round trip measured on it."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from pg_proxy import Proxy, through
+
+    target = make_url(url)
+    proxy = Proxy(target.host or "127.0.0.1", target.port or 5432, delay=delay)
+    port = proxy.start()
+    stack.callback(proxy.stop)
+    proxied = through(url, port)
+
+    async def rtt() -> float:
+        conn = await asyncpg.connect(_with_driver(proxied, "postgresql"))
+        try:
+            samples = []
+            for _ in range(30):
+                started = time.perf_counter()
+                await conn.fetchval("SELECT 1")
+                samples.append(time.perf_counter() - started)
+            return statistics.median(samples) * 1000
+        finally:
+            await conn.close()
+
+    return proxied, asyncio.run(rtt())
+
+
 @contextlib.contextmanager
 def _database(dsn: str | None, log) -> Iterator[tuple[Any, str]]:
     from unify.postgres import provision, scratch_database
@@ -383,6 +422,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", metavar="DIR", help="make the two copies in DIR and keep them")
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="add this much one-way latency between the application and PostgreSQL (a delaying "
+        "proxy), to see what round trips cost off loopback; the measured round trip is reported",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, metavar="F", help="multiply the operations per measurement by F"
+    )
+    parser.add_argument(
         "--what-if",
         action="append",
         choices=sorted(WHAT_IFS),
@@ -394,6 +444,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.latency_ms < 0 or args.scale <= 0:
+        parser.error("--latency-ms must be >= 0 and --scale > 0")
     return args
 
 
@@ -418,10 +470,14 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unify-bench-")))
         copies = make_copies(workdir, log)
         server, url = stack.enter_context(_database(args.dsn, log))
+        app_url, rtt_ms = url, None
+        if args.latency_ms:
+            app_url, rtt_ms = _delayed(url, args.latency_ms / 1000, stack)
+            log(f"{args.latency_ms:g} ms added each way; measured round trip {rtt_ms:.2f} ms")
 
         sides: dict[str, Side] = {}
         for side in SIDES:
-            sides[side] = Side(side, Path(copies[side]), url, workdir)
+            sides[side] = Side(side, Path(copies[side]), app_url, workdir)
             stack.callback(sides[side].close)
         pools = {LABEL[side]: sides[side].call("start")["pool"] for side in SIDES}
         if args.what_if:
@@ -439,10 +495,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(context['frame_keys'])} detection records"
         )
         write_cameras = list(context["write_cameras"].values())
-        results = measure(sides, workloads, sizes, rounds, url, write_cameras, log)
+        results = measure(sides, workloads, sizes, rounds, url, write_cameras, log, args.scale)
 
     summary = summarise(results)
     table = render_table(results, summary, rounds)
+    if args.latency_ms:
+        table = f"LATENCY run: {args.latency_ms:g} ms added each way, round trip measured at {rtt_ms:.2f} ms\n\n" + table
     if args.what_if:
         table = f"WHAT-IF run, migrated side changed at run time: {', '.join(args.what_if)}\n\n" + table
     print(table)
@@ -458,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if sizes.quick else "full",
             "rounds": rounds,
             "what_if": args.what_if,
+            "added_latency_ms_each_way": args.latency_ms,
+            "measured_round_trip_ms": None if rtt_ms is None else round(rtt_ms, 3),
+            "scale": args.scale,
             "order": "interleaved per workload: old then new in even rounds, new then old in odd rounds",
             "seconds": round(elapsed, 1),
             "machine": machine_before,

@@ -27,7 +27,7 @@ def test_quick_run_reports_a_ratio_for_every_workload(pg_server, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(BENCHMARK), "--quick", "--json", str(out)],
         cwd=ROOT,
-        env=dict(os.environ, UNIFY_DATABASE_URL=pg_server.dsn),  # the session's server; kept out of argv
+        env=dict(os.environ, UNIFY_DATABASE_URL=pg_server.dsn),  # the server of this test run; not in argv
         capture_output=True,
         text=True,
         timeout=240,
