@@ -62,9 +62,12 @@ def test_after_write_scan_sees_one_engine_and_no_localhost_default(example):
     data = json.loads(runner.invoke(app, ["scan", str(example), "--format", "json"]).stdout)
     assert data["summary"]["sqlalchemy_engines"] == 1
     assert data["summary"]["engines_and_pools"] == 1  # the asyncpg pool is gone too
-    # no asyncpg call is left in the application; only the test suite's own probe connection remains
-    assert not [c for c in data["calls"] if c["location"]["path"].startswith("src/")]
-    assert {c["location"]["path"] for c in data["calls"]} <= {"conftest.py"}
+    # no asyncpg call is left in the application but the schema script, deliberately run on the
+    # asyncpg connection under the engine; the test suite keeps its own probe connection
+    app_calls = [c for c in data["calls"] if c["location"]["path"].startswith("src/")]
+    assert [(c["function"], c["method"], c["receiver_kind"]) for c in app_calls] == [
+        ("DatabaseService.init_schema", "execute", "driver")]
+    assert {c["location"]["path"] for c in data["calls"] if c["receiver_kind"] != "driver"} <= {"conftest.py"}
     engines = [f for f in data["factories"] if f["kind"] == "engine"]
     assert engines[0]["location"]["path"] == "src/database/engine.py"
     assert not [f for f in data["findings"] if f["rule"] == "db-url-default-localhost"]
@@ -94,9 +97,9 @@ def test_fleetlog_after_migration_has_one_engine_and_no_pool_calls(tmp_path):
     data = json.loads(runner.invoke(app, ["scan", str(example), "--format", "json"]).stdout)
     assert data["summary"]["engines_and_pools"] == data["summary"]["sqlalchemy_engines"] == 1
     application_calls = [c for c in data["calls"] if c["location"]["path"].startswith("fleet/")]
-    # only COPY is left on the driver, deliberately, through the shared engine's connection
-    assert [(c["method"], c["receiver"]) for c in application_calls] == [
-        ("copy_records_to_table", "(await driver_connection(conn))")]
+    # only scripts and COPY are left on the driver, deliberately, under the shared engine's connection
+    assert {c["receiver_kind"] for c in application_calls} == {"driver"}
+    assert sorted(c["method"] for c in application_calls) == ["copy_records_to_table", "execute"]
     git(example, "add", "-A")
     git(example, "commit", "-qm", "migrated")
     assert migrate(str(example)).exit_code == 0  # nothing left to change

@@ -190,3 +190,18 @@ def test_orm_tables_and_create_all():
     assert f.orm_tables == (("Dataset", "datasets"),)
     assert [s.detail for s in f.schema_sources if s.kind == "metadata-create-all"] == [
         "Base.metadata.create_all", "Base.metadata.create_all"]  # passed to run_sync, and called
+
+
+def test_driver_calls_of_migrated_code_are_named_as_such():
+    f = facts(
+        """
+        import asyncpg
+        from app.db.raw_sql import driver_connection
+
+        async def load(engine, rows):
+            async with engine.connect() as conn:
+                await (await driver_connection(conn)).copy_records_to_table("t", records=rows)
+        """
+    )
+    (call,) = f.calls
+    assert call.receiver_kind == "driver" and call.method == "copy_records_to_table"

@@ -44,6 +44,13 @@ _DB_VAR = re.compile(r"(DATABASE|_DB|^DB|PG|POSTGRES|DSN|SQLALCHEMY)", re.IGNORE
 PREFILTER = re.compile(rb"asyncpg|sqlalchemy|getenv|environ|fetch|execute|create_all|__tablename__|\.sql\b")
 
 
+def _under_the_engine(receiver: cst.BaseExpression) -> bool:
+    """`(await driver_connection(conn))`: migrated code reaching the driver on purpose (COPY, scripts)."""
+    inner = receiver.expression if isinstance(receiver, cst.Await) else receiver
+    return isinstance(inner, cst.Call) and isinstance(inner.func, cst.Name) and \
+        inner.func.value in ("driver_connection", "asyncpg_connection")
+
+
 class FactsVisitor(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (ScopeProvider, QualifiedNameProvider, PositionProvider, ParentNodeProvider)
 
@@ -136,6 +143,8 @@ class FactsVisitor(cst.CSTVisitor):
             allowed = QUERY_METHODS.get(owner.kind)
             if allowed and method in allowed:
                 self._record_sql_call(node, owner.kind.value, owner.evidence, method)
+            elif _under_the_engine(node.func.value) and method in QUERY_METHODS[Kind.CONNECTION]:
+                self._record_sql_call(node, "driver", "asyncpg connection under the shared engine", method)
             elif owner.kind is Kind.UNKNOWN and method in ASYNCPG_ONLY_METHODS and self.resolver._asyncpg:
                 self._record_sql_call(node, "unresolved", "method name only", method)
 
