@@ -45,6 +45,11 @@ class UnifyCodemod(VisitorBasedCodemodCommand):
     def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary
         return self.info.summary
 
+    def in_generated_file(self) -> bool:
+        """Whether this file is one unify generated (the engine module, the raw-SQL helpers)."""
+        filename = (self.context.filename or "").replace("\\", "/")
+        return any(path and filename.endswith(path) for path in (self.plan.engine_path, self.plan.raw_sql_path))
+
     def line_of(self, node: cst.CSTNode) -> int:
         try:
             return self.get_metadata(PositionProvider, node).start.line

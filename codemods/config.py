@@ -56,7 +56,7 @@ class ConfigCodemod(UnifyCodemod):
         return None
 
     def visit_Module(self, node: cst.Module) -> bool:
-        if self.context.filename and self.context.filename.replace("\\", "/").endswith(self.plan.engine_path):
+        if self.in_generated_file():
             return False
         return True
 

@@ -49,7 +49,7 @@ class EngineCodemod(UnifyCodemod):
         return any(q.name in names for q in self.get_metadata(QualifiedNameProvider, node, set()))
 
     def visit_Module(self, node: cst.Module) -> bool:
-        if self.context.filename and self.context.filename.replace("\\", "/").endswith(self.plan.engine_path):
+        if self.in_generated_file():
             return False  # the engine module itself
         replaced_targets = set()
         for statement in node.body:

@@ -91,8 +91,6 @@ class RepositoryCodemod(UnifyCodemod):
         self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
         self._constant_rewrites: dict[str, object] = {}
         self._constant_lines: dict[str, int] = {}
-        self._needs_text = False
-        self._helpers: set[str] = set()
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
@@ -110,7 +108,7 @@ class RepositoryCodemod(UnifyCodemod):
 
     # -- setup ------------------------------------------------------------------------
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        if self._is_generated():
+        if self.in_generated_file():
             return tree
         collector = ClassAttributeCollector()
         self.context.wrapper.visit(collector)
@@ -120,15 +118,11 @@ class RepositoryCodemod(UnifyCodemod):
         tree = super().transform_module_impl(tree)
         if self._constant_edits:
             # constants are defined above the calls that prove them, so they are edited afterwards
-            tree = tree.visit(_ConstantEditor(self._constant_edits, self._constant_lines))
+            tree = tree.visit(_ConstantEditor(self._constant_edits))
             for name, line in sorted(self._constant_lines.items()):
                 self.changes.append(Change(self.info.name, line, f"{name}: $n placeholders become named binds for text(); "
                                            "the statement is proven to compile back to the original", Risk.REVIEW))
         return tree
-
-    def _is_generated(self) -> bool:
-        filename = (self.context.filename or "").replace("\\", "/")
-        return any(p and filename.endswith(p) for p in (self.plan.engine_path, self.plan.raw_sql_path))
 
     def _kind(self, node: cst.BaseExpression):
         resolution = self.resolver.resolve(node)
@@ -146,7 +140,6 @@ class RepositoryCodemod(UnifyCodemod):
         return current
 
     def _helper(self, name: str) -> None:
-        self._helpers.add(name)
         AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, name)
 
     def _mark_review(self, node: cst.CSTNode, reason: str, suggestion: str | None = None) -> None:
@@ -570,7 +563,6 @@ class RepositoryCodemod(UnifyCodemod):
         if not proof.ok:
             raise Unsupported(f"the converted statement does not compile back to the original: {proof.detail}")
         self.proven += 1
-        self._needs_text = True
         AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text")
         if constant:
             literal = self._constant_literal(original_sql)
@@ -739,10 +731,9 @@ def _laid_out(original: list[cst.Arg], values: list[cst.BaseExpression]) -> list
 class _ConstantEditor(cst.CSTTransformer):
     """Puts the rewritten literals into module-level `NAME = "..."` assignments."""
 
-    def __init__(self, edits: dict[str, cst.BaseExpression], lines: dict[str, int]) -> None:
+    def __init__(self, edits: dict[str, cst.BaseExpression]) -> None:
         super().__init__()
         self.edits = edits
-        self.depth = 0
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
