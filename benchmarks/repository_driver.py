@@ -368,34 +368,20 @@ def describe_pool(pool: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 
 
-def _what_if_no_pre_ping(driver: "Driver") -> None:
-    """As if the engine were created with pool_pre_ping=False (the asyncpg pool never pinged)."""
-    driver.service.pool.sync_engine.pool._pre_ping = False
+def _what_if_pre_ping(driver: "Driver") -> None:
+    """As if pool_pre_ping=True were added back to the engine module: what the ping costs."""
+    driver.service.pool.sync_engine.pool._pre_ping = True
 
 
 def _what_if_cached_text(driver: "Driver") -> None:
-    """As if every text() were built once (a module constant) instead of on every call,
-    and numbered() kept the text() it built for a given SQL string."""
+    """As if every text() of a static statement were built once (a module constant)
+    instead of on every call."""
     import sqlalchemy
 
-    from src.database import raw_sql
-
     cached_text = functools.lru_cache(maxsize=1024)(sqlalchemy.text)
-    original_numbered = raw_sql.numbered
-
-    @functools.lru_cache(maxsize=1024)
-    def clause_for(sql: str, count: int):
-        return original_numbered(sql, [None] * count)[0]
-
-    def numbered(sql: str, args):
-        return clause_for(sql, len(args)), {f"p{n}": value for n, value in enumerate(args, start=1)}
-
     for name, module in list(sys.modules.items()):
-        if name.startswith("src.repositories."):
-            if hasattr(module, "text"):
-                module.text = cached_text
-            if hasattr(module, "numbered"):
-                module.numbered = numbered
+        if name.startswith("src.repositories.") and hasattr(module, "text"):
+            module.text = cached_text
 
 
 def _what_if_json_text(driver: "Driver") -> None:
@@ -409,30 +395,10 @@ def _what_if_json_text(driver: "Driver") -> None:
     driver.service.pool.sync_engine.pool.dispose()
 
 
-def _what_if_driver_transactions(driver: "Driver") -> None:
-    """As if raw_sql.transaction() opened asyncpg's own transaction on the driver connection
-    (BEGIN/COMMIT, SAVEPOINT when nested) instead of switching the SQLAlchemy connection out
-    of AUTOCOMMIT and back, and nesting through begin_nested()."""
-    from contextlib import asynccontextmanager
-
-    from src.database import raw_sql
-
-    @asynccontextmanager
-    async def transaction(conn, isolation=None):
-        raw = await raw_sql.driver_connection(conn)
-        async with raw.transaction(isolation=isolation):
-            yield conn
-
-    for name, module in list(sys.modules.items()):
-        if name.startswith("src.repositories.") and hasattr(module, "transaction"):
-            module.transaction = transaction
-
-
 WHAT_IFS: dict[str, Callable[["Driver"], None]] = {
-    "no-pre-ping": _what_if_no_pre_ping,
+    "pre-ping": _what_if_pre_ping,
     "cached-text": _what_if_cached_text,
     "json-text": _what_if_json_text,
-    "driver-transactions": _what_if_driver_transactions,
 }
 
 

@@ -31,7 +31,7 @@ its numbers mean nothing.
 Experiments (see docs/performance.md), none of which edits the generated code on disk:
 
 - `--what-if CHANGE` applies a suggested change to the migrated side at run time
-  (no-pre-ping, driver-transactions, cached-text, json-text; see repository_driver.py);
+  (pre-ping, cached-text, json-text; see repository_driver.py);
 - `--latency-ms MS` puts a proxy adding MS milliseconds each way between both sides and
   PostgreSQL, to see what round trips cost when the database is not on loopback
   (`--scale 0.1` keeps such a run short).

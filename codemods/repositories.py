@@ -190,7 +190,8 @@ class RepositoryCodemod(UnifyCodemod):
             self._mark_review(original, "a transaction started by hand (tr.start()/commit()) is not migrated",
                               "use `async with transaction(conn):` from the raw-SQL helpers")
             return updated
-        unknown = [a.keyword.value for a in original.args if a.keyword is None or a.keyword.value != "isolation"]
+        unknown = [a.keyword.value for a in original.args
+                   if a.keyword is None or a.keyword.value not in ("isolation", "readonly", "deferrable")]
         if unknown:
             self._mark_review(original, f"transaction({', '.join(unknown)}=...) options are not carried over",
                               "open it with `await conn.execution_options(...)` and `conn.begin()` by hand")

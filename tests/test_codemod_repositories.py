@@ -148,6 +148,26 @@ class TestRepositoryCodemod(CodemodTest):
             """,
         )
 
+    def test_read_only_and_deferrable_transactions_keep_their_options(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def report(conn: asyncpg.Connection):
+                async with conn.transaction(isolation="serializable", readonly=True, deferrable=True):
+                    return await conn.fetchval("SELECT count(*) FROM t")
+            """,
+            """
+            from app.db.raw_sql import first_value, transaction
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def report(conn: AsyncConnection):
+                async with transaction(conn, isolation="serializable", readonly=True, deferrable=True):
+                    return first_value(await conn.execute(text("SELECT count(*) FROM t")))
+            """,
+        )
+
     def test_dynamic_sql_goes_through_numbered(self):
         self.check(
             """

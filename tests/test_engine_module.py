@@ -211,3 +211,41 @@ def test_orm_side_of_the_engine_keeps_sqlalchemy_errors(tmp_path, monkeypatch, d
             await module.engine.dispose()
 
     asyncio.run(run())
+
+
+def test_a_connection_the_server_closed_is_replaced_at_checkout_without_a_ping(tmp_path, monkeypatch, database_url):
+    """After a backend is terminated (as in a server restart), the next caller gets a fresh
+    connection instead of an error, and checkouts send nothing to the server."""
+    import asyncpg
+    from sqlalchemy import event
+
+    module = load_engine_module(tmp_path, monkeypatch, database_url,
+                                engine_kwargs=(EngineOption("pool_size", "1", "x"), EngineOption("max_overflow", "0", "x")))
+    sent: list[str] = []
+
+    @event.listens_for(module.engine.sync_engine, "connect")
+    def log_queries(dbapi_connection, record):
+        dbapi_connection.driver_connection.add_query_logger(lambda q: sent.append(q.query.strip()))
+
+    async def run():
+        admin = await asyncpg.connect(database_url)
+        try:
+            async with module.repository_engine.connect() as conn:
+                first = await conn.scalar(text("SELECT pg_backend_pid()"))
+            await admin.execute("SELECT pg_terminate_backend($1)", first)
+            await asyncio.sleep(0.2)  # the closed socket reaches the event loop
+            sent.clear()
+            async with module.repository_engine.connect() as conn:
+                second = await conn.scalar(text("SELECT pg_backend_pid()"))
+            async with module.repository_engine.connect() as conn:  # an ordinary checkout of a live connection
+                assert await conn.scalar(text("SELECT pg_backend_pid()")) == second
+            return first, second
+        finally:
+            await admin.close()
+            await module.engine.dispose()
+
+    first, second = asyncio.run(run())
+    assert first != second
+    # the log holds what asyncpg sends outside prepared statements: a ping (";") and the
+    # BEGIN/ROLLBACK around it would show here; SQLAlchemy's own statements are prepared
+    assert sent == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 import sys
 import uuid
 
@@ -170,3 +171,69 @@ def test_numbered_reads_escape_strings_and_comments(tmp_path):
                 "SELECT $body$ a:b $1 $body$, $1 WHERE name LIKE '%:a'"):
         statement, _ = raw_sql.numbered(sql, [1, 2])
         assert compile_text(statement.text) == renumber(sql)
+
+
+def test_transaction_takes_asyncpg_isolation_values_and_sends_what_asyncpg_sent(tmp_path, database_url):
+    raw_sql = load(tmp_path)
+
+    async def run():
+        logged: dict[str, list[str]] = {"legacy": [], "new": []}
+        legacy_conn = await asyncpg.connect(database_url)
+        legacy_conn.add_query_logger(lambda q: logged["legacy"].append(q.query))
+        engine = create_async_engine(sa_url(database_url)).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            async with legacy_conn.transaction(isolation="serializable", readonly=True, deferrable=True):
+                async with legacy_conn.transaction():
+                    legacy = await legacy_conn.fetchval("SHOW transaction_isolation")
+            async with engine.connect() as conn:
+                (await raw_sql.driver_connection(conn)).add_query_logger(lambda q: logged["new"].append(q.query))
+                async with raw_sql.transaction(conn, isolation="serializable", readonly=True, deferrable=True):
+                    async with raw_sql.transaction(conn):
+                        new = await conn.scalar(text("SHOW transaction_isolation"))
+                after = await conn.scalar(text("SHOW transaction_isolation"))
+        finally:
+            await legacy_conn.close()
+            await engine.dispose()
+        return legacy, new, after, logged
+
+    legacy, new, after, logged = asyncio.run(run())
+    assert legacy == new == "serializable"
+    assert after == "read committed"  # the block ended; statements commit one by one again
+    control = [[re.sub(r"savepoint_\w+", "savepoint", q) for q in queries if q.startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))]
+               for queries in (logged["legacy"], logged["new"])]
+    assert control[0] == control[1] == ["BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE;", "SAVEPOINT __asyncpg_savepoint;",
+                                        "RELEASE SAVEPOINT __asyncpg_savepoint;", "COMMIT;"]
+
+
+def test_transaction_on_a_connection_sqlalchemy_manages_commits_the_block(tmp_path, database_url):
+    """On engine.connect() (no AUTOCOMMIT) the helper uses SQLAlchemy's own transaction, so
+    the block's work is committed at its end and a failed nested block is a savepoint."""
+    raw_sql = load(tmp_path)
+
+    async def run():
+        engine = create_async_engine(sa_url(database_url))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE tx (k int PRIMARY KEY)"))
+            async with engine.connect() as conn:
+                async with raw_sql.transaction(conn):
+                    await conn.execute(text("INSERT INTO tx VALUES (1)"))
+                    with pytest.raises(Exception):
+                        async with raw_sql.transaction(conn):
+                            await conn.execute(text("INSERT INTO tx VALUES (2)"))
+                            await conn.execute(text("INSERT INTO tx VALUES (1)"))
+            async with engine.connect() as other:
+                return list(await other.scalars(text("SELECT k FROM tx ORDER BY k")))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == [1]
+
+
+def test_numbered_builds_each_statement_once_and_checks_its_arguments(tmp_path):
+    raw_sql = load(tmp_path)
+    first, binds = raw_sql.numbered("SELECT $1, $2", ["a", "b"])
+    again, other = raw_sql.numbered("SELECT $1, $2", ["c", "d"])
+    assert first is again and binds == {"p1": "a", "p2": "b"} and other == {"p1": "c", "p2": "d"}
+    with pytest.raises(IndexError, match=r"\$2 has no argument \(1 given\)"):
+        raw_sql.numbered("SELECT $1, $2", ["a"])

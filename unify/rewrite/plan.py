@@ -133,18 +133,26 @@ def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: fr
     # SQL constants: editing one in place is only safe when no other module reads it
     candidates += sorted({(call.location.path, call.sql_origin.split(":", 1)[1]) for call in inv.all("calls")
                           if call.sql_origin.startswith("constant:") and call.sql_origin[9:].isidentifier()})
+    if not candidates:
+        return frozenset()
+    # one pass over the files, whatever the number of candidates: every file is read once and
+    # searched once for all the names (longest first, so a name never hides a longer one)
+    names = sorted({target for _, target in candidates}, key=lambda t: (-len(t), t))
+    word = re.compile(rb"(?=\b(" + b"|".join(re.escape(t.encode()) for t in names) + rb")\b)")
+    mentioned_in: dict[str, set[Path]] = {}
+    for other in python_files:
+        try:
+            found = {m.decode() for m in word.findall(Path(other).read_bytes())}
+        except (OSError, ValueError):
+            continue
+        if found:
+            resolved = Path(other).resolve()
+            for name in found:
+                mentioned_in.setdefault(name, set()).add(resolved)
     for path, target in candidates:
         own = (root / path).resolve()
-        word = re.compile(rb"\b" + re.escape(target.encode()) + rb"\b")
-        for other in python_files:
-            if other.resolve() == own:
-                continue
-            try:
-                if word.search(other.read_bytes()):
-                    exported.add((_module_name(import_root, own), target))
-                    break
-            except (OSError, ValueError):
-                continue
+        if mentioned_in.get(target, set()) - {own}:
+            exported.add((_module_name(import_root, own), target))
     return frozenset(exported)
 
 
@@ -174,6 +182,10 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         for key, source in f.options.items():
             if "***" in source or not _is_literal(source):
                 note(f, f"option {key}={source} is not a literal; set it in the engine module by hand")
+            elif key == "pool_pre_ping":
+                note(f, "pool_pre_ping is not carried over: the engine module replaces connections the server closed "
+                        "when they are checked out, without a ping's round trips on every checkout",
+                     "add pool_pre_ping=True to the engine module if connections die without their socket closing")
             elif key == "connect_args":
                 for k, v in ast.literal_eval(source).items():
                     connect[k] = EngineOption(k, repr(v), str(f.location))
