@@ -229,6 +229,8 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         )
         kwargs["max_overflow"] = EngineOption(
             "max_overflow", "0", origin, "QueuePool closes overflow connections on return; asyncpg kept them")
+        kwargs.setdefault("pool_timeout", EngineOption(
+            "pool_timeout", "30", origin, "seconds a caller waits for a free connection; asyncpg's pool waited forever"))
 
     if url_default is not None and "***" in redact(url_default):
         # a password in the source stays where it was; the generated module never repeats it
