@@ -10,14 +10,17 @@ from ._base import CodemodInfo, UnifyCodemod
 from .config import ConfigCodemod
 from .engine import EngineCodemod
 from .repositories import RepositoryCodemod
+from .schema_startup import SchemaStartupCodemod
 
 # Order matters. `repositories` runs first, while receivers can still be traced to
 # asyncpg.create_pool(); `engine` then replaces the pools and engines themselves; `config`
-# runs last, when it can see which URL variables nothing reads any more.
+# runs after them, when it can see which URL variables nothing reads any more; `schema-startup`
+# only acts once `unify schema` has written the Alembic baseline.
 REGISTRY: tuple[type[UnifyCodemod], ...] = (
     RepositoryCodemod,
     EngineCodemod,
     ConfigCodemod,
+    SchemaStartupCodemod,
 )
 
 

@@ -70,6 +70,12 @@ class UnifyCodemod(VisitorBasedCodemodCommand):
         return True
 
     @classmethod
+    def wants_file(cls, rel: str, source: bytes, plan: "MigrationPlan") -> bool:
+        """wants() for a file known by its path relative to the root: a codemod whose work in a
+        file depends on the plan's notes for that path can rule out more files."""
+        return cls.wants(source, plan)
+
+    @classmethod
     def generated_files(cls, plan: "MigrationPlan") -> dict[str, tuple[str, str]]:
         """Files this codemod creates in the target: relative path -> (text, what it is for)."""
         return {}

@@ -8,6 +8,8 @@ the engine decodes json/jsonb and wraps driver errors, so a pool cannot move alo
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
@@ -21,6 +23,7 @@ from ._base import CodemodInfo, UnifyCodemod
 ENGINE_FACTORIES = {"sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.engine.create_async_engine"}
 POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
 CONNECT = {"asyncpg.connect", "asyncpg.connection.connect"}
+_CONNECT_WORD = re.compile(rb"\bconnect\b")
 
 
 class EngineCodemod(UnifyCodemod):
@@ -40,6 +43,14 @@ class EngineCodemod(UnifyCodemod):
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
         return b"create_async_engine" in source or b"create_pool" in source or b"asyncpg" in source
+
+    @classmethod
+    def wants_file(cls, rel: str, source: bytes, plan) -> bool:
+        # past the pools and engines themselves, only asyncpg.connect() and the plan's notes on
+        # this path concern this codemod; both can be told without parsing
+        return cls.wants(source, plan) and (
+            b"create_async_engine" in source or b"create_pool" in source or rel in plan.notes_by_path
+            or _CONNECT_WORD.search(source) is not None)
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -25,3 +27,11 @@ def copy_example(name: str, destination: Path, as_git: bool = True) -> Path:
         git(target, "add", "-A")
         git(target, "commit", "-qm", "legacy")
     return target
+
+
+def run_example_tests(root: Path) -> subprocess.CompletedProcess[str]:
+    """The example's own test suite as CI runs it: a database required, nothing skipped for lack of one."""
+    env = {**os.environ, "UNIFY_REQUIRE_DB": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("ASYNC_DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                          cwd=root, env=env, capture_output=True, text=True)

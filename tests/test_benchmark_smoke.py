@@ -50,3 +50,35 @@ def test_quick_run_reports_a_ratio_for_every_workload(pg_server, tmp_path):
     for name in WORKLOAD_NAMES:
         assert name in proc.stdout
     assert "overall" in proc.stdout
+
+
+def test_verify_benchmark_quick_run_reports_where_the_time_goes(pg_server, tmp_path):
+    out = tmp_path / "verify.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "verify_throughput.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, env=dict(os.environ, UNIFY_DATABASE_URL=pg_server.dsn), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["mode"] == "quick"
+    [run] = results["runs"]
+    assert run["cases"] > 0 and run["differences"] == 0 and run["cases_per_s"] > 0
+    assert set(run["parts_s"]) == {"scan", "provision", "template", "processes", "cases", "cleanup"}
+
+
+def test_codemod_benchmark_quick_run_compares_with_the_noop_and_the_cache(tmp_path):
+    out = tmp_path / "codemod.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "codemod_throughput.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["mode"] == "quick"
+    [row] = results["rounds"]
+    for run in ("noop", "cold", "warm"):
+        assert row[run]["wall_s"] > 0 and row[run]["peak_rss_mb"] > 0, run
+    assert results["tree"]["files"] >= 40 and 0 < results["tree"]["asyncpg_files"] < results["tree"]["files"]
+    assert [m["files"] for m in results["memory"]] == [20, 40]
+    assert set(results["targets"]) == {"cold_within_1_3x_of_noop", "warm_within_10pct_of_cold", "memory_flat"}
+    assert "median" in proc.stdout and "targets:" in proc.stdout

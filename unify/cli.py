@@ -64,6 +64,7 @@ def scan(
     no_gitignore: bool = typer.Option(False, "--no-gitignore", help="Also scan files that .gitignore excludes."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Analyse files in this many processes (0: one per core)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info findings and every environment variable read."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: analyse only share K of N of the Python files (with --format json, `unify report merge` joins the shares)."),
 ) -> None:
     """Inventory every database access point and configuration hazard.
 
@@ -77,11 +78,23 @@ def scan(
     from unify.config import Settings
 
     workers = Settings(jobs=jobs).workers
-    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=workers)
+    share = _shard(shard, Console(stderr=True))
+    per_file: list = []
+    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=workers, shard=share,
+                         per_file=per_file)
     if output_format is OutputFormat.json:
         from unify.report.scan_data import to_data
 
-        text = json.dumps(to_data(inventory), indent=2, ensure_ascii=False) + "\n"
+        data = to_data(inventory)
+        if share is not None:
+            from unify.files import collect
+            from unify.report.merge import scan_shard_payload, scan_stamp
+
+            settings = Settings(exclude=tuple(exclude), respect_gitignore=not no_gitignore)
+            total = len(collect(path, settings.exclude, settings.respect_gitignore).python)
+            data.update(shard=scan_stamp(path if path.is_dir() else path.parent, settings, share),
+                        shard_facts=scan_shard_payload(inventory, per_file, total))
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         _emit(text, output)
     elif output_format is OutputFormat.markdown:
         from unify.report.scan_markdown import render_markdown
@@ -138,7 +151,9 @@ def migrate(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Transform files in this many processes (default: one per core; output order stays the same)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown review report (or JSON with --format json) to this file."),
     output_format: MigrateFormat = typer.Option(MigrateFormat.text, "--format", "-f", help="text: diff and summary; json: the run as data (docs/migrate.md)."),
-    diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff (default: on for a dry run, off with --write)."),
+    diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff, database passwords shown as *** (default: on for a dry run, off with --write)."),
+    patch: Optional[Path] = typer.Option(None, "--patch", help="Write the exact unified diff, passwords as in the source, to this file (mode 0600) for `git apply`."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: transform and report only share K of N of the files (for N CI runners; `unify report merge` joins their JSON reports)."),
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
@@ -167,6 +182,7 @@ def migrate(
     if not chosen:
         err.print("[red]error:[/red] --select/--ignore leave no codemod to run.")
         raise typer.Exit(2)
+    share = _shard(shard, err)
 
     from unify.rewrite.runner import run
     from unify.rewrite.writing import apply_changes, git_state
@@ -181,7 +197,7 @@ def migrate(
 
     names = tuple(c.info.name for c in chosen)
     with _progress(err) as tick:
-        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick)
+        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick, shard=share)
     if not in_git:
         result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
                             ".unify/baseline/ is the only copy of the old files")
@@ -191,35 +207,71 @@ def migrate(
 
     changed = result.of(Changed)
     show_diff = diff if diff is not None else not write
-    if output_format is MigrateFormat.json:
-        from unify.report.migrate_data import to_data
+    if output_format is MigrateFormat.text and show_diff:
+        masked = print_diff(result, console)
+        if masked and patch is None:
+            err.print(f"[yellow]note[/yellow]    {masked} diff line(s) hold a database password, shown as ***: this diff "
+                      "does not apply as printed; --patch FILE writes the exact patch for `git apply`.")
+    if patch is not None:
+        from unify.report.diff import exact_patch, write_private
 
-        sys.stdout.write(json.dumps(to_data(result, include_diff=show_diff), indent=2) + "\n")
-    elif show_diff:
-        print_diff(result, console)
+        write_private(patch, exact_patch(changed))
     wrote = False
     outcome = None
     if write and changed:
         outcome = apply_changes(Path(result.root), changed)
         wrote = True
-        for rel, reason in outcome.not_written:
-            err.print(f"[red]not written[/red] {rel}: {reason}")
+        if outcome.interrupted is not None:
+            from unify.report.migrate_console import print_interrupted
+
+            print_interrupted(outcome, Path(result.root), err)
+        # in the notes, so the summary and both report formats say which files were not written and why
+        result.notes.extend(f"not written {rel}: {reason}" for rel, reason in outcome.not_written)
         if outcome.baseline is not None:
             result.notes.append(f"baseline of the old files: {outcome.baseline.relative_to(Path(result.root))}")
+    if output_format is MigrateFormat.json:
+        from unify.report.migrate_data import to_data
+
+        sys.stdout.write(json.dumps(_stamped(to_data(result, include_diff=show_diff), path, settings, _plan, names, share, show_diff), indent=2) + "\n")
     if report is not None:
         if output_format is MigrateFormat.json:
             from unify.report.migrate_data import to_data
 
-            report.write_text(json.dumps(to_data(result), indent=2) + "\n", encoding="utf-8")
+            report.write_text(json.dumps(_stamped(to_data(result), path, settings, _plan, names, share, True), indent=2) + "\n", encoding="utf-8")
         else:
             from unify.report.migrate_markdown import render_markdown
 
             report.write_text(render_markdown(result), encoding="utf-8")
     if output_format is MigrateFormat.text:
         print_summary(result, err, wrote)
+    if outcome is not None and outcome.interrupted is not None:
+        raise typer.Exit(128 + outcome.interrupted)  # the shell's convention for a run ended by a signal
     failed = bool(result.of(Failed)) or (wrote and bool(outcome.not_written))
     if failed or (changed and not write):
         raise typer.Exit(1)
+
+
+def _shard(text: Optional[str], err: Console) -> Optional[tuple[int, int]]:
+    from unify.files import ShardError, parse_shard
+
+    if text is None:
+        return None
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        err.print(f"[red]error:[/red] {escape_markup(str(exc))}")
+        raise typer.Exit(2)
+
+
+def _stamped(data: dict, path: Path, settings, plan, names, share, include_diff: bool) -> dict:
+    """A shard's JSON report says which share of which tree and options it is, for the merge."""
+    if share is None:
+        return data
+    from unify.report.merge import shard_stamp
+    from unify.rewrite.runner import plan_fingerprint
+
+    root = path if path.is_dir() else path.parent
+    return {**data, "shard": shard_stamp(root, settings, plan_fingerprint(plan), names, share, include_diff)}
 
 
 class _progress:
@@ -260,6 +312,16 @@ def _emit(text: str, output: Optional[Path]) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+from unify.schema.cli import app as schema_app  # noqa: E402
+
+app.add_typer(schema_app, name="schema")
+app.add_typer(__import__("unify.report.merge_cli", fromlist=["app"]).app, name="report")
+
+from unify.verify.cli import verify as _verify  # noqa: E402
+
+app.command(name="verify")(_verify)
 
 
 def main() -> None:

@@ -45,12 +45,14 @@ class Settings:
 _LIST_KEYS = {"select", "ignore", "exclude"}
 
 
-def load_settings(target: Path) -> Settings:
-    """Read [tool.unify] from target/pyproject.toml (absent file or table: defaults)."""
-    root = target if target.is_dir() else target.parent
+def unify_table(root: Path, section: str | None = None) -> tuple[dict[str, Any], Path]:
+    """[tool.unify], or its [tool.unify.SECTION], from root/pyproject.toml, with that file to name in messages.
+
+    An absent file or table reads as empty, so every command falls back to its defaults.
+    """
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
-        return Settings()
+        return {}, pyproject
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -58,6 +60,16 @@ def load_settings(target: Path) -> Settings:
     table = data.get("tool", {}).get("unify", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.unify] must be a table")
+    if section is not None:
+        table = table.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{pyproject}: [tool.unify.{section}] must be a table")
+    return table, pyproject
+
+
+def load_settings(target: Path) -> Settings:
+    """Read [tool.unify] from target/pyproject.toml (absent file or table: defaults)."""
+    table, pyproject = unify_table(target if target.is_dir() else target.parent)
     known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in table.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,9 @@ ALWAYS_EXCLUDED_DIRS = frozenset(
 
 DEPLOYMENT_NAMES = ("docker-compose", "compose")
 
+# Parsing with full metadata costs about 30 s per MB; larger sources are generated code, not repositories.
+DEFAULT_MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
 
 @dataclass
 class FileSet:
@@ -23,6 +27,52 @@ class FileSet:
     python: list[Path] = field(default_factory=list)
     sql: list[Path] = field(default_factory=list)
     deployment: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (path, why it was not read)
+
+
+def max_source_bytes() -> int:
+    try:
+        return int(os.environ.get("UNIFY_MAX_FILE_BYTES", "")) or DEFAULT_MAX_SOURCE_BYTES
+    except ValueError:
+        return DEFAULT_MAX_SOURCE_BYTES
+
+
+def read_source(path: Path) -> bytes | str:
+    """The bytes of a source file, or why they cannot be analysed (unreadable, too large)."""
+    try:
+        size = path.stat().st_size
+        limit = max_source_bytes()
+        if size > limit:
+            return (f"too large to analyse ({size / 1048576:.1f} MiB, the limit is {limit / 1048576:.1f} MiB; "
+                    "set UNIFY_MAX_FILE_BYTES to raise it)")
+        return path.read_bytes()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+
+
+def _symlink_reason(path: Path) -> str:
+    """Why a symlink is not followed, saying where it points."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        resolved = path.resolve(strict=True)
+    except RuntimeError:
+        return f"symlink loop (-> {target}); not followed"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symlink loop (-> {target}); not followed"
+        return f"broken symlink (-> {target}, which does not exist); not followed"
+    if resolved.is_dir():
+        if path.parent.resolve().is_relative_to(resolved):
+            return f"symlink to a directory that contains it (-> {target}), a loop; not followed"
+        return f"symlink to a directory (-> {target}); not followed, scan its target on its own if it matters"
+    return f"symlink (-> {target}); not followed, the file is read where it lives and never written through a link"
+
+
+def _relevant_name(path: Path) -> bool:
+    return path.suffix.lower() in (".py", ".sql") or is_deployment_file(path)
 
 
 def _gitignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
@@ -40,8 +90,12 @@ def _user_spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
-def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True) -> Iterator[Path]:
-    """Yield files under root in a stable order, pruning ignored directories early."""
+def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True,
+         skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
+    """Yield files under root in a stable order, pruning ignored directories early.
+
+    Symlinks and directories that cannot be listed are not yielded; with `skipped`, they
+    are appended there with the reason."""
     root = root.resolve()
     user = _user_spec(exclude)
     # stack of (directory, specs that apply: list of (base, spec))
@@ -54,7 +108,9 @@ def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
                 specs = specs + [(directory, spec)]
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            if skipped is not None and directory != root:
+                skipped.append((directory, f"cannot list directory: {exc.strerror or exc}"))
             continue
         subdirs = []
         for entry in entries:
@@ -72,6 +128,8 @@ def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
                 subdirs.append((path, specs))
             elif entry.is_file(follow_symlinks=False):  # a symlink is never rewritten through, nor twice
                 yield path
+            elif skipped is not None and entry.is_symlink() and (_relevant_name(path) or os.path.isdir(path)):
+                skipped.append((path, _symlink_reason(path)))
         pending.extend(reversed(subdirs))
 
 
@@ -94,7 +152,7 @@ def collect(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = T
         found.root = root.parent
         found.python.append(root)
         return found
-    for path in walk(root, exclude, respect_gitignore):
+    for path in walk(root, exclude, respect_gitignore, skipped=found.skipped):
         suffix = path.suffix.lower()
         if suffix == ".py":
             found.python.append(path)
@@ -106,7 +164,33 @@ def collect(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = T
 
 
 def relative(root: Path, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
+    try:  # the last component is not resolved: a symlink is named as itself, never as its target
+        return (path.parent.resolve() / path.name).relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+class ShardError(ValueError):
+    pass
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` (1 <= K <= N) as (K, N); anything else is a ShardError that says what is wrong."""
+    index, slash, count = text.strip().partition("/")
+    if not slash or not index.strip().isdigit() or not count.strip().isdigit():
+        raise ShardError(f"--shard takes K/N with whole numbers, e.g. 2/3; got {text!r}")
+    k, n = int(index), int(count)
+    if n < 1:
+        raise ShardError(f"--shard {text}: the number of shards must be at least 1")
+    if not 1 <= k <= n:
+        raise ShardError(f"--shard {text}: K counts from 1 to N ({n}); got {k}")
+    return k, n
+
+
+def shard_of(rel: str, count: int) -> int:
+    """The shard (1..count) a file belongs to: a hash of its path relative to the root, so
+    every runner agrees whatever order or machine it walks the tree in."""
+    import hashlib
+
+    digest = hashlib.sha256(rel.replace("\\", "/").encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1

@@ -168,6 +168,9 @@ class Server:
     data_dir: str | None = field(default=None, compare=False)
     pid: int | None = field(default=None, compare=False)
     attempts: tuple[Attempt, ...] = field(default=(), compare=False)
+    # set on clusters unify started itself, so that restart() can stop and start them
+    bindir: str | None = field(default=None, compare=False)
+    run_as: str | None = field(default=None, compare=False)
 
     @property
     def safe_dsn(self) -> str:
@@ -193,6 +196,25 @@ class Server:
             f"Server(dsn={self.safe_dsn!r}, source={self.source!r}, "
             f"version={self.version!r})"
         )
+
+
+def restart(server: Server, mode: str = "fast") -> None:
+    """Stop and start a cluster unify started, on the same port with the same data.
+
+    For fault tests: every open connection is cut (`fast` rolls back open transactions,
+    `immediate` is a crash); only servers with `bindir` (the binaries source) can do it."""
+    if not server.bindir or not server.data_dir:
+        raise ProvisioningError(f"{server.describe()} was not started by unify and cannot be restarted by it")
+    data = Path(server.data_dir)
+    result = _run(
+        [Path(server.bindir) / "pg_ctl", "-D", data, "-l", data.parent / "server.log", "-m", mode, "-w", "-t", "60",
+         "restart"],
+        _unprivileged_identity(server.run_as),
+        cwd=data.parent,
+        timeout=90,
+    )
+    if result.returncode != 0:
+        raise ProvisioningError(f"pg_ctl restart of {server.describe()} failed: {_tail(result.stderr or result.stdout)}")
 
 
 def describe_attempts(attempts: Iterable[Attempt]) -> str:
@@ -888,6 +910,8 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
             version_num=info.version_num,
             data_dir=str(data),
             pid=pid,
+            bindir=str(bindir),
+            run_as=identity.name if identity else None,
         )
     finally:
         _stop_cluster(bindir, data, identity, pid)

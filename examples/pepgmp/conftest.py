@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import importlib
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -39,6 +41,18 @@ def _set_utc(url: str) -> None:
     asyncio.run(run())
 
 
+def _apply_migrations(url: str, variable: str) -> None:
+    """Where the schema is under Alembic (alembic.ini next to this file), create it the
+    documented way, `alembic upgrade head`, instead of relying on start-up code."""
+    root = Path(__file__).resolve().parent
+    if not (root / "alembic.ini").is_file():
+        return
+    done = subprocess.run([sys.executable, "-m", "alembic", "-c", str(root / "alembic.ini"), "upgrade", "head"],
+                          cwd=root, env={**os.environ, variable: url}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed:\n{done.stderr[-2000:]}")
+
+
 _SESSION: dict = {}
 
 
@@ -56,6 +70,7 @@ def pytest_configure(config):
         url = stack.enter_context(scratch_database(server, prefix="pepgmp_test"))
         plain_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         _set_utc(plain_url)
+        _apply_migrations(plain_url, "DATABASE_URL")
     except Exception as exc:  # provisioning problems of any kind
         stack.close()
         _SESSION["error"] = exc

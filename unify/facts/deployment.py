@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from unify.dsn import redact
+from unify.dsn import MASK, SECRET_NAME, redact
 from unify.facts.model import DeploymentSetting, FileProblem, Location
 
 _K8S_WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Pod", "Job", "CronJob", "ReplicaSet", "ConfigMap", "Secret"}
@@ -39,6 +39,8 @@ def read_deployment_file(path: Path, rel: str) -> tuple[str | None, list[Deploym
 
 
 def _setting(rel: str, line: int, kind: str, name: str, value: str | None) -> DeploymentSetting:
+    if value is not None and SECRET_NAME.search(name):
+        value = MASK  # POSTGRES_PASSWORD=... and the like: secret whatever the value looks like
     return DeploymentSetting(Location(rel, line), kind, name.strip(), None if value is None else redact(value.strip()))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -16,7 +16,7 @@ from unify.facts.deployment import read_deployment_file
 from unify.facts.findings import derive_findings
 from unify.facts.model import FileFacts, FileProblem, Inventory, Location, SchemaSource
 from unify.facts.python_facts import PREFILTER, facts_from_source
-from unify.files import collect, relative
+from unify.files import FileSet, collect, read_source, relative, shard_of
 
 
 def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
@@ -32,10 +32,9 @@ def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
 
 def analyse_python_file(path: Path, rel: str) -> FileFacts | FileProblem | None:
     """Facts of one file, a FileProblem saying why there are none, or None when irrelevant."""
-    try:
-        source = path.read_bytes()
-    except OSError as exc:
-        return FileProblem(rel, f"cannot read: {exc.strerror or exc}")
+    source = read_source(path)
+    if isinstance(source, str):
+        return FileProblem(rel, source)
     if not PREFILTER.search(source):
         return None
     if b"\x00" in source:
@@ -86,16 +85,30 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
     return [SchemaSource(Location(rel, 1), "sql-file", detail)], None
 
 
-def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1) -> Inventory:
-    files = collect(root, exclude, respect_gitignore)
+def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
+         files: FileSet | None = None, pool: Executor | None = None, shard: tuple[int, int] | None = None,
+         per_file: list | None = None) -> Inventory:
+    """`files` (already collected from root) and `pool` (workers already started) let a caller
+    that goes on with the same files and workers skip doing that twice. With `shard` (K, N)
+    only the Python files of share K are analysed; `per_file` then receives (position in the
+    whole walk, facts or problem) of each, which is what merging the shares needs."""
+    files = files if files is not None else collect(root, exclude, respect_gitignore)
     base = files.root
     work = [(str(p), relative(base, p)) for p in files.python]
-    if jobs > 1 and len(work) > 8:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_analyse, work, chunksize=8))
+    positions = list(range(len(work)))
+    if shard is not None:
+        positions = [i for i in positions if shard_of(work[i][1], shard[1]) == shard[0]]
+        work = [work[i] for i in positions]
+    if pool is not None and len(work) > 8:
+        results = list(pool.map(_analyse, work, chunksize=8))
+    elif jobs > 1 and len(work) > 8:
+        with ProcessPoolExecutor(max_workers=jobs) as own_pool:
+            results = list(own_pool.map(_analyse, work, chunksize=8))
     else:
         results = [_analyse(item) for item in work]
 
+    if per_file is not None:
+        per_file.extend((i, r) for i, r in zip(positions, results) if r is not None)
     facts: list[FileFacts] = []
     problems: list[FileProblem] = []
     for result in results:
@@ -103,6 +116,8 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
             facts.append(result)
         elif isinstance(result, FileProblem):
             problems.append(result)
+
+    problems.extend(FileProblem(relative(base, path), reason) for path, reason in files.skipped)
 
     sql_sources: list[SchemaSource] = []
     for path in files.sql:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import tokenize
+from pathlib import Path
 
 from rich.text import Text
 
+from unify.dsn import redact_text
 from unify.rewrite.outcome import Changed
 
 
@@ -30,6 +33,30 @@ def unified_diff(outcome: Changed, context: int = 3) -> str:
         else:  # the last line of a file without a final newline
             out.append(line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+def redacted(diff: str) -> tuple[str, int]:
+    """The diff with every URL password shown as ***, and how many lines that changed.
+
+    Such a diff no longer applies where it masked something; `exact_patch` is the one to apply."""
+    lines, masked = [], 0
+    for line in diff.splitlines(keepends=True):
+        safe = redact_text(line)
+        masked += safe != line
+        lines.append(safe)
+    return "".join(lines), masked
+
+
+def exact_patch(outcomes: list[Changed]) -> str:
+    return "".join(unified_diff(o) for o in outcomes)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create or replace a file only its owner can read: it may hold the source's secrets."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
 
 
 def colour(diff: str) -> Text:

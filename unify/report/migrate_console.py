@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from unify.report.diff import colour, unified_diff
+from unify.report.diff import colour, redacted, unified_diff
 from unify.report.migrate_data import summary
 from unify.rewrite.outcome import Changed, Failed, RunResult, Skipped
 
 
-def print_diff(result: RunResult, console: Console) -> None:
+def print_diff(result: RunResult, console: Console) -> int:
+    """Print the diff with passwords masked; return how many lines were masked."""
+    masked = 0
     for outcome in result.of(Changed):
-        console.print(colour(unified_diff(outcome)), end="", soft_wrap=True, highlight=False)
+        text, count = redacted(unified_diff(outcome))
+        masked += count
+        console.print(colour(text), end="", soft_wrap=True, highlight=False)
+    return masked
+
+
+def print_interrupted(report, root: Path, console: Console) -> None:
+    """Which files an interrupted write finished, which it left old, and how to go back."""
+    name = signal.Signals(report.interrupted).name
+    total = len(report.written) + len(report.not_written)
+    console.print(f"[red]interrupted[/red] by {name}: {len(report.written)} of {total} files written, "
+                  f"{len(report.not_written)} not written; each file is wholly old or wholly new.")
+    for rel in report.written:
+        console.print(f"[green]written[/green]     {escape(rel)}")
+    for rel, reason in report.not_written:
+        console.print(f"[yellow]not written[/yellow] {escape(rel)}: {escape(reason)}")
+    if report.baseline is not None:
+        where = report.baseline.relative_to(root) if report.baseline.is_relative_to(root) else report.baseline
+        console.print(f"The old bytes of every written file are in {escape(str(where))}/files ({escape(str(where))}/"
+                      "manifest.json marks the files unify created). To go back, copy them over the tree and delete the "
+                      "created files (in a git work tree: git checkout -- . and remove the new files), then run "
+                      "`unify migrate --write` again.")
 
 
 def print_summary(result: RunResult, console: Console, wrote: bool) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from unify import __version__
-from unify.report.diff import unified_diff
+from unify.report.diff import redacted, unified_diff
 from unify.rewrite.outcome import Changed, Failed, RunResult, Skipped, Unchanged
 
 SCHEMA_VERSION = 1
@@ -41,7 +41,7 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
             entry["changes"] = [{"codemod": c.codemod, "line": c.line, "description": c.description,
                                  "risk": c.risk.value} for c in o.changes]
             if include_diff:
-                entry["diff"] = unified_diff(o)
+                entry["diff"] = redacted(unified_diff(o))[0]  # the exact patch: --patch FILE
         if isinstance(o, (Changed, Unchanged)):
             if not o.left_alone and isinstance(o, Unchanged):
                 continue

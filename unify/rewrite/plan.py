@@ -56,6 +56,7 @@ class MigrationPlan:
     json_codecs: frozenset[str] = frozenset()  # json types the application decoded itself (set_type_codec)
     raw_sql_module: str = ""  # dotted module of the generated raw-SQL helpers
     raw_sql_path: str = ""
+    alembic_baseline: bool = False  # `unify schema` wrote the Alembic environment and its first revision
     notes: tuple[LeftAlone, ...] = field(default_factory=tuple)
     notes_by_path: dict = field(default_factory=dict, hash=False, compare=False)
     # (module, name) of module-level variables that other files refer to
@@ -284,7 +285,14 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         pool_blockers=tuple(blockers),
         raw_sql_module=_module_name(import_root, raw_sql_file),
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
+        alembic_baseline=has_alembic_baseline(root),
     )
+
+
+def has_alembic_baseline(root: Path) -> bool:
+    """Whether the target has an Alembic environment with at least one revision."""
+    versions = root / "migrations" / "versions"
+    return (root / "alembic.ini").is_file() and versions.is_dir() and any(versions.glob("*.py"))
 
 
 def _json_codecs(python_files) -> frozenset[str]:

@@ -11,17 +11,19 @@ import dataclasses
 import json
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import calculate_module_and_package
+from libcst.metadata import MetadataWrapper
 
 from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
-from unify.files import collect, relative
+from unify.files import collect, read_source, relative, shard_of
 from unify.rewrite.outcome import Change, Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
 from unify.rewrite.plan import MigrationPlan, build_plan
 
@@ -48,11 +50,18 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     except ValueError:
         module_name, package = Path(filename).stem, ""
     changes, left_alone, proven = [], [], 0
-    for codemod_class in _codemods(names):
+    # a tree fresh from the parser has no shared nodes, so its metadata is resolved in place,
+    # without the deep copy libcst makes for safety; codemods that meet an unchanged tree
+    # share that wrapper and the metadata already resolved on it
+    wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
+    chosen = _codemods(names)
+    for index, codemod_class in enumerate(chosen):
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
         codemod = codemod_class(context, plan)
+        if wrapper is not None:
+            codemod._handle_metadata_reference = _on_wrapper(codemod, wrapper)  # type: ignore[method-assign]
         try:
-            tree = codemod.transform_module(tree)
+            transformed = codemod.transform_module(tree)
         except SkipFile as skip:
             left_alone.append(LeftAlone(codemod_class.info.name, 0, f"skipped: {skip}"))
             continue
@@ -62,6 +71,10 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         changes.extend(codemod.changes)
         left_alone.extend(codemod.left_alone)
         proven += getattr(codemod, "proven", 0)
+        if wrapper is not None and index + 1 < len(chosen) and transformed.deep_equals(tree):
+            continue  # the same tree: the next codemod reuses its nodes and their metadata
+        wrapper = None  # a rewritten tree may share nodes; later codemods get libcst's own copy
+        tree = transformed
     new = tree.bytes
     if new == source:
         return Unchanged(rel, tuple(left_alone))
@@ -72,22 +85,47 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     return Changed(rel, source, new, tuple(changes), tuple(left_alone), proven)
 
 
-def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]]) -> FileOutcome:
+def _on_wrapper(codemod, wrapper: MetadataWrapper):
+    """Codemod._handle_metadata_reference, on a wrapper the caller owns (and may share)."""
+
+    @contextmanager
+    def handle(module: cst.Module):
+        assert module is wrapper.module
+        previous = codemod.context.wrapper
+        with codemod.resolve(wrapper):
+            codemod.context = dataclasses.replace(codemod.context, wrapper=wrapper)
+            try:
+                yield wrapper.module
+            finally:
+                codemod.context = dataclasses.replace(codemod.context, wrapper=previous)
+
+    return handle
+
+
+def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], fingerprint: str | None = None) -> FileOutcome:
     path, rel, plan, names = args
-    try:
-        source = Path(path).read_bytes()
-    except OSError as exc:
-        return Skipped(rel, f"cannot read: {exc.strerror or exc}")
-    wanted = tuple(c.info.name for c in _codemods(names) if c.wants(source, plan))
-    if not wanted:
+    source = read_source(Path(path))
+    if isinstance(source, str):
+        return Skipped(rel, source)
+    candidates = [c for c in _codemods(names) if c.wants(source, plan)]
+    if not candidates:
         return Unchanged(rel)  # no codemod has work here: not even parsed
-    cache_key = cache.key("migrate", rel, source, plan_fingerprint(plan), ",".join(wanted))
+    # a file some codemod could not rule out by its text alone is parsed at least, so a
+    # syntax error is reported whether or not a codemod ends up running on it
+    wanted = tuple(c.info.name for c in candidates if c.wants_file(rel, source, plan))
+    cache_key = cache.key("migrate", rel, source, fingerprint or plan_fingerprint(plan), ",".join(wanted))
     cached = cache.get("migrate", cache_key)
     if not cache.is_miss(cached):
         return cached
     outcome = transform_source(source, path, rel, plan, wanted)
     cache.put("migrate", cache_key, outcome)
     return outcome
+
+
+def _transform_batch(args: tuple[MigrationPlan, str, tuple[str, ...], list[tuple[str, str]]]) -> list[FileOutcome]:
+    """Several files per task: the plan crosses to a worker once per batch, not once per file."""
+    plan, fingerprint, names, batch = args
+    return [_transform_file((path, rel, plan, names), fingerprint) for path, rel in batch]
 
 
 def plan_fingerprint(plan: MigrationPlan) -> str:
@@ -138,10 +176,24 @@ def run(
     settings,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[RunResult, MigrationPlan]:
+    """With `shard` (K, N), only the files of share K of N are transformed and reported; the
+    plan still comes from the facts of every file, so each share is exactly that part of
+    the unsharded run."""
     target = target.resolve()
     files = collect(target, settings.exclude, settings.respect_gitignore)
-    inventory = scan(target, settings.exclude, settings.respect_gitignore, jobs=jobs)
+    # one pool of workers for the scan and the rewrite: they start (and import libcst) once
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files.python) > 1 else None
+    try:
+        return _run(files, names, settings, pool, progress, shard)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, MigrationPlan]:
+    inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool)
     plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
                       python_files=files.python)
     notes = []
@@ -152,21 +204,27 @@ def run(
         names = tuple(n for n in names if n not in blocked)
         plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
         notes = [f"{' and '.join(blocked)} not run: {reason}" for reason in plan.pool_blockers]
-    work = [(str(p), relative(files.root, p), plan, names) for p in files.python]
+    mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
+    work = [(str(p), rel) for p in files.python if mine(rel := relative(files.root, p))]
+    fingerprint = plan_fingerprint(plan)
     result = RunResult(root=str(files.root), codemods=list(names), notes=notes)
     outcomes: list[FileOutcome] = []
-    if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for index, outcome in enumerate(pool.map(_transform_file, work, chunksize=4), start=1):
-                outcomes.append(outcome)
-                if progress:
-                    progress(index, len(work))
+    if pool is not None:
+        size = max(1, min(16, len(work) // (8 * pool._max_workers) or 1))
+        batches = [(plan, fingerprint, names, work[i:i + size]) for i in range(0, len(work), size)]
+        for done in pool.map(_transform_batch, batches):
+            outcomes.extend(done)
+            if progress:
+                progress(len(outcomes), len(work))
     else:
-        for index, item in enumerate(work, start=1):
-            outcomes.append(_transform_file(item))
+        for index, (path, rel) in enumerate(work, start=1):
+            outcomes.append(_transform_file((path, rel, plan, names), fingerprint))
             if progress:
                 progress(index, len(work))
+    outcomes.extend(Skipped(rel, reason) for p, reason in files.skipped if mine(rel := relative(files.root, p)))
     generated = {o.path: o for o in generated_outcomes(plan, names)}
+    outcomes = [o for o in outcomes if o.path not in generated]
+    generated = {path: o for path, o in generated.items() if mine(path)}
     outcomes = [o for o in outcomes if o.path not in generated] + list(generated.values())
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
     return result, plan

@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import stat
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +76,81 @@ class WriteReport:
     baseline: Path | None
     written: list[str] = field(default_factory=list)
     not_written: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    interrupted: int | None = None  # the signal that stopped the write, if one did
+
+
+def _write_problem(root: Path, outcome: Changed) -> str | None:
+    """Why this file cannot be replaced as it is now, or None.
+
+    Permission bits are honoured even for root: a read-only file or directory is the
+    user saying "do not touch", and the migration must not half-apply around it."""
+    path = root / outcome.path
+    if path.is_symlink():
+        return "is a symlink now; unify never writes through a link, nothing was written"
+    try:
+        current = path.read_bytes() if path.exists() else None
+    except OSError as exc:
+        return f"cannot read it back: {exc.strerror or exc}; nothing was written"
+    if current != outcome.old:
+        return "changed on disk while unify was running; nothing was written, run again"
+    if current is not None and not path.stat().st_mode & 0o222:
+        return (f"read-only file (mode {stat.S_IMODE(path.stat().st_mode):04o}); nothing was written: make it "
+                "writable (chmod u+w) and run again, or --exclude it")
+    directory = path.parent
+    while not directory.exists():
+        directory = directory.parent
+    mode = directory.stat().st_mode
+    if not mode & 0o222 or not os.access(directory, os.W_OK | os.X_OK):
+        where = directory.relative_to(root).as_posix() if directory.is_relative_to(root) else str(directory)
+        return (f"directory {where or '.'} is read-only (mode {stat.S_IMODE(mode):04o}), so the file cannot be "
+                "replaced in one step; nothing was written: make it writable and run again")
+    return None
+
+
+def _current_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+class _DeferredSignals:
+    """SIGINT and SIGTERM wait until the file being replaced is whole; the loop then stops."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.received = self.received or signum
+
+    def __enter__(self) -> "_DeferredSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _pause_point(written: int, deferred: _DeferredSignals) -> None:
+    """Fault injection for tests of an interrupted write: UNIFY_WRITE_PAUSE="N:MARKER" makes
+    the run create MARKER after N files are written and wait there (up to 60 s) for a signal
+    or for MARKER to be deleted."""
+    setting = os.environ.get("UNIFY_WRITE_PAUSE")
+    if not setting:
+        return
+    count, _, marker = setting.partition(":")
+    if not count.isdigit() or int(count) != written:
+        return
+    Path(marker).write_text(f"{os.getpid()}\n")
+    deadline = time.monotonic() + 60
+    while deferred.received is None and os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def save_baseline(root: Path, changed: list[Changed]) -> Path:
@@ -96,23 +174,38 @@ def save_baseline(root: Path, changed: list[Changed]) -> Path:
 def apply_changes(root: Path, changed: list[Changed]) -> WriteReport:
     """Write every change, each file wholly old or wholly new; report what was and was not written.
 
-    A file that changed on disk since it was read is not written; if any did, nothing is
-    written, so the tree never holds half a migration."""
-    stale = []
-    for outcome in changed:
-        path = root / outcome.path
-        current = path.read_bytes() if path.exists() else None
-        if current != outcome.old:
-            stale.append((outcome.path, "changed on disk while unify was running; nothing was written, run again"))
-    if stale:
-        return WriteReport(baseline=None, not_written=stale)
-    report = WriteReport(baseline=save_baseline(root, changed) if changed else None)
-    for outcome in changed:
-        path = root / outcome.path
+    Every file is checked before the first is written (changed since it was read, read-only
+    file or directory, now a symlink); if any fails, nothing is written, so the tree never
+    holds half a migration. SIGINT or SIGTERM during the write lets the file in hand finish,
+    then stops: `interrupted` names the signal and `not_written` the files still old."""
+    problems = [(o.path, reason) for o in changed if (reason := _write_problem(root, o)) is not None]
+    if problems:
+        return WriteReport(baseline=None, not_written=problems)
+    with _DeferredSignals() as deferred:
         try:
-            atomic_write(path, outcome.new)
-        except OSError as exc:
-            report.not_written.append((outcome.path, f"cannot write: {exc.strerror or exc}"))
-            continue
-        report.written.append(outcome.path)
+            baseline = save_baseline(root, changed) if changed else None
+        except OSError as exc:  # no copy of the old files, no write
+            reason = f"the baseline could not be saved under {BASELINE_DIR} ({exc.strerror or exc}); nothing was written"
+            return WriteReport(baseline=None, not_written=[(o.path, reason) for o in changed])
+        report = WriteReport(baseline=baseline)
+        for index, outcome in enumerate(changed):
+            _pause_point(index, deferred)
+            if deferred.received is not None:
+                report.interrupted = deferred.received
+                reason = f"interrupted by {signal.Signals(deferred.received).name} before it was written"
+                report.not_written.extend((o.path, reason) for o in changed[index:])
+                break
+            path = root / outcome.path
+            if _current_bytes(path) != outcome.old:  # edited after the check above: the edit wins
+                report.not_written.append((outcome.path, "changed on disk during the write; left as it was edited"))
+                continue
+            try:
+                atomic_write(path, outcome.new)
+            except OSError as exc:
+                report.not_written.append((outcome.path, f"cannot write: {exc.strerror or exc}"))
+                continue
+            report.written.append(outcome.path)
+        else:
+            if deferred.received is not None:  # arrived while the last file was written: all are done
+                report.interrupted = deferred.received
     return report

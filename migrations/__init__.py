@@ -1,0 +1,1 @@
+"""The Alembic environment `unify schema` installs into an application (package data)."""

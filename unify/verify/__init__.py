@@ -1,0 +1,1 @@
+"""`unify verify`: the legacy and the migrated data layer, run side by side and compared."""

@@ -1,0 +1,529 @@
+"""One side of a verify run: imports one tree of the application and calls into it.
+
+Started by the parent as `python -m unify.verify.worker PLAN.json ROOT DSN`, one process
+per side, because the legacy and migrated trees use the same module names. Requests and
+answers are JSON lines on stdin and on a duplicate of the original stdout; whatever the
+application prints goes to stderr. Values travel as tagged trees (unify.verify.codec).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import importlib
+import inspect
+import json
+import os
+import re
+import signal
+import sys
+import types
+import typing
+import uuid
+from collections import abc
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from unify.verify.codec import class_path, decode, encode, encode_error, load_class
+
+CALL_TIMEOUT = 60.0
+_POOL_WORDS = re.compile(r"pool|engine|conn|database|db\b|datasource", re.I)
+
+
+def _url(dsn: str, driver: str) -> str:
+    url = make_url(dsn)
+    url = url.set(drivername="postgresql+asyncpg" if driver == "asyncpg" else "postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+async def _maybe(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+# --------------------------------------------------------------------------- types
+
+
+_SCALARS = {int: "int", bool: "bool", str: "str", float: "float", bytes: "bytes", decimal.Decimal: "decimal",
+            dt.datetime: "datetime", dt.date: "date", dt.time: "time", dt.timedelta: "timedelta", uuid.UUID: "uuid"}
+_SEQUENCES = {list, set, frozenset, abc.Iterable, abc.Sequence, abc.Collection, abc.MutableSequence, abc.Set,
+              abc.AsyncIterable, typing.Iterable, typing.Sequence, typing.List, typing.Set}
+
+
+def describe_type(tp: Any, depth: int = 0) -> dict:
+    """A JSON description of a type hint the parent can build generators from."""
+    if depth > 6 or tp is Any or tp is object or tp is inspect.Parameter.empty:
+        return {"k": "any"}
+    if tp is None or tp is type(None):
+        return {"k": "none"}
+    if tp in _SCALARS:
+        return {"k": _SCALARS[tp]}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return {"k": "union", "of": [describe_type(a, depth + 1) for a in args]}
+    if origin is typing.Literal:
+        return {"k": "choice", "of": [encode(a) for a in args]}
+    if origin in (dict, abc.Mapping, abc.MutableMapping) or tp in (dict, abc.Mapping):
+        return {"k": "dict", "key": describe_type(args[0], depth + 1) if args else {"k": "str"},
+                "value": describe_type(args[1], depth + 1) if len(args) > 1 else {"k": "any"}}
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"k": "tuple-of", "of": describe_type(args[0], depth + 1)}
+        return {"k": "tuple", "of": [describe_type(a, depth + 1) for a in args]}
+    if origin in _SEQUENCES or tp in _SEQUENCES:
+        return {"k": "list", "of": describe_type(args[0], depth + 1) if args else {"k": "any"}}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"k": "enum", "cls": class_path(tp), "values": [encode(m.value) for m in tp]}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        try:
+            hints = typing.get_type_hints(tp)
+        except Exception:
+            hints = {}
+        fields = []
+        for f in dataclasses.fields(tp):
+            if not f.init:
+                continue
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            fields.append({"name": f.name, "type": describe_type(hints.get(f.name, Any), depth + 1),
+                           "required": required})
+        return {"k": "dataclass", "cls": class_path(tp), "fields": fields}
+    return {"k": "unknown", "repr": getattr(tp, "__qualname__", repr(tp))}
+
+
+def _session_parameter(fn: Any) -> str | None:
+    for name, param in inspect.signature(fn).parameters.items():
+        if "Session" in str(param.annotation):
+            return name
+    return None
+
+
+def describe_method(fn: Any, skip: set[str]) -> dict:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    params = []
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        params.append({"name": name, "type": describe_type(hints.get(name, Any)),
+                       "required": param.default is param.empty,
+                       "keyword": param.kind is param.KEYWORD_ONLY})
+    return {"params": params}
+
+
+# --------------------------------------------------------------------------- the side
+
+
+class Side:
+    def __init__(self, plan: dict, root: Path, dsn: str) -> None:
+        self.plan = plan
+        self.root = root
+        self.dsn = dsn
+        self.admin: asyncpg.Connection | None = None
+        self.resource: Any = None
+        self.resource_ready = False
+        self.instances: dict[str, Any] = {}
+        self.classes: dict[str, tuple[type, str]] = {}
+        self.results: dict[str, Any] = {}
+        self.seed_state: str | None = None
+        self.reset_script: str | None = None
+        self.state_queries: list[str] = []
+
+    # -- database bookkeeping (a connection of our own, never the application's) --
+
+    async def connect(self) -> None:
+        self.admin = await asyncpg.connect(_url(self.dsn, "plain"))
+        try:  # a database of this run only: commits need not wait for the disk
+            name = await self.admin.fetchval("SELECT current_database()")
+            await self.admin.execute(f"ALTER DATABASE {_quote(name)} SET synchronous_commit = off")
+            await self.admin.execute("SET synchronous_commit = off")
+        except asyncpg.PostgresError:
+            pass
+
+    async def _tables(self) -> list[dict]:
+        rows = await self.admin.fetch(
+            """
+            SELECT c.oid, n.nspname AS schema, c.relname AS name,
+                   (SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey, a.attnum))
+                      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                     WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
+                   (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS cols
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'
+             ORDER BY n.nspname, c.relname
+            """)
+        deps = await self.admin.fetch("SELECT conrelid, confrelid FROM pg_constraint WHERE contype = 'f'")
+        tables = [dict(r) for r in rows]
+        by_oid = {t["oid"]: t for t in tables}
+        ordered: list[dict] = []
+        visiting: set[int] = set()
+
+        def visit(oid: int) -> None:
+            table = by_oid.get(oid)
+            if table is None or table in ordered or oid in visiting:
+                return
+            visiting.add(oid)
+            for d in deps:
+                if d["conrelid"] == oid and d["confrelid"] != oid:
+                    visit(d["confrelid"])
+            ordered.append(table)
+
+        for t in tables:
+            visit(t["oid"])
+        return ordered
+
+    async def prepare_state(self, seed: dict | None = None) -> dict:
+        """Build the state query and the restore script from what the database holds now,
+        or from `seed` (a recorded state), which is then restored."""
+        tables = await self._tables()
+        parts = []
+        for t in tables:
+            qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
+            key = t["name"] if t["schema"] == "public" else f"{t['schema']}.{t['name']}"
+            order = ", ".join(f"t.{c}" for c in (t["pk"] or t["cols"] or []))
+            agg = f"json_agg(t ORDER BY {order})" if order else "json_agg(t)"
+            parts.append(f"'{key.replace(chr(39), chr(39) * 2)}', (SELECT coalesce({agg}, '[]'::json) FROM {qualified} t)")
+        sequences_json = ("(SELECT coalesce(json_object_agg(schemaname || '.' || sequencename, last_value"
+                          " ORDER BY schemaname, sequencename), '{}'::json) FROM pg_sequences"
+                          " WHERE schemaname NOT IN ('pg_catalog', 'information_schema'))")
+        if len(parts) <= 40:  # the usual case: the whole state in one round trip, rendered by the server
+            self.state_queries = [f"SELECT json_build_object('tables', json_build_object({', '.join(parts)}),"
+                                  f" 'sequences', {sequences_json})::text"]
+        else:  # json_build_object takes at most 100 arguments
+            self.state_queries = [f"SELECT json_build_object({', '.join(parts[i:i + 40])})::text"
+                                  for i in range(0, len(parts), 40)]
+            self.state_queries.append(f"SELECT {sequences_json}::text")
+        state_text = json.dumps(seed) if seed is not None else await self.state_text()
+        state = json.loads(state_text)
+        sequences = [dict(r) for r in await self.admin.fetch(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name, last_value, start_value,"
+            " schemaname || '.' || sequencename AS key"
+            " FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+        if seed is not None:
+            for s in sequences:
+                s["last_value"] = seed.get("sequences", {}).get(s["key"])
+        # DELETE, children first, is cheaper than TRUNCATE on the few rows a run holds
+        script = [f"DELETE FROM {_quote(t['schema'])}.{_quote(t['name'])};" for t in reversed(tables)]
+        for t in tables:
+            key = t["name"] if t["schema"] == "public" else f"{t['schema']}.{t['name']}"
+            rows = state["tables"].get(key) or []
+            if not rows:
+                continue
+            qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
+            cols = ", ".join(t["cols"])
+            payload = json.dumps(rows)
+            tag = "$unify_seed$"
+            script.append(f"INSERT INTO {qualified} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
+                          f"json_populate_recordset(NULL::{qualified}, {tag}{payload}{tag}::json);")
+        for s in sequences:
+            if s["last_value"] is None:
+                script.append(f"SELECT setval('{s['name']}', {s['start_value']}, false);")
+            else:
+                script.append(f"SELECT setval('{s['name']}', {s['last_value']}, true);")
+        self.reset_script = "\n".join(script)
+        self.seed_state = state_text
+        if seed is not None:
+            await self.reset()
+            self.seed_state = await self.state_text()
+        checks = await self.admin.fetch(
+            "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'c'")
+        literals: dict[str, list[str]] = {}
+        for c in checks:
+            text = c["def"]
+            columns = re.findall(r"\(\(?\s*([a-z_][a-z0-9_]*)\s*(?:=|IN|\)|::)", text)
+            values = re.findall(r"'((?:[^']|'')*)'::text", text)
+            for column in set(columns):
+                literals.setdefault(column, []).extend(v.replace("''", "'") for v in values)
+        columns = await self.admin.fetch(
+            """
+            SELECT c.relname AS table_name, a.attname AS name, t.typcategory::text AS category, t.typname AS type,
+                   a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AS required,
+                   (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                     WHERE e.enumtypid = t.oid) AS labels
+              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'
+             ORDER BY c.relname, a.attnum
+            """)
+        tables: dict[str, list[dict]] = {}
+        for c in columns:
+            tables.setdefault(c["table_name"], []).append(
+                {"name": c["name"], "category": c["category"], "type": c["type"], "labels": list(c["labels"] or []),
+                 "required": c["required"]})
+        return {"state": state, "checks": literals, "columns": tables}
+
+    async def state_text(self) -> str:
+        if len(self.state_queries) == 1:
+            return await self.admin.fetchval(self.state_queries[0])
+        tables: dict = {}
+        for q in self.state_queries[:-1]:
+            tables.update(json.loads(await self.admin.fetchval(q)))
+        sequences = json.loads(await self.admin.fetchval(self.state_queries[-1]))
+        return json.dumps({"tables": tables, "sequences": sequences}, sort_keys=False)
+
+    async def reset(self) -> None:
+        if self.reset_script is None:
+            return
+        async with self.admin.transaction():
+            try:
+                await self.admin.execute("SET LOCAL session_replication_role = replica")
+            except asyncpg.PostgresError:
+                pass
+            await self.admin.execute(self.reset_script)
+
+    # -- the application --
+
+    async def build_resource(self) -> Any:
+        if self.resource_ready:
+            return self.resource
+        holder = self.plan.get("holder")
+        if holder:
+            module = importlib.import_module(holder["module"])
+            if holder.get("class"):
+                cls = getattr(module, holder["class"])
+                kwargs = {}
+                for name, param in list(inspect.signature(cls).parameters.items()):
+                    if param.default is param.empty and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                        kwargs[name] = _url(self.dsn, "plain")
+                obj = cls(**kwargs)
+                await _maybe(getattr(obj, holder["method"])())
+                self.resource = getattr(obj, holder["attr"])
+            elif holder.get("function"):
+                opener = getattr(module, holder["function"])
+                kwargs = {name: _url(self.dsn, "plain") for name, param in inspect.signature(opener).parameters.items()
+                          if param.default is param.empty and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL)}
+                self.resource = await _maybe(opener(**kwargs))
+            else:
+                self.resource = getattr(module, holder["attr"])
+        self.resource_ready = True
+        return self.resource
+
+    async def target(self, name: str) -> tuple[Any, str]:
+        if name in self.instances:
+            return self.instances[name], self.classes[name][1]
+        spec = next((t for t in self.plan["targets"] if t["class"] == name), None)
+        if spec is None:
+            raise LookupError(f"no target class {name!r}")
+        cls = getattr(importlib.import_module(spec["module"]), spec["class"])
+        factory = self.plan.get("build", {}).get(name)
+        if factory:
+            instance = await _maybe(load_class(factory)())
+        elif spec["kind"] == "dao":
+            instance = cls
+            try:
+                if any(not isinstance(inspect.getattr_static(cls, m), (staticmethod, classmethod))
+                       for m in _public_async(cls)):
+                    instance = cls()
+            except TypeError:
+                instance = cls
+        else:
+            kwargs = {}
+            for pname, param in inspect.signature(cls).parameters.items():
+                if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                    continue
+                if _POOL_WORDS.search(pname) or _POOL_WORDS.search(str(param.annotation)):
+                    kwargs[pname] = await self.build_resource()
+                elif param.default is param.empty:
+                    raise TypeError(f"cannot build {name}: do not know what to pass as {pname!r}; "
+                                    f"configure [tool.unify.verify] build.{name} = \"module:factory\"")
+            instance = cls(**kwargs)
+        self.instances[name] = instance
+        self.classes[name] = (cls, spec["kind"])
+        return instance, spec["kind"]
+
+    def describe(self) -> dict:
+        out = []
+        for spec in self.plan["targets"]:
+            try:
+                cls = getattr(importlib.import_module(spec["module"]), spec["class"])
+            except Exception as exc:
+                out.append({"class": spec["class"], "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            methods = {}
+            for name in _public_async(cls):
+                fn = getattr(cls, name)
+                skip = {"self", "cls"}
+                if spec["kind"] == "dao":
+                    session = _session_parameter(fn)
+                    if session is None:
+                        continue
+                    skip.add(session)
+                methods[name] = describe_method(fn, skip)
+            out.append({"class": spec["class"], "kind": spec["kind"], "methods": methods})
+        return {"targets": out}
+
+    async def apply_schema(self) -> list[str]:
+        done = []
+        for item in self.plan.get("schema", []):
+            if "sql" in item:
+                await self.admin.execute((self.root / item["sql"]).read_text(encoding="utf-8"))
+                done.append(item["sql"])
+            else:
+                await _maybe(load_class(item["call"])())
+                done.append(item["call"])
+        return done
+
+    def resolve(self, path: str) -> Any:
+        match = re.match(r"[A-Za-z_][A-Za-z0-9_]*", path)
+        if not match or match.group(0) not in self.results:
+            raise LookupError(f"no earlier result named {path.split('.')[0].split('[')[0]!r}")
+        value = self.results[match.group(0)]
+        for part in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|\[\"?'?([^\]'\"]+)'?\"?\]", path[match.end():]):
+            attr, index, key = part.groups()
+            if attr is not None:
+                mapping = isinstance(value, dict) or (hasattr(value, "keys") and hasattr(value, "__getitem__"))
+                value = value[attr] if mapping and attr in value.keys() else getattr(value, attr)
+            elif index is not None:
+                value = value[int(index)]
+            else:
+                value = value[key]
+        return value
+
+    async def call(self, request: dict) -> dict:
+        answer: dict = {}
+        try:
+            instance, kind = await self.target(request["target"])
+            args = [decode(a, self.resolve) for a in request.get("args", [])]
+            kwargs = {k: decode(v, self.resolve) for k, v in request.get("kwargs", {}).items()}
+            method = getattr(instance, request["method"])
+            if kind == "dao":
+                factory = await self._sessions()
+                async with factory() as session:
+                    value = await asyncio.wait_for(method(session, *args, **kwargs), CALL_TIMEOUT)
+                    answer["result"] = encode(value)
+            else:
+                value = await asyncio.wait_for(method(*args, **kwargs), CALL_TIMEOUT)
+                answer["result"] = encode(value)
+            if request.get("save"):
+                self.results[request["save"]] = value
+        except Exception as exc:
+            answer["result"] = encode_error(exc)
+        if request.get("state"):
+            state = await self.state_text()
+            answer["state"] = state
+            if request.get("reset") and state != self.seed_state:
+                await self.reset()
+        return answer
+
+    async def _sessions(self) -> Any:
+        spec = self.plan.get("sessions")
+        if not spec:
+            raise LookupError("no ORM session factory found; DAO methods cannot be called")
+        return getattr(importlib.import_module(spec["module"]), spec["attr"])
+
+    async def handle(self, request: dict) -> dict:
+        op = request["op"]
+        if op == "describe":
+            return self.describe()
+        if op == "schema":
+            return {"applied": await self.apply_schema()}
+        if op == "prepare":
+            return await self.prepare_state()
+        if op == "call":
+            return await self.call(request)
+        if op == "state":
+            return {"state": await self.state_text()}
+        if op == "reset":
+            self.results.clear()
+            state = await self.state_text()
+            if state != self.seed_state:
+                await self.reset()
+            return {}
+        if op == "close":
+            await self.close()
+            return {}
+        raise ValueError(f"unknown request {op!r}")
+
+    async def close(self) -> None:
+        resource, self.resource = self.resource, None
+        for closer in ("dispose", "close"):
+            fn = getattr(resource, closer, None)
+            if fn is not None:
+                try:
+                    await _maybe(fn())
+                except Exception:
+                    pass
+                break
+        sessions = self.plan.get("sessions")
+        if sessions:
+            module = sys.modules.get(sessions["module"])
+            factory = getattr(module, sessions["attr"], None) if module else None
+            bind = getattr(factory, "kw", {}).get("bind") if factory is not None else None
+            if bind is not None and hasattr(bind, "dispose"):
+                try:
+                    await bind.dispose()
+                except Exception:
+                    pass
+        if self.admin is not None:
+            await self.admin.close()
+            self.admin = None
+
+
+def _public_async(cls: type) -> list[str]:
+    names = []
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        try:
+            value = inspect.getattr_static(cls, name)
+        except AttributeError:
+            continue
+        fn = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if inspect.iscoroutinefunction(fn):
+            names.append(name)
+    return names
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def serve(plan: dict, root: Path, dsn: str, channel: Any) -> None:
+    side = Side(plan, root, dsn)
+    await side.connect()
+    channel.write(json.dumps({"ready": True}) + "\n")
+    channel.flush()
+    try:
+        while True:
+            line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            request = json.loads(line)
+            try:
+                answer = await side.handle(request)
+            except Exception as exc:
+                answer = {"failed": encode_error(exc)}
+            channel.write(json.dumps(answer) + "\n")
+            channel.flush()
+            if request["op"] == "close":
+                break
+    finally:
+        await side.close()
+
+
+def main(argv: list[str]) -> None:
+    plan = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    root, dsn = Path(argv[1]).resolve(), argv[2]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this side stops
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for name, driver in plan.get("env", {}).items():
+        os.environ[name] = _url(dsn, driver)
+    os.environ.update(plan.get("extra_env", {}))
+    os.chdir(root)
+    sys.path.insert(0, str((root / plan.get("import_root", ".")).resolve()))
+    asyncio.run(serve(plan, root, dsn, channel))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
