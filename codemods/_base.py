@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import PositionProvider
 
+from unify.rewrite.imports import apply_scheduled_imports
 from unify.rewrite.outcome import Change, LeftAlone, Risk
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ class UnifyCodemod(VisitorBasedCodemodCommand):
         self.plan = plan
         self.changes: list[Change] = []
         self.left_alone: list[LeftAlone] = []
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        # libcst's CodemodCommand would run AddImportsVisitor and RemoveImportsVisitor here;
+        # the same visitors run, at a fraction of the cost (see unify.rewrite.imports)
+        tree = Codemod.transform_module(self, tree)
+        return apply_scheduled_imports(tree, self.context)
 
     @property
     def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary

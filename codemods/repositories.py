@@ -15,6 +15,7 @@ import keyword
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.helpers import get_full_name_for_node
 from libcst.metadata import GlobalScope, ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
@@ -91,6 +92,7 @@ class RepositoryCodemod(UnifyCodemod):
         self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
         self._constant_rewrites: dict[str, object] = {}
         self._constant_lines: dict[str, int] = {}
+        self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
@@ -660,11 +662,11 @@ class RepositoryCodemod(UnifyCodemod):
                 if name in ANNOTATIONS:
                     module, cls = ANNOTATIONS[name]
                     AddImportsVisitor.add_needed_import(self.context, module, cls)
-                    RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
+                    self._drop_import_of(original)
                     return cst.Name(cls)
                 if name in RECORD_ANNOTATIONS:
                     self._helper("Record")
-                    RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
+                    self._drop_import_of(original)
                     return cst.Name("Record")
             return updated
         if isinstance(original, cst.Subscript) and isinstance(updated, cst.Subscript):
@@ -678,6 +680,14 @@ class RepositoryCodemod(UnifyCodemod):
             return updated.with_changes(left=self._retype(original.left, updated.left),
                                         right=self._retype(original.right, updated.right))
         return updated
+
+    def _drop_import_of(self, annotation: cst.Name | cst.Attribute) -> None:
+        # the same annotation (`asyncpg.Pool`) recurs in every signature of a repository;
+        # finding its import once is enough, and each search costs a visitor of its own
+        written = get_full_name_for_node(annotation)
+        if written not in self._dropped:
+            self._dropped.add(written)
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, annotation)
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         if self.changes:

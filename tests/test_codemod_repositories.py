@@ -47,6 +47,34 @@ class TestRepositoryCodemod(CodemodTest):
             """,
         )
 
+    def test_record_imported_by_name_is_rebound_to_the_helpers_record(self):
+        self.check(
+            """
+            from asyncpg import Pool, Record
+
+            class Repo:
+                def __init__(self, pool: Pool):
+                    self._pool = pool
+
+                async def get(self, alert_id) -> Record | None:
+                    async with self._pool.acquire() as conn:
+                        return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
+            """,
+            """
+            from app.db.raw_sql import Record, first_record
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            class Repo:
+                def __init__(self, pool: AsyncEngine):
+                    self._pool = pool
+
+                async def get(self, alert_id) -> Record | None:
+                    async with self._pool.connect() as conn:
+                        return first_record(await conn.execute(text("SELECT * FROM alerts WHERE id = :alert_id"), {"alert_id": alert_id}))
+            """,
+        )
+
     def test_pool_level_call_gets_a_connection(self):
         self.check(
             """

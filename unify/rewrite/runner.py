@@ -11,7 +11,6 @@ import dataclasses
 import json
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,6 +23,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, read_source, relative, shard_of
+from unify.rewrite.imports import run_on_tree
 from unify.rewrite.outcome import Change, Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
 from unify.rewrite.plan import MigrationPlan, build_plan
 
@@ -58,10 +58,8 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     for index, codemod_class in enumerate(chosen):
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
         codemod = codemod_class(context, plan)
-        if wrapper is not None:
-            codemod._handle_metadata_reference = _on_wrapper(codemod, wrapper)  # type: ignore[method-assign]
         try:
-            transformed = codemod.transform_module(tree)
+            transformed = run_on_tree(codemod, tree, wrapper) if wrapper is not None else codemod.transform_module(tree)
         except SkipFile as skip:
             left_alone.append(LeftAlone(codemod_class.info.name, 0, f"skipped: {skip}"))
             continue
@@ -83,23 +81,6 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     except SyntaxError as err:
         return Failed(rel, f"the rewritten file would not parse (line {err.lineno}: {err.msg}); left as it is")
     return Changed(rel, source, new, tuple(changes), tuple(left_alone), proven)
-
-
-def _on_wrapper(codemod, wrapper: MetadataWrapper):
-    """Codemod._handle_metadata_reference, on a wrapper the caller owns (and may share)."""
-
-    @contextmanager
-    def handle(module: cst.Module):
-        assert module is wrapper.module
-        previous = codemod.context.wrapper
-        with codemod.resolve(wrapper):
-            codemod.context = dataclasses.replace(codemod.context, wrapper=wrapper)
-            try:
-                yield wrapper.module
-            finally:
-                codemod.context = dataclasses.replace(codemod.context, wrapper=previous)
-
-    return handle
 
 
 def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], fingerprint: str | None = None) -> FileOutcome:
