@@ -137,13 +137,13 @@ def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: fr
     if not candidates:
         return frozenset()
     # one pass over the files, whatever the number of candidates: every file is read once and
-    # searched once for all the names (longest first, so a name never hides a longer one)
-    names = sorted({target for _, target in candidates}, key=lambda t: (-len(t), t))
-    word = re.compile(rb"(?=\b(" + b"|".join(re.escape(t.encode()) for t in names) + rb")\b)")
+    # split into its words; a name is mentioned where it is one of them (a whole word)
+    names = {target.encode() for _, target in candidates}
+    word = re.compile(rb"\w+")
     mentioned_in: dict[str, set[Path]] = {}
     for other in python_files:
         try:
-            found = {m.decode() for m in word.findall(Path(other).read_bytes())}
+            found = {m.decode() for m in names.intersection(word.findall(Path(other).read_bytes()))}
         except (OSError, ValueError):
             continue
         if found:
