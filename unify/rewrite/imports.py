@@ -32,6 +32,7 @@ from libcst.metadata import MetadataWrapper
 
 Scheduled = tuple[str, Optional[str], Optional[str]]  # (module, object, alias), as libcst schedules them
 _ANNOTATION_LIKE = re.compile(r"[\w.\[\], |'\"]+")
+_REMOVED: dict[tuple, tuple[cst.BaseStatement, ...]] = {}  # import lines and removals -> what is left of them
 
 
 def apply_scheduled_imports(tree: cst.Module, context: CodemodContext) -> cst.Module:
@@ -135,12 +136,20 @@ def _remove_from(tree: cst.Module, context: CodemodContext,
     local = dataclasses.replace(context, scratch={}, wrapper=None)
     lines = [tree.body[index] for index in affected]
     everything = [entry for entries in affected.values() for entry in entries]
-    result = RemoveImportsVisitor(local, everything).transform_module(tree.with_changes(body=lines))
+    # the same import lines recur across a codebase's repositories (`import asyncpg`), and
+    # each run of the visitor costs far more than the lines themselves: the result is kept
+    key = (tuple(tree.code_for_node(line) for line in lines), tuple(everything), context.full_package_name)
+    kept = _REMOVED.get(key)
+    if kept is None:
+        kept = tuple(RemoveImportsVisitor(local, everything).transform_module(tree.with_changes(body=lines)).body)
+        if len(_REMOVED) >= 256:
+            _REMOVED.clear()
+        _REMOVED[key] = kept
     gone = {index for index, entries in affected.items() if _all_aliases_in(tree.body[index], entries, context)}
     survivors = [index for index in affected if index not in gone]
-    if len(result.body) == len(survivors):
+    if len(kept) == len(survivors):
         edited: dict[int, cst.BaseStatement | None] = dict.fromkeys(gone)
-        edited.update(zip(survivors, result.body))
+        edited.update(zip(survivors, kept))
         return edited
     edited = {}  # not the expected shape: one line at a time, where nothing is ambiguous
     for index, entries in affected.items():
