@@ -107,7 +107,7 @@ def _remove_unused(tree: cst.Module, context: CodemodContext, scheduled: list[Sc
         parsed = None  # the caller reports output that does not parse; libcst decides here
     if parsed is None or _nested_import_scheduled(parsed, context, scheduled):
         # an import inside a function or a block: leave it all to libcst's own analysis
-        return RemoveImportsVisitor(context, scheduled).transform_module(tree)
+        return RemoveImportsVisitor(context).transform_module(tree)
     used = _names_read(parsed)
     wanted = set(scheduled)
     affected: dict[int, list[Scheduled]] = {}
