@@ -5,8 +5,8 @@ CodemodCommand would. What differs is the cost: libcst finds the unused imports 
 scope analysis of the whole rewritten module (a copy of the tree, scopes, qualified
 names, three visits), which was two thirds of the time of rewriting a file. Here the
 question "is this name still read anywhere?" is answered from the rewritten source with
-Python's own parser, and RemoveImportsVisitor then runs on a module made of the import
-statement alone, where its analysis costs nothing. The answer is conservative: a name
+Python's own parser, and RemoveImportsVisitor then runs on a module made of the affected
+import lines alone, where its analysis costs nothing. The answer is conservative: a name
 that is read anywhere, shadowed or not, or that appears in a string that could be an
 annotation, counts as used; an import libcst would keep is never removed.
 
