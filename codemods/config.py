@@ -10,8 +10,9 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import ParentNodeProvider, ScopeProvider
 
+from unify.facts.receivers import qualified_names
 from unify.rewrite.outcome import Risk
 
 from ._base import CodemodInfo, UnifyCodemod
@@ -26,7 +27,7 @@ class ConfigCodemod(UnifyCodemod):
         risk=Risk.REVIEW,
         why="A second URL variable with a localhost default is how one module ends up on the wrong server.",
     )
-    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (ScopeProvider, ParentNodeProvider)
 
     def __init__(self, context, plan) -> None:
         super().__init__(context, plan)
@@ -39,14 +40,14 @@ class ConfigCodemod(UnifyCodemod):
     def _secondary_read(self, node: cst.CSTNode) -> str | None:
         """The variable name if `node` reads a secondary database URL from the environment."""
         if isinstance(node, cst.Call):
-            if not any(q.name in ENV_READS for q in self.get_metadata(QualifiedNameProvider, node.func, set())):
+            if qualified_names(self.get_metadata, node.func).isdisjoint(ENV_READS):
                 return None
             args = [a for a in node.args if a.keyword is None]
             key = args[0].value if args else None
         elif isinstance(node, cst.Subscript):
             if isinstance(self.get_metadata(ParentNodeProvider, node, None), (cst.AssignTarget, cst.Del, cst.AugAssign)):
                 return None  # os.environ["X"] = ... sets the variable; only reads are rewritten
-            if not any(q.name == "os.environ" for q in self.get_metadata(QualifiedNameProvider, node.value, set())):
+            if "os.environ" not in qualified_names(self.get_metadata, node.value):
                 return None
             key = node.slice[0].slice.value if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) else None
         else:

@@ -13,8 +13,9 @@ import re
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import ParentNodeProvider, ScopeProvider
 
+from unify.facts.receivers import qualified_names
 from unify.rewrite.outcome import Risk
 from unify.templates import render_engine_module
 
@@ -33,7 +34,7 @@ class EngineCodemod(UnifyCodemod):
         risk=Risk.REVIEW,
         why="Two engines or pools to one server drift apart in URL, size and settings; one engine cannot.",
     )
-    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (ScopeProvider, ParentNodeProvider)
 
     def __init__(self, context, plan) -> None:
         super().__init__(context, plan)
@@ -57,7 +58,7 @@ class EngineCodemod(UnifyCodemod):
         return {plan.engine_path: (render_engine_module(plan), "the one module that creates the database engine")}
 
     def _is(self, node: cst.CSTNode, names: set[str]) -> bool:
-        return any(q.name in names for q in self.get_metadata(QualifiedNameProvider, node, set()))
+        return not qualified_names(self.get_metadata, node).isdisjoint(names)
 
     def visit_Module(self, node: cst.Module) -> bool:
         if self.in_generated_file():

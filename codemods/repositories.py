@@ -16,10 +16,10 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
-from libcst.metadata import GlobalScope, ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import GlobalScope, ParentNodeProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
-from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
+from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver, qualified_names
 from unify.rewrite.outcome import Change, Risk
 from unify.sql.binds import RewriteRefused, to_named_binds
 from unify.sql.lexing import SqlLexError, shape
@@ -81,7 +81,7 @@ class RepositoryCodemod(UnifyCodemod):
         risk=Risk.REVIEW,
         why="One engine for the whole application means the raw-SQL repositories must run on it too, with the same results.",
     )
-    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (QualifiedNameProvider, ScopeProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (ScopeProvider, ParentNodeProvider)
 
     def __init__(self, context, plan) -> None:
         super().__init__(context, plan)
@@ -657,7 +657,7 @@ class RepositoryCodemod(UnifyCodemod):
 
     def _retype(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression:
         if isinstance(original, (cst.Name, cst.Attribute)):
-            names = {q.name for q in self.get_metadata(QualifiedNameProvider, original, set())}
+            names = qualified_names(self.get_metadata, original)
             for name in names:
                 if name in ANNOTATIONS:
                     module, cls = ANNOTATIONS[name]

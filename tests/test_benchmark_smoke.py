@@ -82,3 +82,21 @@ def test_codemod_benchmark_quick_run_compares_with_the_noop_and_the_cache(tmp_pa
     assert [m["files"] for m in results["memory"]] == [20, 40]
     assert set(results["targets"]) == {"cold_within_1_3x_of_noop", "warm_within_10pct_of_cold", "memory_flat"}
     assert "median" in proc.stdout and "targets:" in proc.stdout
+
+
+def test_statement_paths_prints_a_rate_for_every_path(pg_server):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "statement_paths.py"), "--calls", "50", "--rounds", "1"],
+        cwd=ROOT,
+        env=dict(os.environ, UNIFY_DATABASE_URL=pg_server.dsn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    assert list(rows) == ["asyncpg", "core", "driver_sql", "driver_auto", "driver_plain"]
+    for name, cells in rows.items():
+        sequential, ratio, concurrent, concurrent_ratio = map(float, cells)
+        assert sequential > 0 and concurrent > 0, name
+    assert float(rows["asyncpg"][1]) == 1.0  # every ratio is against asyncpg itself

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from unify.dsn import looks_like_database_url, redact
 from unify.facts.constants import bound_literal, static_string
@@ -52,7 +52,7 @@ def _under_the_engine(receiver: cst.BaseExpression) -> bool:
 
 
 class FactsVisitor(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (ScopeProvider, QualifiedNameProvider, PositionProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = (ScopeProvider, PositionProvider, ParentNodeProvider)
 
     def __init__(self, path: str, module: cst.Module, attributes, imports_asyncpg: bool) -> None:
         super().__init__()

@@ -16,9 +16,16 @@ import libcst as cst
 from libcst.metadata import (
     Assignment,
     ParentNodeProvider,
-    QualifiedNameProvider,
     ScopeProvider,
 )
+
+
+def qualified_names(get_metadata: Callable, node: cst.CSTNode) -> set[str]:
+    """The qualified names of `node` (`asyncpg.create_pool` for `create_pool` imported from
+    asyncpg), asked of its scope only for the nodes that need them: QualifiedNameProvider
+    would visit the whole module again to prepare them for every node."""
+    scope = get_metadata(ScopeProvider, node, None)
+    return {q.name for q in scope.get_qualified_names_for(node)} if scope is not None else set()
 
 
 class Kind(str, Enum):
@@ -100,7 +107,7 @@ class ReceiverResolver:
         self._asyncpg = module_imports_asyncpg
 
     def qualified(self, node: cst.CSTNode) -> set[str]:
-        return {q.name for q in self._meta(QualifiedNameProvider, node, set())}
+        return qualified_names(self._meta, node)
 
     def resolve(self, node: cst.BaseExpression, _seen: frozenset = frozenset()) -> Resolution:
         if id(node) in _seen or len(_seen) > 12:
