@@ -27,7 +27,7 @@ from typing import Iterator, Optional, Union
 import libcst as cst
 from libcst.codemod import Codemod, CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.helpers import get_absolute_module_from_package_for_import
+from libcst.helpers import get_absolute_module_from_package, get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper
 
 Scheduled = tuple[str, Optional[str], Optional[str]]  # (module, object, alias), as libcst schedules them
@@ -199,15 +199,14 @@ def _bound_names(added: list) -> set[str]:
 def _nested_import_scheduled(parsed: ast.Module, context: CodemodContext, scheduled: list[Scheduled]) -> bool:
     top = {id(node) for node in parsed.body}
     modules = {module for module, _, _ in scheduled}
-    package = (context.full_package_name or "").split(".") if context.full_package_name else []
     for node in ast.walk(parsed):
         if id(node) in top:
             continue
         if isinstance(node, ast.Import) and any(alias.name in modules for alias in node.names):
             return True
         if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
+            # resolved as _entries() resolves the top-level ones, by libcst's own rule
+            module = get_absolute_module_from_package(context.full_package_name, node.module, node.level)
             if module in modules or node.module in modules:
                 return True
     return False
