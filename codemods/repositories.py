@@ -11,15 +11,17 @@ generated beside the engine module. Sites the tool cannot carry over keep a grep
 from __future__ import annotations
 
 import keyword
+from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
-from libcst.metadata import GlobalScope, ParentNodeProvider, ScopeProvider
+from libcst.metadata import GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
-from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver, qualified_names
+from unify.facts.flow import Verdict
+from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver, Resolution, qualified_names
 from unify.rewrite.outcome import Change, Risk
 from unify.sql.binds import RewriteRefused, to_named_binds
 from unify.sql.lexing import SqlLexError, shape
@@ -93,6 +95,7 @@ class RepositoryCodemod(UnifyCodemod):
         self._constant_rewrites: dict[str, object] = {}
         self._constant_lines: dict[str, int] = {}
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
+        self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
@@ -100,6 +103,13 @@ class RepositoryCodemod(UnifyCodemod):
         # modules that get a pool from the application's own functions (db.get_pool()) need not import asyncpg
         functions = tuple(name.rsplit(".", 1)[-1].encode() + b"(" for name, _ in plan.returns)
         return b"asyncpg" in source or any(word in source for word in words + functions)
+
+    @classmethod
+    def wants_file(cls, rel: str, source: bytes, plan) -> bool:
+        # a module that reaches a pool only through objects of other modules (ctx.db.fetch())
+        # need not mention asyncpg: the whole-program model knows its receivers
+        return cls.wants(source, plan) or any(
+            judged.verdict in _MOVED for judged in plan.receivers.get(rel, {}).values())
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
@@ -127,13 +137,43 @@ class RepositoryCodemod(UnifyCodemod):
         return tree
 
     def _kind(self, node: cst.BaseExpression):
+        """What the receiver is: the whole-program model's verdict where it has one for this
+        expression, else this module's own resolution."""
+        judged = self._model_kind(node)
+        if judged is not None:
+            return judged
         resolution = self.resolver.resolve(node)
+        if resolution.evidence.startswith("ambiguous annotation"):
+            return Kind.EITHER, Resolution(Kind.EITHER, resolution.evidence.removeprefix("ambiguous annotation: "))
         if resolution.by_name_only and not self._imports_asyncpg:
             return Kind.UNKNOWN, resolution
         if resolution.evidence.startswith("asyncpg.connect"):
             # a connection of its own, not from the pool: it keeps talking to asyncpg directly
             return Kind.UNKNOWN, resolution
         return resolution.kind, resolution
+
+    def _model_kind(self, node: cst.BaseExpression):
+        receivers = self.plan.receivers.get(self._rel_path)
+        if not receivers:
+            return None
+        try:
+            where = self.get_metadata(PositionProvider, node)
+        except KeyError:
+            return None
+        judged = receivers.get((where.start.line, where.start.column, where.end.line, where.end.column))
+        if judged is None:
+            return None
+        kind = _VERDICT_KINDS[judged.verdict]
+        evidence = judged.evidence if judged.certain else f"name {judged.evidence}"
+        return kind, Resolution(kind, evidence)
+
+    @property
+    def _rel_path(self) -> str:
+        filename = Path(self.context.filename or "")
+        try:
+            return filename.resolve().relative_to(self.plan.root).as_posix()
+        except ValueError:
+            return filename.as_posix()
 
     def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
         current = node
@@ -169,6 +209,13 @@ class RepositoryCodemod(UnifyCodemod):
         kind, _ = self._kind(func.value)
         if kind is Kind.CONNECTION and method == "cursor":
             return self._cursor(original_node, updated_node)
+        if kind is Kind.EITHER and method == "acquire" and isinstance(
+                self.get_metadata(ParentNodeProvider, original_node, None), cst.WithItem):
+            self._helper("asyncpg_connection")
+            self.record(original_node, f"acquire() on a receiver that may be a pool or a connection ({self._kind(func.value)[1].evidence}) "
+                                       "becomes asyncpg_connection(): the asyncpg connection under whatever it holds, "
+                                       "so the calls on it stay asyncpg's", Risk.REVIEW)
+            return cst.Call(cst.Name("asyncpg_connection"), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
         if kind is Kind.POOL and method == "acquire":
             if original_node.args:
                 self._mark_review(original_node, "acquire() with arguments (timeout=) has no engine equivalent",
@@ -217,7 +264,7 @@ class RepositoryCodemod(UnifyCodemod):
             return self._prepare(original_node, call, updated_node)
         if kind is Kind.PREPARED and method in RESULT_HELPERS.keys() | {"executemany"}:
             return self._run_prepared(original_node, call, updated_node, method)
-        if resolution.evidence.startswith("ambiguous annotation"):
+        if kind is Kind.EITHER:
             return self._either(original_node, call, updated_node, method, resolution)
         if kind not in (Kind.POOL, Kind.CONNECTION):
             if kind is Kind.PREPARED or kind is Kind.CURSOR:
@@ -257,7 +304,7 @@ class RepositoryCodemod(UnifyCodemod):
         statement = self._statement_of(original)
         if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement) \
                 or id(statement) in self._wrap:
-            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence[21:]})",
+            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence})",
                               "give the function one kind of receiver, or branch on isinstance(x, AsyncEngine)")
             return updated
         name = self._free_connection_name(original)
@@ -649,7 +696,18 @@ class RepositoryCodemod(UnifyCodemod):
             whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(text)))
 
     # -- annotations ------------------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        callbacks = {function for _, module, function in self.plan.pool_callbacks
+                     if module == self.plan.module_of(self.context.filename or "")}
+        self._callbacks.append(node.name.value in callbacks)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        self._callbacks.pop()
+        return updated_node
+
     def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
+        if any(self._callbacks):
+            return updated_node  # a pool's init/setup callback gets the asyncpg connection under the engine's
         named = self.resolver.annotation_kind(original_node.annotation)
         if named is not None and named.evidence.startswith("ambiguous annotation"):
             return updated_node  # the function keeps taking either; its calls are marked for review
@@ -693,6 +751,19 @@ class RepositoryCodemod(UnifyCodemod):
         if self.changes:
             RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
         return updated_node
+
+
+_VERDICT_KINDS = {
+    Verdict.POOL: Kind.POOL,
+    Verdict.CONNECTION: Kind.CONNECTION,
+    Verdict.MAYBE: Kind.EITHER,
+    Verdict.ASYNCPG: Kind.UNKNOWN,  # a connection of its own: it stays on asyncpg
+    Verdict.SQLALCHEMY: Kind.SA_CONNECTION,
+    Verdict.NONE: Kind.UNKNOWN,
+}
+
+
+_MOVED = frozenset({Verdict.POOL, Verdict.CONNECTION, Verdict.MAYBE})
 
 
 def _already_migrated(call: cst.Call) -> bool:

@@ -218,7 +218,11 @@ def migrate(
         write_private(patch, exact_patch(changed))
     wrote = False
     outcome = None
-    if write and changed:
+    blocking = result.blocking
+    if write and changed and blocking:
+        result.notes.append(f"nothing written: {len(blocking)} problem(s) would leave the application broken "
+                            "(see the closure check below); fix or --exclude them and run again")
+    elif write and changed:
         outcome = apply_changes(Path(result.root), changed)
         wrote = True
         if outcome.interrupted is not None:
@@ -246,7 +250,7 @@ def migrate(
         print_summary(result, err, wrote)
     if outcome is not None and outcome.interrupted is not None:
         raise typer.Exit(128 + outcome.interrupted)  # the shell's convention for a run ended by a signal
-    failed = bool(result.of(Failed)) or (wrote and bool(outcome.not_written))
+    failed = bool(result.of(Failed)) or bool(blocking) or (wrote and bool(outcome.not_written))
     if failed or (changed and not write):
         raise typer.Exit(1)
 

@@ -37,6 +37,7 @@ class Kind(str, Enum):
     SA_ENGINE = "sqlalchemy-engine"
     SA_CONNECTION = "sqlalchemy-connection"
     SA_SESSION = "sqlalchemy-session"
+    EITHER = "either"  # a pool, a connection, or not known: the asyncpg connection under it is used
     UNKNOWN = "unknown"
 
 

@@ -61,8 +61,15 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
         console.print(f"[yellow]skipped[/yellow] {escape(outcome.path)}: {escape(outcome.reason)}")
     for outcome in result.of(Failed):
         console.print(f"[red]failed[/red]  {escape(outcome.path)}: {escape(outcome.error.splitlines()[0])}")
+    for finding in result.closure:
+        label = "[red]closure[/red]" if finding.blocking else "[yellow]asyncpg[/yellow]"
+        console.print(f"{label} {escape(str(finding))}")
     for note in result.notes:
         console.print(f"[yellow]note[/yellow]    {escape(note)}")
+    blocking = sum(1 for f in result.closure if f.blocking)
+    console.print(f"closure check: {blocking} violation(s)" + (
+        "; the application would call asyncpg's API on SQLAlchemy objects, so nothing is written" if blocking else
+        ": nothing of asyncpg's API is left on an object that became SQLAlchemy"))
     console.print(
         f"[bold]{s['files_changed']}[/bold] files {verb} ({s['files_created']} new), {s['files_unchanged']} unchanged, "
         f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes "

@@ -59,5 +59,7 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
         "codemods": result.codemods,
         "notes": result.notes,
         "summary": summary(result),
+        "closure": [{"path": f.path, "line": f.line, "call": f.call, "problem": f.problem, "blocking": f.blocking}
+                    for f in result.closure],
         "files": files,
     }

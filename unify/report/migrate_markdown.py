@@ -32,6 +32,18 @@ def render_markdown(result: RunResult) -> str:
     for name in result.codemods:
         info = known[name].info
         out.append(f"| `{name}` | {s['changes_by_codemod'].get(name, 0)} | {_cell(info.why)} | [{info.docs}]({info.docs}) |")
+    blocking = [f for f in result.closure if f.blocking]
+    out += ["", "## Closure check", ""]
+    if blocking:
+        out.append(f"{len(blocking)} violation(s): after this migration the application would call asyncpg's API on "
+                   "objects that became SQLAlchemy, or hand them to code written for asyncpg. Nothing is written "
+                   "while any remains.")
+    else:
+        out.append("No violation: nothing of asyncpg's API is left on an object that became SQLAlchemy.")
+    if result.closure:
+        out += ["", "| where | call | finding | blocks the write |", "|---|---|---|---|"]
+        for f in result.closure:
+            out.append(f"| `{f.path}:{f.line}` | `{_cell(f.call)}` | {_cell(f.problem)} | {'yes' if f.blocking else 'no'} |")
     changed = result.of(Changed)
     if changed:
         out += ["", "## Changes", ""]

@@ -71,9 +71,19 @@ class RunResult:
     outcomes: list[FileOutcome] = field(default_factory=list)
     codemods: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # run-level messages (dirty tree, not a git repository, ...)
+    closure: list = field(default_factory=list)  # unify.rewrite.closure.ClosureFinding, over the rewritten tree
 
     def of(self, kind: type) -> list:
         return [o for o in self.outcomes if isinstance(o, kind)]
+
+    @property
+    def blocking(self) -> list[str]:
+        """Why the run must not be written: closure violations and files that failed. A
+        migration that would leave part of the application on asyncpg's API over objects
+        that became SQLAlchemy is written not at all."""
+        reasons = [str(f) for f in self.closure if f.blocking]
+        reasons += [f"{o.path}: the codemods failed on this file: {o.error.splitlines()[0]}" for o in self.of(Failed)]
+        return reasons
 
     @property
     def pending(self) -> bool:

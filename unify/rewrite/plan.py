@@ -67,6 +67,8 @@ class MigrationPlan:
     pool_callbacks: tuple[tuple[str, str, str], ...] = ()
     # why the asyncpg pools cannot become the one engine (several databases, URLs given in pieces)
     pool_blockers: tuple[str, ...] = ()
+    # the whole-program model's verdict on each receiver of asyncpg's API: path -> span -> Receiver
+    receivers: dict = field(default_factory=dict, hash=False, compare=False)
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)

@@ -23,6 +23,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, read_source, relative, shard_of
+from unify.rewrite.closure import check, legacy_program
 from unify.rewrite.imports import run_on_tree
 from unify.rewrite.outcome import Change, Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
 from unify.rewrite.plan import MigrationPlan, build_plan
@@ -177,6 +178,10 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool)
     plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
                       python_files=files.python)
+    sources = _sources(files)
+    # a tree migrated before has the generated modules already: what they return is known
+    program = legacy_program(files.root, sources.items(), _generated_modules(plan))
+    plan = dataclasses.replace(plan, receivers=program.receivers)
     notes = []
     blocked = [n for n in ("repositories", "config") if n in names]
     if blocked and plan.pool_blockers:
@@ -208,7 +213,33 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     generated = {path: o for path, o in generated.items() if mine(path)}
     outcomes = [o for o in outcomes if o.path not in generated] + list(generated.values())
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
+    if shard is None:
+        result.closure = closure_check(files.root, sources, result.outcomes, plan)
     return result, plan
+
+
+def _sources(files) -> dict[str, str]:
+    """The text of every Python file of the run, by relative path (undecodable ones left out)."""
+    sources = {}
+    for path in files.python:
+        try:
+            sources[relative(files.root, path)] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return sources
+
+
+def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcome], plan: MigrationPlan):
+    """The closure check over the tree as the run would leave it."""
+    after = dict(sources)
+    for outcome in outcomes:
+        if isinstance(outcome, Changed) and outcome.path.endswith(".py"):
+            after[outcome.path] = outcome.new.decode("utf-8", errors="replace")
+    return check(root, after.items(), _generated_modules(plan))
+
+
+def _generated_modules(plan: MigrationPlan) -> set[str]:
+    return {name for name in (plan.engine_module, plan.raw_sql_module) if name}
 
 
 def iter_changed(result: RunResult) -> Iterable[Changed]:

@@ -1,0 +1,791 @@
+"""How the application reaches its database: one whole-program model, built once per run.
+
+The scan and the codemods see one file at a time; a pool does not stay in one file. It is
+created in one module, stored on an object (`self.pool`, `bot.pool`, `app.state.pool`),
+handed to constructors and helpers in others, read back through properties and base
+classes. This model follows those values across the whole program with Python's own
+parser, flow-insensitively, to a fixed point:
+
+* **slots** hold values: attributes of project classes, module globals, function
+  parameters (fed by every call site the model can resolve), function results and local
+  names;
+* **values** are small tags: an asyncpg pool, a connection acquired from one, a connection
+  from `asyncpg.connect()`, the asyncpg connection under a SQLAlchemy connection, a
+  SQLAlchemy engine or connection, an instance of a project class, a project function or
+  class, a module, or something outside the project (`asyncpg.create_pool`).
+
+Every call of asyncpg's API then gets a verdict from what its receiver may hold
+(`Verdict`). The same model, built over the rewritten tree, is the closure check
+(`unify.rewrite.closure`): nothing of asyncpg's API may remain on a value that became
+SQLAlchemy. Where the model cannot tell, it says so (`Verdict.MAYBE`), and the migration
+takes the asyncpg connection under the engine instead of guessing.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterable
+
+from unify.facts.api import ASYNCPG_ONLY, asyncpg_call_shape
+
+# -- values ---------------------------------------------------------------------------------
+POOL = "pool"  # an asyncpg pool the migration moves onto the engine
+CONN = "conn"  # a connection acquired from such a pool
+ACONN = "annotated-connection"  # typed asyncpg.Connection, origin unknown
+DIRECT = "direct"  # asyncpg.connect(): a connection of its own, stays on asyncpg
+DRIVER = "driver"  # the asyncpg connection under a SQLAlchemy connection
+ENGINE = "engine"  # a SQLAlchemy engine
+SACONN = "sa-connection"  # a SQLAlchemy connection
+WEAK = "weak"  # a pool or connection guessed from a name only
+
+DATABASE = frozenset({POOL, CONN, ACONN, DIRECT, DRIVER, ENGINE, SACONN, WEAK})
+
+_POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
+_CONNECT_FACTORIES = {"asyncpg.connect", "asyncpg.connection.connect"}
+_ENGINE_FACTORIES = {"sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.engine.create_async_engine"}
+_ANNOTATIONS = {
+    "asyncpg.Pool": POOL, "asyncpg.pool.Pool": POOL,
+    "asyncpg.Connection": ACONN, "asyncpg.connection.Connection": ACONN, "asyncpg.pool.PoolConnectionProxy": ACONN,
+    "sqlalchemy.ext.asyncio.AsyncEngine": ENGINE, "sqlalchemy.ext.asyncio.AsyncConnection": SACONN,
+}
+_POOL_NAMES = ("pool", "db_pool", "pg_pool", "pgpool", "connection_pool", "database_pool")
+_CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
+
+
+class Verdict(str, Enum):
+    """What the migration does with one call of asyncpg's API, from what its receiver holds."""
+
+    POOL = "pool"  # only ever a migrated pool: onto Core
+    CONNECTION = "connection"  # only ever a connection of a migrated pool: onto Core
+    ASYNCPG = "asyncpg"  # only ever a connection of its own (asyncpg.connect()): stays
+    MAYBE = "maybe"  # several of these, or not known: the asyncpg connection under whatever it is
+    SQLALCHEMY = "sqlalchemy"  # already SQLAlchemy (in a rewritten tree)
+    NONE = "none"  # nothing the model knows of a database
+
+
+@dataclass(frozen=True)
+class Receiver:
+    verdict: Verdict
+    evidence: str
+    certain: bool = True  # False where a name alone suggested the kind
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One call of asyncpg's API, with what the model knows of its receiver."""
+
+    path: str
+    line: int
+    column: int
+    method: str
+    receiver: str  # source text
+    verdict: Verdict
+    evidence: str
+    values: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Func:
+    qualname: str
+    module: str
+    node: ast.AST
+    owner: str | None  # class qualname
+    params: list[str] = field(default_factory=list)
+    annotations: dict[str, ast.expr] = field(default_factory=dict)
+    kind: str = "function"  # function | method | classmethod | staticmethod | property
+    locals: set[str] = field(default_factory=set)
+    globals: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Class:
+    qualname: str
+    module: str
+    node: ast.ClassDef
+    bases: list[ast.expr]
+    methods: dict[str, str] = field(default_factory=dict)  # name -> function qualname
+
+
+@dataclass
+class _Module:
+    name: str
+    path: str  # relative, forward slashes
+    tree: ast.Module
+    source: str
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified target
+    names: dict[str, str] = field(default_factory=dict)  # module-level def/class -> qualname
+    lines: list[str] = field(default_factory=list)
+
+
+Atom = "str | tuple"
+
+
+class Program:
+    """The whole-program model. Build it once with `Program.build(root, files)`."""
+
+    def __init__(self) -> None:
+        self.modules: dict[str, _Module] = {}
+        self.functions: dict[str, _Func] = {}
+        self.classes: dict[str, _Class] = {}
+        self.slots: dict[tuple, set] = {}
+        self._changed = False
+        self._by_suffix: dict[str, list[str]] = {}
+        self.attr_index: dict[str, set] = {}  # attribute name -> values over every project class
+        self.escapes: list[tuple[str, int, str, frozenset]] = []  # (path, line, callee, values)
+        self.receivers: dict[str, dict[tuple[int, int, int, int], Receiver]] = {}
+        self.sites: list[CallSite] = []
+        self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
+
+    # -- building ---------------------------------------------------------------------------
+    @classmethod
+    def build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str] = ()) -> "Program":
+        """`sources`: (relative path, text) of every Python file of the application."""
+        program = cls()
+        program.generated_modules = set(generated_modules)
+        for rel, text in sources:
+            try:
+                tree = ast.parse(text, filename=rel)
+            except (SyntaxError, ValueError):
+                continue
+            name = _module_name(rel)
+            module = _Module(name, rel, tree, text, lines=text.splitlines())
+            program.modules[name] = module
+            parts = name.split(".")
+            for start in range(len(parts)):
+                program._by_suffix.setdefault(".".join(parts[start:]), []).append(name)
+        for module in program.modules.values():
+            program._index(module)
+        program._solve()
+        program._judge()
+        return program
+
+    def _resolve_module(self, dotted: str) -> str | None:
+        if dotted in self.modules:
+            return dotted
+        found = self._by_suffix.get(dotted, [])
+        if len(found) == 1:
+            return found[0]
+        if found:  # the shortest path wins: top-level modules over nested homonyms
+            return min(found, key=lambda n: n.count("."))
+        return None
+
+    def _index(self, module: _Module) -> None:
+        package = module.name.rsplit(".", 1)[0] if "." in module.name else ""
+        is_package = module.path.endswith("__init__.py")
+        if is_package:
+            package = module.name
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        module.imports[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        module.imports.setdefault(top, top)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".") if package else []
+                    anchor = anchor[:len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    module.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+        self._index_body(module, module.tree.body, prefix=module.name, owner=None)
+
+    def _index_body(self, module: _Module, body: list[ast.stmt], prefix: str, owner: str | None,
+                    top: bool = True) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                qual = f"{prefix}.{stmt.name}"
+                klass = _Class(qual, module.name, stmt, list(stmt.bases))
+                self.classes[qual] = klass
+                if top:
+                    module.names[stmt.name] = qual
+                for item in stmt.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        klass.methods[item.name] = self._add_function(module, item, f"{qual}.{item.name}", qual)
+                self._index_body(module, [s for s in stmt.body if isinstance(s, ast.ClassDef)], qual, None, top=False)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = self._add_function(module, stmt, f"{prefix}.{stmt.name}", owner)
+                if top:
+                    module.names[stmt.name] = qual
+            elif isinstance(stmt, (ast.If, ast.Try)) and top:
+                for block in _blocks(stmt):
+                    self._index_body(module, block, prefix, owner, top)
+
+    def _add_function(self, module: _Module, node, qual: str, owner: str | None) -> str:
+        func = _Func(qual, module.name, node, owner)
+        decorators = {_dotted(d) for d in node.decorator_list}
+        if owner is not None:
+            func.kind = "method"
+            if "staticmethod" in decorators:
+                func.kind = "staticmethod"
+            elif "classmethod" in decorators:
+                func.kind = "classmethod"
+            elif "property" in decorators or any(d.endswith("cached_property") for d in decorators):
+                func.kind = "property"
+        args = node.args
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            func.params.append(a.arg)
+            if a.annotation is not None:
+                func.annotations[a.arg] = a.annotation
+        for a in (args.vararg, args.kwarg):
+            if a is not None:
+                func.locals.add(a.arg)
+        func.locals.update(func.params)
+        for inner in _own_nodes(node):
+            if isinstance(inner, ast.Global):
+                func.globals.update(inner.names)
+            elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
+                func.locals.add(inner.id)
+            elif isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner is not node:
+                func.locals.add(inner.name)
+                self._add_function(module, inner, f"{qual}.<locals>.{inner.name}", None)
+        func.locals -= func.globals
+        self.functions[qual] = func
+        return qual
+
+    # -- solving ----------------------------------------------------------------------------
+    def _add(self, key: tuple, values: Iterable) -> None:
+        values = set(values)
+        if not values:
+            return
+        slot = self.slots.setdefault(key, set())
+        if not values <= slot:
+            slot |= values
+            self._changed = True
+
+    def _solve(self) -> None:
+        for _ in range(12):
+            self._changed = False
+            self.escapes = []
+            for module in self.modules.values():
+                self._run_block(module, None, module.tree.body)
+                for stmt in ast.walk(module.tree):
+                    if isinstance(stmt, ast.ClassDef):
+                        qual = self._class_qual(module, stmt)
+                        if qual is not None:
+                            self._class_body(module, qual, stmt)
+            for func in list(self.functions.values()):
+                self._run_block(self.modules[func.module], func, func.node.body)
+            self._index_attributes()
+            if not self._changed:
+                break
+
+    def _class_qual(self, module: _Module, node: ast.ClassDef) -> str | None:
+        for qual, klass in self.classes.items():
+            if klass.node is node:
+                return qual
+        return None
+
+    def _class_body(self, module: _Module, qual: str, node: ast.ClassDef) -> None:
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self._add(("attr", qual, stmt.target.id), self._annotation(module, stmt.annotation))
+                if stmt.value is not None:
+                    self._add(("attr", qual, stmt.target.id), self._eval(module, None, stmt.value))
+            elif isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self._add(("attr", qual, target.id), self._eval(module, None, stmt.value))
+
+    def _index_attributes(self) -> None:
+        index: dict[str, set] = {}
+        for key, values in self.slots.items():
+            if key[0] == "attr":
+                index.setdefault(key[2], set()).update(v for v in values if v in DATABASE)
+        for func in self.functions.values():
+            if func.kind == "property":
+                name = func.qualname.rsplit(".", 1)[1]
+                index.setdefault(name, set()).update(v for v in self.slots.get(("ret", func.qualname), ()) if v in DATABASE)
+        self.attr_index = index
+
+    def _run_block(self, module: _Module, func: _Func | None, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            self._run_stmt(module, func, stmt)
+
+    def _run_stmt(self, module: _Module, func: _Func | None, stmt: ast.stmt) -> None:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return  # bodies run as functions of their own
+        if isinstance(stmt, ast.Assign):
+            values = self._eval(module, func, stmt.value)
+            for target in stmt.targets:
+                self._assign(module, func, target, values, stmt.value)
+        elif isinstance(stmt, ast.AnnAssign):
+            values = set(self._eval(module, func, stmt.value)) if stmt.value is not None else set()
+            if stmt.value is None or isinstance(stmt.target, ast.Attribute):
+                values |= self._annotation(module, stmt.annotation)
+            self._assign(module, func, stmt.target, values, stmt.value)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None and func is not None:
+            self._add(("ret", func.qualname), self._eval(module, func, stmt.value))
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                values = self._eval(module, func, item.context_expr)
+                if item.optional_vars is not None:
+                    self._assign(module, func, item.optional_vars, values, None)
+            self._run_block(module, func, stmt.body)
+        elif isinstance(stmt, ast.Expr):
+            self._eval(module, func, stmt.value)
+        else:
+            if isinstance(stmt, (ast.If, ast.While)):
+                self._eval(module, func, stmt.test)
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                self._eval(module, func, stmt.iter)
+            for block in _blocks(stmt):
+                self._run_block(module, func, block)
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, (ast.Yield, ast.Await)) and func is not None:
+            inner = stmt.value.value if isinstance(stmt.value, ast.Yield) else None
+            if inner is not None:  # a dependency that yields a connection gives it to its users
+                self._add(("ret", func.qualname), self._eval(module, func, inner))
+
+    def _assign(self, module: _Module, func: _Func | None, target: ast.expr, values, value_node) -> None:
+        if isinstance(target, ast.Name):
+            if func is None or target.id in func.globals:
+                self._add(("global", module.name, target.id), values)
+            else:
+                self._add(("local", func.qualname, target.id), values)
+        elif isinstance(target, ast.Attribute):
+            for owner in self._eval(module, func, target.value):
+                if isinstance(owner, tuple) and owner[0] == "inst":
+                    self._add(("attr", self._attr_owner(owner[1], target.attr), target.attr), values)
+                elif isinstance(owner, tuple) and owner[0] == "mod":
+                    self._add(("global", owner[1], target.attr), values)
+            if not self._eval(module, func, target.value):
+                # an object the model cannot follow (bot.pool = ... on a framework object)
+                self._add(("loose", target.attr), values)
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value_node, (ast.Tuple, ast.List)) \
+                and len(target.elts) == len(value_node.elts):
+            for t, v in zip(target.elts, value_node.elts):
+                self._assign(module, func, t, self._eval(module, func, v), v)
+        elif isinstance(target, ast.Subscript):
+            for owner in self._eval(module, func, target.value):
+                if owner in ("dict",):
+                    pass
+            key = _constant_key(target.slice)
+            if key is not None:
+                self._add(("item", key), values)
+
+    def _attr_owner(self, klass: str, attr: str) -> str:
+        """The class in `klass`'s MRO that declares `attr`, else `klass` itself."""
+        for qual in self.mro(klass):
+            if ("attr", qual, attr) in self.slots:
+                return qual
+        return klass
+
+    def mro(self, klass: str) -> list[str]:
+        order, todo = [], [klass]
+        while todo:
+            qual = todo.pop(0)
+            if qual in order or qual not in self.classes:
+                continue
+            order.append(qual)
+            info = self.classes[qual]
+            module = self.modules[info.module]
+            for base in info.bases:
+                for value in self._eval(module, None, base):
+                    if isinstance(value, tuple) and value[0] == "cls":
+                        todo.append(value[1])
+        return order
+
+    # -- expressions --------------------------------------------------------------------------
+    def _lookup_name(self, module: _Module, func: _Func | None, name: str) -> set:
+        scope = func
+        while scope is not None:
+            if name in scope.locals:
+                if name in scope.params:
+                    values = self.param_values(scope, name)
+                    values |= self.slots.get(("local", scope.qualname, name), set())
+                    index = scope.params.index(name)
+                    if index == 0 and scope.owner is not None and scope.kind in ("method", "property"):
+                        values.add(("inst", scope.owner))
+                    elif index == 0 and scope.owner is not None and scope.kind == "classmethod":
+                        values.add(("cls", scope.owner))
+                    return values
+                return set(self.slots.get(("local", scope.qualname, name), ()))
+            scope = self._enclosing(scope)
+        if name in module.names:
+            return {self._ref(module.names[name])}
+        if name in module.imports:
+            return self._qualified(module.imports[name])
+        return set(self.slots.get(("global", module.name, name), ()))
+
+    def _enclosing(self, func: _Func) -> _Func | None:
+        if ".<locals>." in func.qualname:
+            return self.functions.get(func.qualname.rsplit(".<locals>.", 1)[0])
+        return None
+
+    def _ref(self, qual: str):
+        if qual in self.classes:
+            return ("cls", qual)
+        return ("func", qual)
+
+    def _qualified(self, dotted: str) -> set:
+        """An imported name: a project module, a project symbol, or something outside."""
+        module = self._resolve_module(dotted)
+        if module is not None:
+            return {("mod", module)}
+        if "." in dotted:
+            owner, name = dotted.rsplit(".", 1)
+            module = self._resolve_module(owner)
+            if module is not None:
+                info = self.modules[module]
+                if module.split(".")[-1] in self.generated_modules or module in self.generated_modules:
+                    return {ENGINE} if name in ("engine", "repository_engine") else {("gen", name)}
+                if name in info.names:
+                    return {self._ref(info.names[name])}
+                if name in info.imports:
+                    return self._qualified(info.imports[name])
+                return set(self.slots.get(("global", module, name), ()))
+        return {("ext", dotted)}
+
+    def _annotation(self, module: _Module, node: ast.expr | None) -> set:
+        if node is None:
+            return set()
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                node = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                return set()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return self._annotation(module, node.left) | self._annotation(module, node.right)
+        if isinstance(node, ast.Subscript):
+            head = {v[1].rsplit(".", 1)[-1] for v in self._eval(module, None, node.value) if isinstance(v, tuple)}
+            if head & {"Optional", "Union", "Annotated"}:
+                inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                if "Annotated" in head:
+                    inner = inner[:1]
+                return set().union(*(self._annotation(module, e) for e in inner))
+            return set()
+        out = set()
+        for value in self._eval(module, None, node):
+            if isinstance(value, tuple) and value[0] == "ext" and value[1] in _ANNOTATIONS:
+                out.add(_ANNOTATIONS[value[1]])
+            elif isinstance(value, tuple) and value[0] == "cls":
+                out.add(("inst", value[1]))
+        return out
+
+    def _eval(self, module: _Module, func: _Func | None, node: ast.expr | None) -> set:
+        if node is None:
+            return set()
+        if isinstance(node, ast.Name):
+            return self._lookup_name(module, func, node.id)
+        if isinstance(node, ast.Await):
+            return self._eval(module, func, node.value)
+        if isinstance(node, ast.NamedExpr):
+            values = self._eval(module, func, node.value)
+            self._assign(module, func, node.target, values, node.value)
+            return values
+        if isinstance(node, ast.BoolOp):
+            return set().union(*(self._eval(module, func, v) for v in node.values))
+        if isinstance(node, ast.IfExp):
+            self._eval(module, func, node.test)
+            return self._eval(module, func, node.body) | self._eval(module, func, node.orelse)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(module, func, node)
+        if isinstance(node, ast.Call):
+            return self._call(module, func, node)
+        if isinstance(node, ast.Subscript):
+            self._eval(module, func, node.value)
+            key = _constant_key(node.slice)
+            return set(self.slots.get(("item", key), ())) if key is not None else set()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self._eval(module, func, child)
+        return set()
+
+    def _attribute(self, module: _Module, func: _Func | None, node: ast.Attribute) -> set:
+        owners = self._eval(module, func, node.value)
+        out: set = set()
+        for owner in owners:
+            if not isinstance(owner, tuple):
+                continue
+            if owner[0] == "inst":
+                out |= self._member(owner[1], node.attr, instance=True)
+            elif owner[0] == "cls":
+                out |= self._member(owner[1], node.attr, instance=False)
+            elif owner[0] == "mod":
+                info = self.modules[owner[1]]
+                if node.attr in info.names:
+                    out.add(self._ref(info.names[node.attr]))
+                elif node.attr in info.imports:
+                    out |= self._qualified(info.imports[node.attr])
+                else:
+                    out |= self.slots.get(("global", owner[1], node.attr), set())
+            elif owner[0] == "ext":
+                out.add(("ext", f"{owner[1]}.{node.attr}"))
+            elif owner[0] == "gen":
+                out.add(("gen", f"{owner[1]}.{node.attr}"))
+        if not any(isinstance(o, tuple) and o[0] in ("inst", "cls", "mod") for o in owners) and not out:
+            # an object the model cannot follow: what project classes store under this name
+            known = {v for v in self.attr_index.get(node.attr, set()) | self.slots.get(("loose", node.attr), set())
+                     if v in DATABASE}
+            if known:
+                out |= {("named", v) for v in known}
+        return out
+
+    def _member(self, klass: str, attr: str, instance: bool) -> set:
+        for qual in self.mro(klass):
+            info = self.classes[qual]
+            if attr in info.methods:
+                method = self.functions[info.methods[attr]]
+                if method.kind == "property" and instance:
+                    return set(self.slots.get(("ret", method.qualname), ()))
+                return {("bound", method.qualname, klass)}
+            if ("attr", qual, attr) in self.slots:
+                return set(self.slots[("attr", qual, attr)])
+        return set()
+
+    def _call(self, module: _Module, func: _Func | None, node: ast.Call) -> set:
+        callees = self._eval(module, func, node.func)
+        args = [self._eval(module, func, a.value if isinstance(a, ast.Starred) else a) for a in node.args]
+        kwargs = {k.arg: self._eval(module, func, k.value) for k in node.keywords if k.arg}
+        for k in node.keywords:
+            if not k.arg:
+                self._eval(module, func, k.value)
+        out: set = set()
+        method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+        if method is not None:
+            receivers = self._eval(module, func, node.func.value)
+            flat = _flatten(receivers)
+            if method == "acquire" and flat & (DATABASE - {ENGINE, SACONN}) or method == "acquire" and not flat:
+                verdict = judge(receivers, node.func.value, method)[0]
+                if verdict is Verdict.POOL:
+                    out.add(CONN)
+                elif verdict is Verdict.MAYBE:
+                    out.add(DRIVER)  # the migration opens asyncpg_connection() here
+            elif method in ("connect", "begin") and ENGINE in flat:
+                out.add(SACONN)
+        for callee in callees:
+            if not isinstance(callee, tuple):
+                continue
+            if callee[0] == "ext":
+                if callee[1] in _POOL_FACTORIES:
+                    out.add(POOL)
+                    for hook in ("init", "setup"):  # callbacks get each asyncpg connection itself
+                        for value in kwargs.get(hook, ()):
+                            if isinstance(value, tuple) and value[0] == "func":
+                                self._flow_args(value[1], [{DRIVER}], {}, skip=0)
+                elif callee[1] in _CONNECT_FACTORIES:
+                    out.add(DIRECT)
+                elif callee[1] in _ENGINE_FACTORIES:
+                    out.add(ENGINE)
+                elif callee[1].rsplit(".", 1)[-1] in ("get_raw_connection",):
+                    pass
+                else:
+                    database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
+                    if database and not _harmless(callee[1]):
+                        self.escapes.append((module.path, node.lineno, callee[1],
+                                             frozenset().union(*(_flatten(a) & DATABASE for a in database))))
+            elif callee[0] == "gen":
+                name = callee[1].rsplit(".", 1)[-1]
+                if name in ("driver_connection", "asyncpg_connection"):
+                    out.add(DRIVER)
+                elif name in ("use_database_url",):
+                    out.add(ENGINE)
+            elif callee[0] == "func":
+                self._flow_args(callee[1], args, kwargs, skip=0)
+                out |= self.slots.get(("ret", callee[1]), set())
+            elif callee[0] == "bound":
+                target = self.functions.get(callee[1])
+                skip = 0 if target is not None and target.kind == "staticmethod" else 1
+                self._flow_args(callee[1], args, kwargs, skip=skip)
+                out |= self.slots.get(("ret", callee[1]), set())
+            elif callee[0] == "cls":
+                out.add(("inst", callee[1]))
+                for qual in self.mro(callee[1]):
+                    init = self.classes[qual].methods.get("__init__")
+                    if init is not None:
+                        self._flow_args(init, args, kwargs, skip=1)
+                        break
+        return out
+
+    def _flow_args(self, qual: str, args: list[set], kwargs: dict[str, set], skip: int) -> None:
+        target = self.functions.get(qual)
+        if target is None:
+            return
+        params = target.params[skip:]
+        for name, values in zip(params, args):
+            self._add(("param", qual, name), values or {("unknown",)})
+        for name, values in kwargs.items():
+            if name in target.params:
+                self._add(("param", qual, name), values or {("unknown",)})
+
+    # -- verdicts -----------------------------------------------------------------------------
+    def param_values(self, func: _Func, name: str) -> set:
+        values = set(self.slots.get(("param", func.qualname, name), ()))
+        annotated = self._annotation(self.modules[func.module], func.annotations.get(name))
+        if not values or ("unknown",) in values:
+            values |= annotated
+        values.discard(("unknown",))
+        return values
+
+    def _judge(self) -> None:
+        # parameters: call sites first, the annotation where a call site says nothing
+        for func in self.functions.values():
+            for name in func.params:
+                self.slots[("param", func.qualname, name)] = self.param_values(func, name)
+        for module in self.modules.values():
+            for node, func in _calls_with_function(module, self):
+                if not isinstance(node.func, ast.Attribute):
+                    continue
+                method = node.func.attr
+                shape = asyncpg_call_shape(node)
+                if shape is None:
+                    continue
+                receiver = node.func.value
+                values = self._eval(module, func, receiver)
+                verdict, evidence, certain = judge(values, receiver, method)
+                key = _span(module, receiver)
+                self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain)
+                self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
+                                           ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                           frozenset(_describe(v) for v in values)))
+
+    def receiver(self, path: str, span: tuple[int, int, int, int]) -> Receiver | None:
+        return self.receivers.get(path, {}).get(span)
+
+
+def judge(values: set, receiver: ast.expr, method: str) -> tuple[Verdict, str, bool]:
+    flat = _flatten(values)
+    named = _named(values)
+    database = flat & DATABASE
+    if not database:
+        guess = _name_guess(receiver)
+        if guess is None:
+            return Verdict.NONE, "nothing known of the receiver", True
+        return Verdict.MAYBE, f"named like a {guess}; the model could not follow its value", False
+    if database <= {ENGINE, SACONN}:
+        return Verdict.SQLALCHEMY, "a SQLAlchemy engine or connection", True
+    if database <= {DIRECT, DRIVER}:
+        return Verdict.ASYNCPG, "a connection of its own (asyncpg.connect()) or the driver connection", True
+    if database == {POOL}:
+        return Verdict.POOL, "an asyncpg pool" + (" (by attribute name)" if named else ""), not named
+    if database <= {CONN, ACONN}:
+        return Verdict.CONNECTION, "a connection of an asyncpg pool" + (" (by attribute name)" if named else ""), not named
+    kinds = ", ".join(sorted(_describe(v) for v in database))
+    return Verdict.MAYBE, f"may hold several kinds: {kinds}", True
+
+
+def _name_guess(node: ast.expr) -> str | None:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+    if name is None:
+        return None
+    lowered = name.lower().lstrip("_")
+    if lowered in _POOL_NAMES or lowered.endswith("_pool"):
+        return "pool"
+    if lowered in _CONN_NAMES or lowered.endswith("_conn"):
+        return "connection"
+    return None
+
+
+_DESCRIPTIONS = {POOL: "asyncpg pool", CONN: "pooled connection", ACONN: "asyncpg.Connection", DIRECT: "asyncpg.connect()",
+                 DRIVER: "driver connection", ENGINE: "SQLAlchemy engine", SACONN: "SQLAlchemy connection", WEAK: "guessed"}
+
+
+def _describe(value) -> str:
+    if isinstance(value, tuple):
+        if value[0] == "named":
+            return _DESCRIPTIONS.get(value[1], str(value[1])) + " (by name)"
+        return f"{value[0]} {value[1]}" if len(value) > 1 else value[0]
+    return _DESCRIPTIONS.get(value, value)
+
+
+def _flatten(values: set) -> set:
+    return {v[1] if isinstance(v, tuple) and v[0] == "named" else v for v in values}
+
+
+def _named(values: set) -> bool:
+    return any(isinstance(v, tuple) and v[0] == "named" for v in values)
+
+
+_HARMLESS_PREFIXES = ("logging.", "typing.", "asyncio.", "sqlalchemy.", "contextlib.", "functools.", "dataclasses.",
+                      "builtins.", "weakref.", "inspect.", "traceback.", "json.", "os.", "sys.", "time.", "datetime.",
+                      "asyncpg.", "unittest.", "pytest.")
+_HARMLESS = {"print", "len", "isinstance", "issubclass", "getattr", "setattr", "hasattr", "id", "type", "repr", "str",
+             "super", "callable", "vars", "dir", "hash", "bool", "format"}
+
+
+def _harmless(callee: str) -> bool:
+    return callee in _HARMLESS or callee.startswith(_HARMLESS_PREFIXES) or "log" in callee.split(".")[-1].lower()
+
+
+def _constant_key(node: ast.expr):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    blocks = []
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(stmt, name, None)
+        if isinstance(block, list):
+            blocks.append(block)
+    for handler in getattr(stmt, "handlers", ()) or ():
+        blocks.append(handler.body)
+    for case in getattr(stmt, "cases", ()) or ():
+        blocks.append(case.body)
+    return blocks
+
+
+def _own_nodes(func_node) -> Iterable[ast.AST]:
+    """The nodes of a function's own body, not of the functions or classes nested in it
+    (those are yielded themselves, not entered)."""
+    todo = list(func_node.body) + [a for a in ast.walk(func_node.args) if isinstance(a, ast.AST)]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _calls_with_function(module: _Module, program: Program):
+    """Every call in the module with the project function it is in (None at module level)."""
+    by_node = {id(f.node): f for f in program.functions.values() if f.module == module.name}
+
+    def walk(node, func):
+        for child in ast.iter_child_nodes(node):
+            inner = by_node.get(id(child), func) if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+            if isinstance(child, ast.Call):
+                yield child, inner
+            yield from walk(child, inner)
+
+    yield from walk(module.tree, None)
+
+
+def _span(module: _Module, node: ast.expr) -> tuple[int, int, int, int]:
+    """Line and character column of both ends (ast counts UTF-8 bytes, libcst characters)."""
+    def column(line: int, offset: int) -> int:
+        text = module.lines[line - 1] if 0 < line <= len(module.lines) else ""
+        return len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
+
+    return (node.lineno, column(node.lineno, node.col_offset),
+            node.end_lineno or node.lineno, column(node.end_lineno or node.lineno, node.end_col_offset or 0))
+
+
+def _module_name(rel: str) -> str:
+    parts = list(Path(rel).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or "__init__"
+
+
+__all__ = ["ASYNCPG_ONLY", "CallSite", "Program", "Receiver", "Verdict", "judge"]
