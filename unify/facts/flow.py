@@ -137,7 +137,9 @@ class Program:
         self.escapes: list[tuple[str, int, str, frozenset]] = []  # (path, line, callee, values)
         self.receivers: dict[str, dict[tuple[int, int, int, int], Receiver]] = {}
         self.sites: list[CallSite] = []
+        self._final = False
         self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
+        self.fixtures: dict[str, list[str]] = {}  # pytest fixture name -> functions that provide it
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -247,6 +249,9 @@ class Program:
                 func.locals.add(inner.name)
                 self._add_function(module, inner, f"{qual}.<locals>.{inner.name}", None)
         func.locals -= func.globals
+        if any(d.rsplit(".", 1)[-1] == "fixture" for d in decorators):
+            # a test's parameter of this name receives what the fixture returns or yields
+            self.fixtures.setdefault(node.name, []).append(qual)
         self.functions[qual] = func
         return qual
 
@@ -261,6 +266,16 @@ class Program:
             self._changed = True
 
     def _solve(self) -> None:
+        # Two rounds to a fixed point. The first uses only what the code says for certain; the
+        # second adds what stands in for missing facts (a parameter's annotation where no call
+        # site feeds it, a connection guessed from a name), so a guess made before the facts
+        # arrived never stays behind in the slots.
+        self._final = False
+        self._fixpoint()
+        self._final = True
+        self._fixpoint()
+
+    def _fixpoint(self) -> None:
         for _ in range(12):
             self._changed = False
             self.escapes = []
@@ -552,7 +567,7 @@ class Program:
         if method is not None:
             receivers = self._eval(module, func, node.func.value)
             flat = _flatten(receivers)
-            if method == "acquire" and flat & (DATABASE - {ENGINE, SACONN}) or method == "acquire" and not flat:
+            if method == "acquire" and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
                 verdict = judge(receivers, node.func.value, method)[0]
                 if verdict is Verdict.POOL:
                     out.add(CONN)
@@ -619,7 +634,10 @@ class Program:
     def param_values(self, func: _Func, name: str) -> set:
         values = set(self.slots.get(("param", func.qualname, name), ()))
         annotated = self._annotation(self.modules[func.module], func.annotations.get(name))
-        if not values or ("unknown",) in values:
+        if not values and name in self.fixtures and func.kind not in ("method", "classmethod", "property"):
+            for fixture in self.fixtures[name]:
+                values |= self.slots.get(("ret", fixture), set())
+        if (not values or ("unknown",) in values) and self._final:
             values |= annotated
         values.discard(("unknown",))
         return values
