@@ -140,6 +140,7 @@ class Program:
         self._final = False
         self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
         self.fixtures: dict[str, list[str]] = {}  # pytest fixture name -> functions that provide it
+        self.by_short: dict[str, list[str]] = {}  # function or method name -> qualnames
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -249,6 +250,7 @@ class Program:
                 func.locals.add(inner.name)
                 self._add_function(module, inner, f"{qual}.<locals>.{inner.name}", None)
         func.locals -= func.globals
+        self.by_short.setdefault(node.name, []).append(qual)
         if any(d.rsplit(".", 1)[-1] == "fixture" for d in decorators):
             # a test's parameter of this name receives what the fixture returns or yields
             self.fixtures.setdefault(node.name, []).append(qual)
@@ -575,6 +577,21 @@ class Program:
                     out.add(DRIVER)  # the migration opens asyncpg_connection() here
             elif method in ("connect", "begin") and ENGINE in flat:
                 out.add(SACONN)
+        if not callees and method is not None and self._final:
+            # a method of an object the model cannot follow: the application's functions of that
+            # name, where there are few; none means code outside the project
+            candidates = self.by_short.get(method, [])
+            if 0 < len(candidates) <= 3:
+                for qual in candidates:
+                    target = self.functions[qual]
+                    skip = 1 if target.owner is not None and target.kind in ("method", "classmethod", "property") else 0
+                    self._flow_args(qual, args, kwargs, skip=skip)
+                    out |= self.slots.get(("ret", qual), set())
+            elif not candidates:
+                database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
+                if database:
+                    self.escapes.append((module.path, node.lineno, _dotted(node.func),
+                                         frozenset().union(*(_flatten(a) & DATABASE for a in database))))
         for callee in callees:
             if not isinstance(callee, tuple):
                 continue
