@@ -157,7 +157,8 @@ def migrate(
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
-    Exit codes: 0 nothing to change, 1 changes pending (or a file failed), 2 usage error
+    Exit codes: 0 nothing to change, 1 changes pending (or a file failed, or a site has to be
+    settled by hand first: then nothing is written), 2 usage error
     (unknown codemod, bad configuration, dirty work tree without --allow-dirty).
     """
     from unify import codemods
@@ -221,7 +222,7 @@ def migrate(
     blocking = result.blocking
     if write and changed and blocking:
         result.notes.append(f"nothing written: {len(blocking)} problem(s) would leave the application broken "
-                            "(see the closure check below); fix or --exclude them and run again")
+                            "(listed below); fix or --exclude them and run again")
     elif write and changed:
         outcome = apply_changes(Path(result.root), changed)
         wrote = True

@@ -108,16 +108,18 @@ def _check(reports: list[tuple[str, dict[str, Any]]]) -> None:
 
 def _merge_migrate(reports, first) -> dict[str, Any]:
     notes: list[str] = []
+    manual: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     files: list[dict[str, Any]] = []
     for _, data in sorted(reports, key=lambda r: r[1]["shard"]["index"]):
         notes += [n for n in data.get("notes", []) if n not in notes]
+        manual += [m for m in data.get("manual", []) if m not in manual]
         summary = _add(summary, data["summary"]) if summary else dict(data["summary"])
         files += data["files"]
     summary["changes_by_codemod"] = dict(sorted(summary.get("changes_by_codemod", {}).items()))
-    merged = {key: first[key] for key in first if key not in ("shard", "notes", "summary", "files")}
-    merged.update(notes=notes, summary=summary, files=sorted(files, key=lambda f: f["path"]))
-    order = ["schema_version", "tool", "root", "codemods", "notes", "summary", "files"]
+    merged = {key: first[key] for key in first if key not in ("shard", "notes", "manual", "summary", "files")}
+    merged.update(notes=notes, manual=manual, summary=summary, files=sorted(files, key=lambda f: f["path"]))
+    order = ["schema_version", "tool", "root", "codemods", "notes", "manual", "summary", "files"]
     return {key: merged[key] for key in order + [k for k in merged if k not in order] if key in merged}
 
 

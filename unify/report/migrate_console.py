@@ -49,7 +49,8 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
     table.add_column("codemod")
     for risk in ("safe", "review", "manual"):
         table.add_column(risk, justify="right")
-    for name in result.codemods:
+    extra = sorted({c.codemod for o in result.of(Changed) for c in o.changes} - set(result.codemods))
+    for name in [*result.codemods, *extra]:
         counts = {"safe": 0, "review": 0, "manual": 0}
         for outcome in result.of(Changed):
             for change in outcome.changes:
@@ -70,6 +71,11 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
     console.print(f"closure check: {blocking} violation(s)" + (
         "; the application would call asyncpg's API on SQLAlchemy objects, so nothing is written" if blocking else
         ": nothing of asyncpg's API is left on an object that became SQLAlchemy"))
+    for item in result.manual:
+        hint = f" ({item.suggestion})" if item.suggestion else ""
+        console.print(f"[red]manual[/red]  {escape(item.where)}: {escape(item.reason)}{escape(hint)}")
+    if result.manual:
+        console.print(f"[red]stopped[/red]: {len(result.manual)} site(s) need a person first; nothing was written.")
     console.print(
         f"[bold]{s['files_changed']}[/bold] files {verb} ({s['files_created']} new), {s['files_unchanged']} unchanged, "
         f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes "

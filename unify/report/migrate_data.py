@@ -58,6 +58,9 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
         "root": result.root,
         "codemods": result.codemods,
         "notes": result.notes,
+        # what a person has to settle first: with any entry here nothing is written and the exit code is 1
+        "manual": [{"path": m.path, "line": m.line, "codemod": m.codemod, "reason": m.reason,
+                    "suggestion": m.suggestion} for m in result.manual],
         "summary": summary(result),
         "closure": [{"path": f.path, "line": f.line, "call": f.call, "problem": f.problem, "blocking": f.blocking}
                     for f in result.closure],

@@ -21,6 +21,12 @@ def render_markdown(result: RunResult) -> str:
     s = summary(result)
     known = codemods.by_name()
     out = ["# unify migrate: review report", ""]
+    if result.manual:
+        out += ["## Stopped: to settle by hand first", "",
+                "Nothing was written: each of these has to be settled before the migration can be applied.", "",
+                "| where | codemod | reason | suggested change |", "|---|---|---|---|"]
+        out += [f"| {m.where} | {m.codemod} | {_cell(m.reason)} | {_cell(m.suggestion)} |" for m in result.manual]
+        out.append("")
     out.append(f"{s['files_changed']} files changed ({s['files_created']} created), {s['files_unchanged']} unchanged, "
                f"{s['files_skipped']} skipped, {s['files_failed']} failed; {s['changes']} changes, "
                f"{s['left_alone']} sites left alone. {s['statements_proven']} SQL statements rewritten, each proven to "

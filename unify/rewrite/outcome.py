@@ -65,6 +65,22 @@ class Failed(FileOutcome):
     error: str
 
 
+@dataclass(frozen=True)
+class Manual:
+    """Something a person has to settle before the migration can be applied. One of these
+    stops the run: nothing is written and the exit code is 1."""
+
+    path: str  # relative to the target root ("" for the project as a whole)
+    line: int
+    codemod: str
+    reason: str
+    suggestion: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.path and self.line else self.path or "."
+
+
 @dataclass
 class RunResult:
     root: str
@@ -72,6 +88,7 @@ class RunResult:
     codemods: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # run-level messages (dirty tree, not a git repository, ...)
     closure: list = field(default_factory=list)  # unify.rewrite.closure.ClosureFinding, over the rewritten tree
+    manual: list[Manual] = field(default_factory=list)  # any of these: nothing is written, exit 1
 
     def of(self, kind: type) -> list:
         return [o for o in self.outcomes if isinstance(o, kind)]
@@ -83,8 +100,10 @@ class RunResult:
         that became SQLAlchemy is written not at all."""
         reasons = [str(f) for f in self.closure if f.blocking]
         reasons += [f"{o.path}: the codemods failed on this file: {o.error.splitlines()[0]}" for o in self.of(Failed)]
+        reasons += [f"{m.where}: {m.reason}" for m in self.manual]
         return reasons
 
     @property
     def pending(self) -> bool:
         return bool(self.of(Changed))
+

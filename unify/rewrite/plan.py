@@ -69,15 +69,14 @@ class MigrationPlan:
     pool_blockers: tuple[str, ...] = ()
     # the whole-program model's verdict on each receiver of asyncpg's API: path -> span -> Receiver
     receivers: dict = field(default_factory=dict, hash=False, compare=False)
+    # why no location serves every module that would import the generated ones ("" when one does)
+    location_problem: str = ""
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)
         if not path.is_absolute():
             path = self.root / path
-        try:
-            return _module_name(self.import_root, path.resolve())
-        except ValueError:
-            return path.stem
+        return _module_name(self.import_root, path.resolve())
 
 
 def _is_literal(source: str) -> bool:
@@ -100,29 +99,149 @@ def _choose_url_var(inv: Inventory, settings: Settings) -> str:
 def _import_root(root: Path, directory: Path) -> Path:
     """The first directory above `directory` that is not a package: where imports start."""
     current = directory
-    while current != root and (current / "__init__.py").is_file():
+    while current != root and current != current.parent and (current / "__init__.py").is_file():
         current = current.parent
     return current
 
 
 def _module_name(import_root: Path, path: Path) -> str:
-    rel = PurePosixPath(path.relative_to(import_root).as_posix())
+    """The dotted name `path` is imported by from `import_root`; a file outside that root is
+    named from the directory its own imports start at."""
+    try:
+        rel = PurePosixPath(path.relative_to(import_root).as_posix())
+    except ValueError:
+        own = _import_root(Path(path.anchor), path.parent)
+        rel = PurePosixPath(path.relative_to(own).as_posix())
     return ".".join(rel.with_suffix("").parts)
 
 
-def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Path, Path]:
+# directories (and file names) of code that uses the application rather than being it
+_AUXILIARY_DIRS = frozenset({"tests", "test", "testing", "benchmarks", "benchmark", "bench", "scripts", "script",
+                             "examples", "example", "docs", "tools", "migrations", "alembic"})
+
+
+def _auxiliary(rel: str) -> bool:
+    parts = PurePosixPath(rel).parts
+    name = parts[-1] if parts else ""
+    return (any(p.lower() in _AUXILIARY_DIRS for p in parts[:-1]) or name == "conftest.py"
+            or name.startswith("test_") or name.endswith("_test.py"))
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The first component of every absolute import in `path` (nested ones included)."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _provides(import_root: Path, name: str) -> bool:
+    return (import_root / f"{name}.py").is_file() or (import_root / name).is_dir()
+
+
+@dataclass(frozen=True)
+class _Importer:
+    rel: str
+    path: Path
+    import_root: Path
+    auxiliary: bool
+
+
+def _importers(root: Path, inv: Inventory) -> list[_Importer]:
+    """The files the codemods give an import of a generated module: where pools, engines,
+    asyncpg calls, acquire sites and database URL variables are."""
+    rels = {f.location.path for f in inv.all("factories")}
+    rels |= {c.location.path for c in inv.all("calls")}
+    rels |= {a.location.path for a in inv.all("acquires")}
+    rels |= {e.location.path for e in inv.all("env_reads") if e.database_url}
+    found = []
+    for rel in sorted(rels):
+        path = (root / rel).resolve()
+        try:
+            if GENERATED_MARKER in path.read_text(encoding="utf-8", errors="replace"):
+                continue  # a module an earlier run generated
+        except OSError:
+            continue
+        found.append(_Importer(rel, path, _import_root(root, path.parent), _auxiliary(rel)))
+    return found
+
+
+def _reaches(importer: _Importer, import_root: Path, own_names: dict[Path, set[str]]) -> bool:
+    """Whether `import_root` is on sys.path wherever `importer` runs: it is the importer's
+    own root, or the importer imports a module that lives there (so that root has to be on
+    the path already, or the importer would not run today)."""
+    if importer.import_root == import_root:
+        return True
+    names = own_names.setdefault(importer.path, _top_level_imports(importer.path))
+    return any(_provides(import_root, n) and not _provides(importer.import_root, n) for n in names)
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Path, Path, str]:
+    """(import root, engine module file, why no location works or "").
+
+    The generated modules are imported by one dotted name from every file that the
+    codemods change, so they go under an import root that each of those files has on its
+    path: its own, or one it already imports the application from. The application's own
+    code decides before tests, scripts and benchmarks do."""
     if settings.engine_module:
         import_root = root / (settings.import_root or ".")
-        return import_root.resolve(), (import_root / (settings.engine_module.replace(".", "/") + ".py")).resolve()
+        return import_root.resolve(), (import_root / (settings.engine_module.replace(".", "/") + ".py")).resolve(), ""
+    importers = _importers(root, inv)
     factories = inv.all("factories")
-    anchor = next((f for f in factories if f.kind == "engine"), None) or next((f for f in factories if f.kind == "pool"), None)
-    directory = (root / anchor.location.path).parent if anchor else root
-    import_root = (root / settings.import_root).resolve() if settings.import_root else _import_root(root, directory)
+    ranked_factories = [f for f in factories if f.kind == "engine"] + [f for f in factories if f.kind == "pool"]
+    problem = ""
+    if settings.import_root:
+        import_root = (root / settings.import_root).resolve()
+    elif importers:
+        application = [i for i in importers if not i.auxiliary] or importers
+        # the roots of the application's files, the one of its first engine or pool first, then by use
+        anchor_rels = [f.location.path for f in ranked_factories]
+        counts: dict[Path, int] = {}
+        for i in application:
+            counts[i.import_root] = counts.get(i.import_root, 0) + 1
+        first = next((i.import_root for rel in anchor_rels for i in application if i.rel == rel), None)
+        candidates = sorted(counts, key=lambda r: (r != first, -counts[r], len(r.parts), str(r)))
+        own_names: dict[Path, set[str]] = {}
+        import_root = next((r for r in candidates if all(_reaches(i, r, own_names) for i in importers)), None)
+        if import_root is None:
+            import_root = candidates[0]
+            stranded = [i for i in importers if not _reaches(i, import_root, own_names)]
+            problem = (
+                "no single place for the generated engine and raw-SQL modules: the files that would import them "
+                "start their imports in different folders ("
+                + "; ".join(f"{_rel(root, r) or '.'}: " + ", ".join(i.rel for i in importers if i.import_root == r)
+                            for r in sorted({i.import_root for i in importers}, key=str))
+                + f"), and {', '.join(i.rel for i in stranded)} cannot import a module placed under "
+                f"{_rel(root, import_root) + '/' if _rel(root, import_root) else 'the top folder'}. Set engine-module "
+                "and import-root in [tool.unify], or --exclude the files that are not part of the application")
+    else:
+        import_root = root
+    # the folder: the application's first engine or pool under that root, else its first file there
+    placed = [i for i in importers if i.import_root == import_root]
+    preferred = [i for i in placed if not i.auxiliary] or placed
+    by_rel = {i.rel: i for i in preferred}
+    anchor = next((by_rel[f.location.path] for f in ranked_factories if f.location.path in by_rel), None)
+    if anchor is None and preferred:
+        anchor = preferred[0]
+    directory = anchor.path.parent if anchor else import_root
+    if not directory.is_relative_to(import_root):
+        directory = import_root
     for name in ("engine.py", "shared_engine.py", "unified_engine.py"):
         candidate = directory / name
         if not candidate.exists() or GENERATED_MARKER in candidate.read_text(encoding="utf-8", errors="replace"):
-            return import_root, candidate
-    return import_root, directory / "unify_engine.py"
+            return import_root, candidate, problem
+    return import_root, directory / "unify_engine.py", problem
 
 
 def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: frozenset[str],
@@ -165,7 +284,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     url_var = _choose_url_var(inv, settings)
     reads = [e for e in inv.all("env_reads") if e.name == url_var]
     url_default = next((e.raw_default for e in reads if e.raw_default is not None), None)
-    import_root, engine_file = _engine_location(root, inv, settings)
+    import_root, engine_file, location_problem = _engine_location(root, inv, settings)
     raw_sql_file = engine_file.with_name("raw_sql.py")
     if raw_sql_file.exists() and GENERATED_MARKER not in raw_sql_file.read_text(encoding="utf-8", errors="replace"):
         raw_sql_file = engine_file.with_name("raw_sql_helpers.py")
@@ -288,6 +407,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         raw_sql_module=_module_name(import_root, raw_sql_file),
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
         alembic_baseline=has_alembic_baseline(root),
+        location_problem=location_problem,
     )
 
 

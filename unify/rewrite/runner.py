@@ -25,7 +25,9 @@ from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, read_source, relative, shard_of
 from unify.rewrite.closure import check, legacy_program
 from unify.rewrite.imports import run_on_tree
-from unify.rewrite.outcome import Change, Changed, FileOutcome, Failed, LeftAlone, RunResult, Skipped, Unchanged
+from unify.rewrite.dependencies import declare_sqlalchemy
+from unify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
+                                  Unchanged)
 from unify.rewrite.plan import MigrationPlan, build_plan
 
 def _codemods(names: tuple[str, ...]):
@@ -191,6 +193,10 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
         notes = [f"{' and '.join(blocked)} not run: {reason}" for reason in plan.pool_blockers]
     mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
+    if plan.location_problem:
+        # whatever the codemods did, some migrated module could not import the generated ones
+        return RunResult(root=str(files.root), codemods=list(names), notes=notes,
+                         manual=[Manual("", 0, "engine", plan.location_problem)]), plan
     work = [(str(p), rel) for p in files.python if mine(rel := relative(files.root, p))]
     fingerprint = plan_fingerprint(plan)
     result = RunResult(root=str(files.root), codemods=list(names), notes=notes)
@@ -210,6 +216,13 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     outcomes.extend(Skipped(rel, reason) for p, reason in files.skipped if mine(rel := relative(files.root, p)))
     generated = {o.path: o for o in generated_outcomes(plan, names)}
     outcomes = [o for o in outcomes if o.path not in generated]
+    # the migrated code needs SQLAlchemy 2 wherever the project declares what it installs;
+    # the generated modules are made whole in every share, so every share agrees on the need
+    if any(isinstance(o, Changed) for o in [*outcomes, *generated.values()]):
+        declared = declare_sqlalchemy(files.root)
+        result.manual.extend(m for m in declared.manual if mine(m.path))
+        result.notes.extend(declared.notes)
+        generated.update((c.path, c) for c in declared.changes)
     generated = {path: o for path, o in generated.items() if mine(path)}
     outcomes = [o for o in outcomes if o.path not in generated] + list(generated.values())
     result.outcomes = sorted(outcomes, key=lambda o: o.path)

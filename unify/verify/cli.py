@@ -37,7 +37,8 @@ def verify(
     Each side runs in its own process against its own database, cloned from one seeded
     template; both get the same generated calls and scenario steps. Return values (with
     their types), exceptions (class and SQLSTATE) and the database state after each call
-    must match. Exit codes: 0 no unexplained difference, 1 differences, 2 usage error.
+    must match. Exit codes: 0 no unexplained difference, 1 differences (or the migrated code
+    cannot run: it does not import, or its pool cannot be built), 2 usage error.
     """
     from unify.config import ConfigError, load_settings
     from unify.postgres import ProvisioningError
@@ -97,5 +98,5 @@ def verify(
         report.write_text(text if output_format is not VerifyFormat.text else render_markdown(result), encoding="utf-8")
     if output_format is not VerifyFormat.text:
         typer.echo(summary_line(result), err=True)
-    if result.differences:
+    if result.failed:
         raise typer.Exit(1)

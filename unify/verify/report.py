@@ -9,7 +9,7 @@ def summary_line(result: VerifyResult) -> str:
     t = result.timings
     return (f"{result.cases} cases ({result.methods} methods of {result.targets} classes, {result.scenarios} scenarios) "
             f"in {t.total:.1f}s, {result.cases_per_second:.0f} cases/s; {len(result.differences)} difference(s), "
-            f"{len(result.accepted)} accepted")
+            f"{len(result.accepted)} accepted" + ("; the migrated code cannot run" if result.cannot_run else ""))
 
 
 def _difference_text(d: Difference, number: int) -> list[str]:
@@ -31,6 +31,9 @@ def _difference_text(d: Difference, number: int) -> list[str]:
 
 def render_text(result: VerifyResult) -> str:
     out = [f"unify verify: {result.root} against {result.legacy}"]
+    if result.cannot_run:
+        out += ["", "The migrated code cannot run, so its calls were not compared:"]
+        out += [f"  {reason}" for reason in result.cannot_run]
     if result.differences:
         out += ["", f"Differences ({len(result.differences)}):"]
         for number, d in enumerate(result.differences, start=1):
@@ -67,8 +70,10 @@ def to_data(result: VerifyResult) -> dict:
         "tool": "unify verify", "root": result.root, "legacy": result.legacy,
         "summary": {"classes": result.targets, "methods": result.methods, "scenarios": result.scenarios,
                     "cases": result.cases, "differences": len(result.differences), "accepted": len(result.accepted),
+                    "migrated_code_runs": not result.cannot_run,
                     "cases_per_second": round(result.cases_per_second, 1)},
         "timings_s": {k: round(getattr(t, k), 3) for k in ("scan", "provision", "template", "processes", "cases", "cleanup", "total")},
+        "cannot_run": result.cannot_run,
         "differences": [item(d) for d in result.differences],
         "accepted": [item(d) for d in result.accepted],
         "not_called": [{"target": t_, "reason": r} for t_, r in result.skipped],
@@ -83,7 +88,10 @@ def _cell(text: object) -> str:
 
 def render_markdown(result: VerifyResult) -> str:
     out = ["# unify verify", "", f"`{result.root}` against {result.legacy}: {summary_line(result)}.", ""]
-    if not result.differences:
+    if result.cannot_run:
+        out += ["## The migrated code cannot run", "", "Its calls were not compared:", ""]
+        out += [f"- {_cell(reason)}" for reason in result.cannot_run] + [""]
+    elif not result.differences:
         out += ["No unexplained difference: every call returned the same value (or raised the same error) and left "
                 "the same database state on both sides.", ""]
     for title, items in (("Differences", result.differences), ("Accepted differences", result.accepted)):

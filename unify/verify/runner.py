@@ -89,6 +89,14 @@ class VerifyResult:
     plan: dict | None = None
     window: tuple[str, str] | None = None
     raised: dict[str, list[int]] = field(default_factory=dict)  # target -> [calls, calls that raised on both sides]
+    # why the migrated code cannot run at all (it does not import, its pool cannot be built, ...): exit 1
+    cannot_run: list[str] = field(default_factory=list)
+    # errors each side raised, rendered without the message's data: side -> {error: calls}
+    errors: dict[str, dict[str, int]] = field(default_factory=lambda: {"old": {}, "new": {}})
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.differences or self.cannot_run)
 
     def always_raised(self) -> list[str]:
         """Targets none of whose calls got past an error: worth a scenario file."""
@@ -184,15 +192,16 @@ class Run:
         t0 = time.perf_counter()
         self._start("old")
         self._start("new")
-        prepared = [self.sides[name].request({"op": "prepare"}) for name in ("old", "new")]
-        self.seed_state = prepared[0]["state"]
-        new_description = self.sides["new"].request({"op": "describe"})
+        self.seed_state = self.sides["old"].request({"op": "prepare"})["state"]
+        new_description = self._migrated_side_starts(description)
         self.result.timings.processes = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if self.examples > 0:
-            self._generated(description, new_description, hints)
-        for scenario in self.scenarios:
-            self._scenario(scenario)
+        if new_description is not None:
+            if self.examples > 0:
+                self._generated(description, new_description, hints)
+            for scenario in self.scenarios:
+                self._scenario(scenario)
+            self._migrated_side_ran()
         self.result.timings.cases = time.perf_counter() - t0
         self.result.seed_state, self.result.plan = self.seed_state, self.plan.to_data()
         self.result.window = (self.clock.start.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat())
@@ -203,6 +212,44 @@ class Run:
         self.result.timings.cleanup = time.perf_counter() - t0
         self.result.timings.total = time.perf_counter() - started
         return self.result
+
+    def _migrated_side_starts(self, description: dict) -> dict | None:
+        """The migrated side's description, or None when it cannot start where the legacy
+        side did: a process that dies, a class that does not import, a pool that cannot be
+        built. Comparing calls then would compare one error with whatever the legacy did."""
+        new = self.sides["new"]
+        try:
+            new.request({"op": "prepare"})
+            new_description = new.request({"op": "describe"})
+            legacy_errors = self.sides["old"].request({"op": "start"})["errors"]
+            errors = new.request({"op": "start"})["errors"]
+        except (SideDied, SideFailed) as exc:
+            self.result.cannot_run.append(f"the migrated code could not start: {exc}")
+            return None
+        legacy_imports = {t["class"] for t in description["targets"] if "error" not in t}
+        not_imported = {t["class"] for t in new_description["targets"] if "error" in t} & legacy_imports
+        for target in new_description["targets"]:
+            if target["class"] in not_imported:
+                self.result.cannot_run.append(f"{target['class']} does not import in the migrated code: {target['error']}")
+        for cls, error in sorted(errors.items()):
+            if cls in legacy_imports and cls not in legacy_errors and cls not in not_imported:
+                self.result.cannot_run.append(f"{cls} cannot be built in the migrated code (the legacy one can): {error}")
+        return None if self.result.cannot_run else new_description
+
+    def _migrated_side_ran(self) -> None:
+        """Every call raised on the migrated side, with one error the legacy side never
+        raised: the migrated code did not run, whatever the comparison of errors says."""
+        calls = sum(calls for calls, _ in self.result.raised.values())
+        new_errors = self.result.errors["new"]
+        if calls and len(new_errors) == 1:
+            [(error, count)] = new_errors.items()
+            if count == calls and error not in self.result.errors["old"]:
+                legacy_raised = sum(self.result.errors["old"].values())
+                also = (" (the legacy side raised on every call too, with other errors: if neither side gets a pool, "
+                        "configure [tool.unify.verify] build)") if legacy_raised >= calls else ""
+                self.result.cannot_run.append(
+                    f"every one of the {calls} calls on the migrated side {error}, an error the legacy side "
+                    f"never raised: the migrated code does not run{also}")
 
     def _clone(self, side: str) -> str:
         url = self.stack.enter_context(scratch_database(self.server, prefix=f"unify_verify_{side}", template=self.template))
@@ -397,6 +444,10 @@ class Run:
         old_result = ["crash", str(old["died"])] if "died" in old else old.get("result", old.get("failed"))
         new_result = ["crash", str(new["died"])] if "died" in new else new.get("result", new.get("failed"))
         diff = differences(old_result, new_result, self.clock, "result")
+        for side, result in (("old", old_result), ("new", new_result)):
+            if isinstance(result, list) and result[:1] in (["raise"], ["crash"]):
+                error = render(result, 300)
+                self.result.errors[side][error] = self.result.errors[side].get(error, 0) + 1
         counts = self.result.raised.setdefault(target, [0, 0])
         counts[0] += 1
         counts[1] += isinstance(old_result, list) and old_result[:1] == ["raise"]

@@ -340,6 +340,16 @@ class Side:
         self.classes[name] = (cls, spec["kind"])
         return instance, spec["kind"]
 
+    async def start(self) -> dict[str, str]:
+        """Build every target the way the first call would; what could not be built, and why."""
+        errors = {}
+        for spec in self.plan["targets"]:
+            try:
+                await self.target(spec["class"])
+            except Exception as exc:
+                errors[spec["class"]] = f"{type(exc).__name__}: {exc}"
+        return errors
+
     def describe(self) -> dict:
         out = []
         for spec in self.plan["targets"]:
@@ -424,6 +434,8 @@ class Side:
         op = request["op"]
         if op == "describe":
             return self.describe()
+        if op == "start":
+            return {"errors": await self.start()}
         if op == "schema":
             return {"applied": await self.apply_schema()}
         if op == "prepare":
