@@ -161,8 +161,8 @@ class RepositoryCodemod(UnifyCodemod):
         except KeyError:
             return None
         judged = receivers.get((where.start.line, where.start.column, where.end.line, where.end.column))
-        if judged is None:
-            return None
+        if judged is None or judged.verdict is Verdict.NONE:
+            return None  # prepared statements, cursors: this module's own resolution knows them
         kind = _VERDICT_KINDS[judged.verdict]
         evidence = judged.evidence if judged.certain else f"name {judged.evidence}"
         return kind, Resolution(kind, evidence)
