@@ -507,6 +507,14 @@ class RepositoryCodemod(UnifyCodemod):
                 rows = self._rows(sorted(binds), values[0].value)
             return cst.Await(cst.Call(cst.Name("execute_many"), [cst.Arg(connection), cst.Arg(statement), cst.Arg(rows)]))
 
+        command = None
+        if method == "execute" and not self._result_unused(call):
+            # decided before the statement is converted: a status string the row count cannot give comes from the driver
+            sql = self._static_sql(original_sql_node)
+            command = _command_of(sql) if sql is not None else None
+            if command is None:
+                raise Unsupported("the status string of execute() is read, and it cannot be built from the row count "
+                                  "(the statement is not one INSERT, UPDATE, DELETE or SELECT known ahead of time)")
         statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=values)
         run = "execute"
         if binds is None:  # SQL built at run time: to the driver as written, $n placeholders and all
@@ -543,11 +551,6 @@ class RepositoryCodemod(UnifyCodemod):
         if self._result_unused(call):
             self.record(call, f"execute() becomes {how}; its status string was not used{dynamic}", risk)
             return executed
-        sql = self._static_sql(original_sql_node)
-        command = _command_of(sql) if sql is not None else None
-        if command is None:
-            raise Unsupported("the status string of execute() is read, and it cannot be built from the row count "
-                              "(the statement is not one INSERT, UPDATE, DELETE or SELECT known ahead of time)")
         self._helper("command_status")
         self.record(call, f"execute() becomes command_status(await conn.execute(text(...)), \"{command}\"): the same "
                           f"\"{command} n\" string, built from the row count")
@@ -562,7 +565,8 @@ class RepositoryCodemod(UnifyCodemod):
             self._driver_literals.add(bound[1])
         driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(connection)]),
                            lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        return cst.Await(cst.Call(cst.Attribute(driver, cst.Name(method)), list(new_call.args)))
+        return cst.Await(cst.Call(cst.Attribute(driver, cst.Name(method)), list(new_call.args),
+                                  whitespace_before_args=new_call.whitespace_before_args))
 
     def _result_unused(self, call: cst.Call) -> bool:
         await_node = self.get_metadata(ParentNodeProvider, call, None)
