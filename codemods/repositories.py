@@ -17,7 +17,7 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
-from libcst.metadata import GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
+from libcst.metadata import FunctionScope, GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
 from unify.facts.flow import Verdict
@@ -92,8 +92,13 @@ class RepositoryCodemod(UnifyCodemod):
         self._wrap: dict[int, tuple[cst.BaseExpression, str, str]] = {}
         self._review: dict[int, str] = {}  # statement id -> reason for a review comment
         self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
-        self._constant_rewrites: dict[str, object] = {}
-        self._constant_lines: dict[str, int] = {}
+        self._local_edits: dict[int, dict[str, cst.BaseExpression]] = {}  # function id -> {local name: literal}
+        # (function id or None for a module constant, name) -> rewritten SQL; (name, line) of its literal
+        self._constant_rewrites: dict[tuple[int | None, str], object] = {}
+        self._constant_lines: dict[tuple[int | None, str], tuple[str, int]] = {}
+        self._editable: dict[tuple[int | None, str], bool] = {}  # whether every use of that literal converts
+        self._driver_literals: set[tuple[int | None, str]] = set()  # literals a call sends to the driver as written
+        self._driver_prepares: set[int] = set()  # prepare() calls left on the asyncpg connection
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
         self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
 
@@ -128,13 +133,22 @@ class RepositoryCodemod(UnifyCodemod):
                                          dict(self.plan.returns))
         self._imports_asyncpg = collector.imports_asyncpg
         tree = super().transform_module_impl(tree)
+        conflicts = sorted(key[1] for key in self._driver_literals if key in self._constant_rewrites)
+        if conflicts:  # a safeguard: _literal_of() admits only literals whose every use converts
+            raise RuntimeError(f"{', '.join(conflicts)}: the literal serves both text() and the driver; not rewritten")
         if self._constant_edits:
             # constants are defined above the calls that prove them, so they are edited afterwards
             tree = tree.visit(_ConstantEditor(self._constant_edits))
-            for name, line in sorted(self._constant_lines.items()):
-                self.changes.append(Change(self.info.name, line, f"{name}: $n placeholders become named binds for text(); "
-                                           "the statement is proven to compile back to the original", Risk.REVIEW))
+        for name, line in sorted(self._constant_lines.values(), key=lambda item: (item[1], item[0])):
+            self.changes.append(Change(self.info.name, line, f"{name}: $n placeholders become named binds for text(); "
+                                       "the statement is proven to compile back to the original", Risk.REVIEW))
         return tree
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        edits = self._local_edits.pop(id(original_node), None)
+        if edits:  # local SQL variables, edited where they are assigned once all their calls are rewritten
+            return updated_node.with_changes(body=updated_node.body.visit(_ConstantEditor(edits)))
+        return updated_node
 
     def _kind(self, node: cst.BaseExpression):
         """What the receiver is: the whole-program model's verdict where it has one for this
@@ -218,9 +232,7 @@ class RepositoryCodemod(UnifyCodemod):
             return cst.Call(cst.Name("asyncpg_connection"), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
         if kind is Kind.POOL and method == "acquire":
             if original_node.args:
-                self._mark_review(original_node, "acquire() with arguments (timeout=) has no engine equivalent",
-                                  "set pool_timeout on the engine and call connect()")
-                return updated_node
+                return self._acquire_within(original_node, updated_node)
             self.record(original_node, "pool.acquire() becomes engine.connect(): a pooled connection of the shared engine")
             return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("connect")))
         if kind is Kind.POOL and method == "release" and len(original_node.args) == 1:
@@ -232,6 +244,25 @@ class RepositoryCodemod(UnifyCodemod):
         if kind is Kind.CONNECTION and method == "transaction":
             return self._transaction(original_node, updated_node)
         return updated_node
+
+    def _acquire_within(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """`pool.acquire(timeout=t)` becomes `connect(pool, timeout=t)`: engine.connect() that
+        waits at most t seconds for a pooled connection, raising TimeoutError as asyncpg did."""
+        if len(updated.args) != 1 or not m.matches(updated.args[0], m.Arg(keyword=m.Name("timeout"))):
+            self._mark_review(original, "acquire() with arguments other than timeout= has no engine equivalent",
+                              "call connect() on the engine")
+            return updated
+        scope = self.get_metadata(ScopeProvider, original, None)
+        name = "connect"
+        if scope is not None and ("connect" in scope.globals or "connect" in scope):
+            name = "connect_within"  # the module has a `connect` of its own
+            AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, "connect", asname=name)
+        else:
+            self._helper("connect")
+        self.record(original, f"pool.acquire(timeout=) becomes {name}(engine, timeout=): a pooled connection of the "
+                              "shared engine, waited for at most that long (TimeoutError, as before)", Risk.REVIEW)
+        timeout = updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return cst.Call(cst.Name(name), [cst.Arg(updated.func.value), timeout])  # type: ignore[attr-defined]
 
     def _transaction(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         parent = self.get_metadata(ParentNodeProvider, original, None)
@@ -293,10 +324,10 @@ class RepositoryCodemod(UnifyCodemod):
         try:
             return self._rewrite_query(call, new_call, method, connection)
         except Unsupported as reason:
-            self._mark_review(call, str(reason))
-            if kind is Kind.POOL:
-                self._wrap.pop(id(self._statement_of(original_node)), None)
-            return updated_node
+            # kept exactly as it was, on the asyncpg connection under the engine's connection
+            return self._through_driver(call, new_call, method, connection,
+                                        f"{method}() runs on the asyncpg connection under the engine's connection, "
+                                        f"as before: {reason}")
 
     def _either(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str, resolution):
         """A receiver typed `asyncpg.Pool | asyncpg.Connection`: callers may pass an engine now,
@@ -327,15 +358,18 @@ class RepositoryCodemod(UnifyCodemod):
             self._mark_review(call, "prepare() whose statement is not assigned to a plain name",
                               "assign `text(SQL)` to a name and execute it on the connection")
             return updated
+        reason = "the SQL is built at run time"
         try:
-            statement, _ = self._statement(call, positional[0].value, updated.expression.args[0].value, values=None,
-                                           fixed_names=True)
-        except Unsupported as reason:
-            self._mark_review(call, str(reason))
-            return updated
-        if not isinstance(statement, cst.Call):  # dynamic SQL
-            self._mark_review(call, "prepare() of SQL built at run time", "execute numbered(sql, args) on the connection")
-            return updated
+            statement, names = self._statement(call, positional[0].value, updated.expression.args[0].value, values=None,
+                                               fixed_names=True)
+        except Unsupported as refused:
+            statement, names, reason = None, None, str(refused)
+        if names is None:  # SQL built at run time, or a statement text() cannot carry
+            # an asyncpg prepared statement, as before: its calls stay as they are
+            self._driver_prepares.add(id(call))
+            return self._through_driver(call, updated.expression, "prepare", updated.expression.func.value,  # type: ignore[attr-defined]
+                                        "prepare() runs on the asyncpg connection under the engine's connection, as "
+                                        f"before, and so do the statement's calls: {reason}")
         self.record(call, "prepare() becomes text(): SQLAlchemy's asyncpg dialect prepares and caches the statement "
                           "on each connection itself")
         return statement
@@ -353,10 +387,26 @@ class RepositoryCodemod(UnifyCodemod):
         if not (isinstance(assign, cst.Assign) and m.matches(assign.value, m.Await(m.Call(func=m.Attribute(attr=m.Name("prepare")))))):
             return None
         prepare_call = assign.value.expression
+        if id(prepare_call) in self._driver_prepares:
+            return None
         return prepare_call.func.value, prepare_call.args[0].value if prepare_call.args else None
+
+    def _on_driver_prepare(self, receiver: cst.BaseExpression) -> bool:
+        if not isinstance(receiver, cst.Name):
+            return False
+        scope = self.get_metadata(ScopeProvider, receiver, None)
+        assignments = list(scope[receiver.value]) if scope is not None else []
+        if len(assignments) != 1:
+            return False
+        target = self.get_metadata(ParentNodeProvider, assignments[0].node, None)
+        assign = self.get_metadata(ParentNodeProvider, target, None) if target is not None else None
+        return isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Await) \
+            and id(assign.value.expression) in self._driver_prepares
 
     def _run_prepared(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str) -> cst.BaseExpression:
         origin = self._prepared_origin(call.func.value)
+        if origin is None and self._on_driver_prepare(call.func.value):
+            return updated  # an asyncpg prepared statement still
         sql = self._static_sql(origin[1]) if origin is not None and origin[1] is not None else None
         if origin is None or sql is None:
             self._mark_review(call, f"{method}() on a prepared statement whose prepare() could not be traced")
@@ -398,6 +448,12 @@ class RepositoryCodemod(UnifyCodemod):
         return cst.Call(cst.Name(helper), args)
 
     def _rows(self, numbers, sequence: cst.BaseExpression) -> cst.ListComp:
+        if isinstance(sequence, (cst.ListComp, cst.GeneratorExp)) and isinstance(sequence.elt, cst.Tuple) \
+                and len(sequence.elt.elements) == len(numbers) and list(numbers) == list(range(1, len(numbers) + 1)) \
+                and not any(isinstance(e, cst.StarredElement) for e in sequence.elt.elements):
+            # rows written as a comprehension of tuples: the same comprehension, of binds
+            return cst.ListComp(elt=_bind_dict([(f"p{n}", e.value) for n, e in zip(numbers, sequence.elt.elements)], None),
+                                for_in=sequence.for_in)
         element = cst.Name("values")
         return cst.ListComp(
             elt=_bind_dict([(f"p{n}", cst.Subscript(element, [cst.SubscriptElement(cst.Index(cst.Integer(str(n - 1))))]))
@@ -418,11 +474,14 @@ class RepositoryCodemod(UnifyCodemod):
         try:
             statement, binds = self._statement(original, positional[0].value, new_values[0].value, values=new_values[1:])
         except Unsupported as reason:
-            self._mark_review(original, str(reason))
-            return updated
-        if binds is None:
-            self._mark_review(original, "cursor() over SQL built at run time")
-            return updated
+            statement, binds = None, reason
+        if not isinstance(binds, dict):  # SQL built at run time, or a statement text() cannot carry
+            self._helper("driver_connection")
+            self.record(original, "cursor() runs on the asyncpg connection under the engine's connection, as before: "
+                                  f"{binds or 'the SQL is built at run time'}", Risk.REVIEW)
+            driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(updated.func.value)]),  # type: ignore[attr-defined]
+                               lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            return updated.with_changes(func=cst.Attribute(driver, cst.Name("cursor")))
         args = [cst.Arg(statement)]
         if binds:
             args.append(cst.Arg(_bind_dict([(binds[n], new_values[n].value) for n in sorted(binds)], None)))
@@ -457,13 +516,19 @@ class RepositoryCodemod(UnifyCodemod):
                                         f"{method}() runs on the asyncpg connection under the engine's connection "
                                         "(SQLAlchemy has no COPY API); same pool, same behaviour")
         allowed = {"column"} if method == "fetchval" else set()
-        if set(keywords) - allowed - {"query", "args"}:
-            raise Unsupported(f"{method}() with {', '.join(sorted(set(keywords) - allowed))}= has no equivalent on "
+        unknown = set(keywords) - allowed - {"query", "args"}
+        if unknown == {"timeout"}:
+            raise Unsupported("timeout= is asyncpg's own statement timeout (the statement is cancelled on the server "
+                              "and the connection stays usable), which SQLAlchemy's execute() has no equivalent for")
+        if unknown:
+            raise Unsupported(f"{method}() with {', '.join(sorted(unknown))}= has no equivalent on "
                               "SQLAlchemy's execute()")
         if not positional and "query" not in keywords:
             raise Unsupported(f"{method}() without a statement")
         sql_arg = positional[0] if positional else keywords["query"]
         values = positional[1:]
+        if any(v.star == "**" for v in values):
+            raise Unsupported(f"{method}() with **arguments")
         original_sql_node = ([a for a in call.args if a.keyword is None] or [keywords.get("query")])[0].value
 
         if method == "execute" and not values:
@@ -474,36 +539,51 @@ class RepositoryCodemod(UnifyCodemod):
                                             "one string need the simple query protocol, which prepared execution refuses")
 
         if method == "executemany":
-            statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=None)
-            if len(values) != 1:
+            if len(values) != 1 or values[0].star:
                 raise Unsupported("executemany() with other than one argument sequence")
-            rows = self._rows(sorted(binds), values[0].value)
+            statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=None)
             self._helper("execute_many")
-            self.record(call, f"executemany() becomes execute_many(conn, text(...), [...]): one executemany on the "
-                              "driver, as before; an empty sequence is still a no-op")
+            if binds is None:
+                self.record(call, "executemany() of SQL built at run time becomes execute_many(conn, sql, rows): the "
+                                  "$n SQL goes to the driver as written (exec_driver_sql), each row as a tuple; an "
+                                  "empty sequence is still a no-op", Risk.REVIEW)
+                rows: cst.BaseExpression = values[0].value
+            else:
+                self.record(call, "executemany() becomes execute_many(conn, text(...), [...]): one executemany on the "
+                                  "driver, as before; an empty sequence is still a no-op")
+                rows = self._rows(sorted(binds), values[0].value)
             return cst.Await(cst.Call(cst.Name("execute_many"), [cst.Arg(connection), cst.Arg(statement), cst.Arg(rows)]))
 
+        command = None
+        if method == "execute" and not self._result_unused(call):
+            # decided before the statement is converted: a status string the row count cannot give comes from the driver
+            sql = self._static_sql(original_sql_node)
+            command = _command_of(sql) if sql is not None else None
+            if command is None:
+                raise Unsupported("the status string of execute() is read, and it cannot be built from the row count "
+                                  "(the statement is not one INSERT, UPDATE, DELETE or SELECT known ahead of time)")
         statement, binds = self._statement(call, original_sql_node, sql_arg.value, values=values)
-        if binds is None:  # dynamic SQL: numbered(sql, [args]) gives (text, binds)
-            converted = cst.Call(cst.Name("numbered"), [
-                cst.Arg(sql_arg.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
-                cst.Arg(cst.List([cst.Element(v.value) if not v.star else cst.StarredElement(v.value) for v in values]))])
-            new_values, star = [converted], "*"
+        run = "execute"
+        if binds is None:  # SQL built at run time: to the driver as written, $n placeholders and all
+            run = "exec_driver_sql"
+            new_values = [sql_arg.value]
+            parameters = _parameter_tuple(values)
+            if parameters is not None:
+                new_values.append(parameters)
         elif any(v.star for v in values):
             self._helper("binds")
             new_values = [statement, cst.Call(cst.Name("binds"), [cst.Arg(v.value, star=v.star) for v in values])]
-            star = ""
         else:
             new_values = [statement]
             if binds:
                 new_values.append(_bind_dict([(binds[n], values[n - 1].value) for n in sorted(binds)],
                                              _indent_of(list(new_call.args))))
-            star = ""
-        execute_args = _laid_out(list(new_call.args), new_values)
-        if star:
-            execute_args[0] = execute_args[0].with_changes(star=star)
-        executed = cst.Await(cst.Call(cst.Attribute(connection, cst.Name("execute")), execute_args,
+        executed = cst.Await(cst.Call(cst.Attribute(connection, cst.Name(run)), _laid_out(list(new_call.args), new_values),
                                       whitespace_before_args=new_call.whitespace_before_args))
+        how = "conn.exec_driver_sql(sql, (...))" if binds is None else "conn.execute(text(...))"
+        dynamic, risk = ("", None) if binds is not None else (
+            "; the SQL is built at run time, so it goes to the driver as written, $n placeholders and all, and "
+            "cannot be proven ahead of time", Risk.REVIEW)
 
         if method in RESULT_HELPERS:
             helper = RESULT_HELPERS[method]
@@ -511,17 +591,13 @@ class RepositoryCodemod(UnifyCodemod):
             args = [cst.Arg(executed)]
             if method == "fetchval" and "column" in keywords:
                 args.append(cst.Arg(keywords["column"].value, keyword=cst.Name("column"), equal=_NO_SPACE_EQUAL))
-            self.record(call, f"{method}() becomes {helper}(await conn.execute(text(...))): rows keep asyncpg.Record's "
-                              "access rules (by name, by index, iteration over values)")
+            self.record(call, f"{method}() becomes {helper}(await {how}): rows keep asyncpg.Record's "
+                              f"access rules (by name, by index, iteration over values){dynamic}", risk)
             return cst.Call(cst.Name(helper), args)
         # execute: keep the status string only where the code reads it
         if self._result_unused(call):
-            self.record(call, "execute() becomes conn.execute(text(...)); its status string was not used")
+            self.record(call, f"execute() becomes {how}; its status string was not used{dynamic}", risk)
             return executed
-        sql = self._static_sql(original_sql_node)
-        command = _command_of(sql) if sql is not None else None
-        if command is None:
-            raise Unsupported("the status string of execute() is read, and the statement's command is not known statically")
         self._helper("command_status")
         self.record(call, f"execute() becomes command_status(await conn.execute(text(...)), \"{command}\"): the same "
                           f"\"{command} n\" string, built from the row count")
@@ -530,9 +606,14 @@ class RepositoryCodemod(UnifyCodemod):
     def _through_driver(self, call, new_call, method, connection, description) -> cst.BaseExpression:
         self._helper("driver_connection")
         self.record(call, description, Risk.REVIEW)
+        sql = call.args[0].value if call.args and call.args[0].keyword is None else None
+        bound = self._bound_statement(sql) if isinstance(sql, cst.Name) else None
+        if bound is not None:
+            self._driver_literals.add(bound[1])
         driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(connection)]),
                            lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        return cst.Await(cst.Call(cst.Attribute(driver, cst.Name(method)), list(new_call.args)))
+        return cst.Await(cst.Call(cst.Attribute(driver, cst.Name(method)), list(new_call.args),
+                                  whitespace_before_args=new_call.whitespace_before_args))
 
     def _result_unused(self, call: cst.Call) -> bool:
         await_node = self.get_metadata(ParentNodeProvider, call, None)
@@ -553,28 +634,84 @@ class RepositoryCodemod(UnifyCodemod):
         return static_string(literal) if literal is not None else None
 
     def _constant_literal(self, node: cst.BaseExpression):
-        """The literal of a module constant whose every use is a statement argument of a call
-        this codemod rewrites; such a constant can be edited where it is defined."""
+        bound = self._bound_statement(node)
+        return bound[0] if bound is not None and self._editable[bound[1]] else None
+
+    def _bound_statement(self, node: cst.BaseExpression):
+        """(literal, key, uses) of a name bound once to a string literal: a module constant, or a
+        local variable of the function whose calls use it; None for any other name."""
         if not isinstance(node, cst.Name):
             return None
         bound = bound_literal(self.get_metadata, node)
         if bound is None:
             return None
         literal, assignment = bound
-        if not isinstance(assignment.scope, GlobalScope):
-            return None  # a local variable: its literal is edited only where it is the call's argument itself
-        if (self.plan.module_of(self.context.filename or ""), node.value) in self.plan.exported_names:
-            return None  # other modules read it too
+        scope = assignment.scope
+        if isinstance(scope, GlobalScope):
+            if (self.plan.module_of(self.context.filename or ""), node.value) in self.plan.exported_names:
+                return None  # other modules read it too
+            key: tuple[int | None, str] = (None, node.value)
+        elif isinstance(scope, FunctionScope) and isinstance(scope.node, cst.FunctionDef):
+            key = (id(scope.node), node.value)
+        else:
+            return None
+        if key not in self._editable:
+            self._editable[key] = self._every_use_converts(literal, assignment)
+        return literal, key, len(assignment.references)
+
+    def _every_use_converts(self, literal, assignment) -> bool:
+        """Whether every use of a SQL literal bound to a name is the statement of a call this
+        codemod moves onto text(): only then can the literal be edited where it is defined.
+        Otherwise each call sends it to the driver as written (exec_driver_sql)."""
+        sql = static_string(literal)
+        if sql is None or not assignment.references:
+            return False
+        try:
+            numbers = shape(sql).numbers
+            rewrite = to_named_binds(sql, {n: f"p{n}" for n in numbers})
+            rewrite_literal(literal, rewrite)
+        except (SqlLexError, RewriteRefused, LiteralRefused):
+            return False
+        if not prove(sql, rewrite.sql, rewrite.names).ok:
+            return False
+        local = not isinstance(assignment.scope, GlobalScope)
         for access in assignment.references:
+            if local and self.get_metadata(ScopeProvider, access.node, None) is not assignment.scope:
+                return False  # read in a nested function or comprehension
             arg = self.get_metadata(ParentNodeProvider, access.node, None)
             call = self.get_metadata(ParentNodeProvider, arg, None) if isinstance(arg, cst.Arg) else None
             if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
-                    and call.func.attr.value in QUERY_METHODS | {"prepare", "cursor"} and call.args[0] is arg):
-                return None
-            kind, _ = self._kind(call.func.value)
-            if kind not in (Kind.POOL, Kind.CONNECTION):
-                return None  # also used on a connection that stays on asyncpg
-        return literal
+                    and call.func.attr.value in QUERY_METHODS | {"prepare", "cursor"} and call.args[0] is arg
+                    and arg.keyword is None):
+                return False
+            kind, resolution = self._kind(call.func.value)
+            if kind not in (Kind.POOL, Kind.CONNECTION) or resolution.evidence.startswith("ambiguous annotation"):
+                return False  # also used on a connection that stays on asyncpg
+            if not self._converts(call, sql, numbers):
+                return False
+        return True
+
+    def _converts(self, call: cst.Call, sql: str, numbers) -> bool:
+        """Whether _rewrite_query() moves this call onto text() rather than the driver."""
+        method = call.func.attr.value  # type: ignore[attr-defined]
+        if method in ("prepare", "cursor"):
+            return True
+        if not isinstance(self.get_metadata(ParentNodeProvider, call, None), cst.Await):
+            return False
+        values = [a for a in call.args if a.keyword is None][1:]
+        keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+        if keywords - ({"column"} if method == "fetchval" else set()) or any(v.star == "**" for v in values):
+            return False
+        if method == "executemany":
+            return len(values) == 1 and not values[0].star
+        if not any(v.star for v in values) and len(values) != len(numbers):
+            return False
+        if method == "execute":
+            if not values and self._statements(sql) > 1:
+                return False
+            if not self._result_unused(call) and _command_of(sql) is None:
+                return False
+        return True
 
     def _statement(self, call: cst.Call, original_sql: cst.BaseExpression, sql_expr: cst.BaseExpression, values,
                    fixed_names: bool = False):
@@ -582,21 +719,21 @@ class RepositoryCodemod(UnifyCodemod):
         sql = self._static_sql(original_sql)
         star = values is not None and any(v.star for v in values)
         if sql is None:
-            self._helper("numbered")
-            self.record(call, "SQL built at run time: numbered() converts its $n placeholders when it runs "
-                              "(the statement cannot be proven ahead of time)", Risk.REVIEW)
             return sql_expr, None
         if star:
             fixed_names = True  # arguments passed as *args: binds(*args) names them p1, p2, ...
-        constant = isinstance(original_sql, cst.Name)
+        bound = self._bound_statement(original_sql) if isinstance(original_sql, cst.Name) else None
+        constant = bound is not None
+        # a module constant, or a local variable read by several calls, serves them all with one set of names
+        shared = constant and (bound[1][0] is None or bound[2] > 1)
         try:
             numbers = shape(sql).numbers
         except SqlLexError:
             raise Unsupported("the statement does not lex as PostgreSQL SQL") from None
         if values is not None and not fixed_names and len(values) != len(numbers):
             raise Unsupported(f"{len(values)} arguments for {len(numbers)} placeholders")
-        if constant or fixed_names:
-            names = {n: f"p{n}" for n in numbers}  # one constant may serve several calls
+        if shared or fixed_names:
+            names = {n: f"p{n}" for n in numbers}
         else:
             names, seen = {}, set()
             for n in numbers:
@@ -615,16 +752,20 @@ class RepositoryCodemod(UnifyCodemod):
         self.proven += 1
         AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text")
         if constant:
-            literal = self._constant_literal(original_sql)
-            previous = self._constant_rewrites.get(original_sql.value)
+            literal, key, _ = bound
+            previous = self._constant_rewrites.get(key)
             if previous is not None and previous != rewrite.sql:
-                raise Unsupported(f"constant {original_sql.value} is used with different placeholders")
+                raise Unsupported(f"{original_sql.value} is used with different placeholders")
             try:
-                self._constant_edits[original_sql.value] = rewrite_literal(literal, rewrite)
+                edit = rewrite_literal(literal, rewrite)
             except LiteralRefused as refused:
                 raise Unsupported(f"the literal of {original_sql.value} cannot be edited in place: {refused}") from None
-            self._constant_rewrites[original_sql.value] = rewrite.sql
-            self._constant_lines[original_sql.value] = self.line_of(literal)
+            if key[0] is None:
+                self._constant_edits[original_sql.value] = edit
+            else:
+                self._local_edits.setdefault(key[0], {})[original_sql.value] = edit
+            self._constant_rewrites[key] = rewrite.sql
+            self._constant_lines[key] = (original_sql.value, self.line_of(literal))
             return cst.Call(cst.Name("text"), [cst.Arg(sql_expr)]), names
         try:
             new_literal = rewrite_literal(sql_expr, rewrite)  # type: ignore[arg-type]
@@ -773,6 +914,18 @@ def _already_migrated(call: cst.Call) -> bool:
         return True
     first = call.args[0].value if call.args else None
     return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("numbered") | m.Name("binds"))
+
+
+def _parameter_tuple(values: list[cst.Arg]) -> cst.BaseExpression | None:
+    """The positional parameters of exec_driver_sql(): `(a, b)`, `tuple(args)` for `*args`."""
+    if not values:
+        return None
+    if len(values) == 1 and values[0].star:
+        return cst.Call(cst.Name("tuple"), [cst.Arg(values[0].value)])
+    elements = [cst.StarredElement(v.value) if v.star else cst.Element(v.value) for v in values]
+    if len(elements) == 1:
+        elements[0] = elements[0].with_changes(comma=cst.Comma())
+    return cst.Tuple(elements)
 
 
 def _indent_of(args: list[cst.Arg]) -> str | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
+
+import libcst as cst
 from libcst.codemod import CodemodContext, CodemodTest
 
 from codemod_helpers import make_plan
@@ -12,6 +15,13 @@ PLAN = dict(raw_sql_module="app.db.raw_sql", raw_sql_path="app/db/raw_sql.py", m
 
 class TestRepositoryCodemod(CodemodTest):
     TRANSFORM = RepositoryCodemod
+
+    def run_codemod(self, source: str) -> RepositoryCodemod:
+        """The codemod after a run over `source`, for its changes and the sites it left."""
+        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
+        codemod = RepositoryCodemod(context, make_plan(**PLAN))
+        codemod.transform_module(cst.parse_module(textwrap.dedent(source)))
+        return codemod
 
     def check(self, before: str, after: str) -> None:
         context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
@@ -196,7 +206,7 @@ class TestRepositoryCodemod(CodemodTest):
             """,
         )
 
-    def test_dynamic_sql_goes_through_numbered(self):
+    def test_dynamic_sql_goes_to_the_driver_as_written(self):
         self.check(
             """
             import asyncpg
@@ -205,11 +215,11 @@ class TestRepositoryCodemod(CodemodTest):
                 return await conn.fetch(f"SELECT * FROM t WHERE {where}", *args)
             """,
             """
-            from app.db.raw_sql import all_records, numbered
+            from app.db.raw_sql import all_records
             from sqlalchemy.ext.asyncio import AsyncConnection
 
             async def search(conn: AsyncConnection, where, args):
-                return all_records(await conn.execute(*numbered(f"SELECT * FROM t WHERE {where}", [*args])))
+                return all_records(await conn.exec_driver_sql(f"SELECT * FROM t WHERE {where}", tuple(args)))
             """,
         )
 
@@ -246,16 +256,16 @@ class TestRepositoryCodemod(CodemodTest):
             """
             import asyncpg
 
-            async def get(pool: asyncpg.Pool):
-                async with pool.acquire(timeout=5) as conn:
-                    return conn
+            async def get(conn: asyncpg.Connection):
+                tr = conn.transaction()
+                return tr
             """,
             """
-            from sqlalchemy.ext.asyncio import AsyncEngine
+            from sqlalchemy.ext.asyncio import AsyncConnection
 
-            async def get(pool: AsyncEngine):
-                async with pool.acquire(timeout=5) as conn:  # unify: review acquire() with arguments (timeout=) has no engine equivalent
-                    return conn
+            async def get(conn: AsyncConnection):
+                tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) is not migrated
+                return tr
             """,
         )
 
@@ -275,31 +285,31 @@ class TestRepositoryCodemod(CodemodTest):
             """
         self.check(source, source)
 
-    def test_statement_that_cannot_be_proven_is_left_with_a_review_comment(self):
-        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
-        before = """
+    def test_statement_that_cannot_be_proven_stays_on_the_driver_connection(self):
+        self.check(
+            """
             import asyncpg
 
             async def f(conn: asyncpg.Connection, a, b):
                 return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
+            """,
             """
-        after = """
+            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
 
             async def f(conn: AsyncConnection, a, b):
-                return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)  # unify: review the statement cannot be converted: REASON
-            """
-        codemod = RepositoryCodemod(context, make_plan(**PLAN))
-        import libcst as cst
-        import textwrap
+                return await (await driver_connection(conn)).fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
+            """,
+        )
+        codemod = self.run_codemod("""
+            import asyncpg
 
-        result = codemod.transform_module(cst.parse_module(textwrap.dedent(before)))
-        reason = codemod.left_alone[0].reason
-        assert "cannot be converted" in reason
-        self.assertCodeEqual(textwrap.dedent(after).replace("the statement cannot be converted: REASON", reason), result.code)
-        # marked once: a second run adds nothing
-        again = RepositoryCodemod(context, make_plan(**PLAN)).transform_module(result)
-        self.assertCodeEqual(result.code, again.code)
+            async def f(conn: asyncpg.Connection, a, b):
+                return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
+            """)
+        [change] = codemod.changes
+        assert change.risk == "review" and "cannot be converted" in change.description
+        assert not codemod.left_alone
 
     def test_constant_read_elsewhere_is_not_edited(self):
         self.check(
@@ -315,18 +325,18 @@ class TestRepositoryCodemod(CodemodTest):
             """,
             """
             import logging
-            from app.db.raw_sql import first_record, numbered
+            from app.db.raw_sql import first_record
             from sqlalchemy.ext.asyncio import AsyncConnection
 
             GET = "SELECT * FROM t WHERE a = $1"
 
             async def get(conn: AsyncConnection, a):
                 logging.info("running %s", GET)
-                return first_record(await conn.execute(*numbered(GET, [a])))
+                return first_record(await conn.exec_driver_sql(GET, (a,)))
             """,
         )
 
-    def test_local_sql_variable_is_not_mistaken_for_the_module_constant(self):
+    def test_local_sql_variable_is_edited_not_the_module_constant_of_its_name(self):
         self.check(
             """
             import asyncpg
@@ -339,15 +349,16 @@ class TestRepositoryCodemod(CodemodTest):
                     return await conn.fetchval(QUERY, a)
             """,
             """
-            from app.db.raw_sql import first_value, numbered
+            from app.db.raw_sql import first_value
+            from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
 
             QUERY = "SELECT version()"
 
             async def get(pool: AsyncEngine, a):
-                QUERY = "SELECT name FROM users WHERE id = $1"
+                QUERY = "SELECT name FROM users WHERE id = :a"
                 async with pool.connect() as conn:
-                    return first_value(await conn.execute(*numbered(QUERY, [a])))
+                    return first_value(await conn.execute(text(QUERY), {"a": a}))
             """,
         )
 
@@ -366,14 +377,14 @@ class TestRepositoryCodemod(CodemodTest):
             """,
             """
             import asyncpg
-            from app.db.raw_sql import first_record, numbered
+            from app.db.raw_sql import first_record
             from sqlalchemy.ext.asyncio import AsyncEngine
 
             BY_ID = "SELECT * FROM t WHERE id = $1"
 
             async def get(pool: AsyncEngine, dsn, key):
                 async with pool.connect() as conn:
-                    row = first_record(await conn.execute(*numbered(BY_ID, [key])))
+                    row = first_record(await conn.exec_driver_sql(BY_ID, (key,)))
                 script = await asyncpg.connect(dsn)
                 return row, await script.fetchrow(BY_ID, key)
             """,

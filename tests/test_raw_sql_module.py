@@ -11,13 +11,10 @@ import uuid
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from codemod_helpers import make_plan
-from sql_strategies import sql_statements
-from unify.sql.proof import compile_text, renumber
 from unify.templates import render_raw_sql_module
 
 QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j, 2 AS a"
@@ -133,18 +130,6 @@ def test_status_strings_transactions_and_execute_many(tmp_path, database_url):
     assert keys == [1, 2, 20, 30]
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(sql_statements())
-def test_numbered_compiles_back_to_the_statement(tmp_path_factory, sql):
-    raw_sql = load(tmp_path_factory.mktemp("numbered"))
-    from unify.sql.lexing import shape
-
-    count = max(shape(sql).numbers, default=0)
-    statement, binds = raw_sql.numbered(sql, list(range(count)))
-    assert compile_text(statement.text) == renumber(sql)
-    assert sorted(binds) == sorted(f"p{n}" for n in range(1, count + 1))
-
-
 def test_streamed_rows_are_records_and_arrays_stay_lists(tmp_path, database_url):
     raw_sql = load(tmp_path)
 
@@ -165,12 +150,99 @@ def test_streamed_rows_are_records_and_arrays_stay_lists(tmp_path, database_url)
     assert rows[1]["j"] == '{"g": 2}'  # jsonb as text, as asyncpg gave it
 
 
-def test_numbered_reads_escape_strings_and_comments(tmp_path):
+RUN_TIME_SQL = [
+    ("SELECT (ARRAY[3, 5, 8, 13])[$1:$2] AS s", (2, 3)),  # a slice: no bind may follow the colon in text()
+    ("SELECT 7 AS cost$1", ()),  # $1 inside an identifier
+    ("SELECT $2::int AS b, $1::text AS a, $2::int * 2 AS c", ("x", 4)),  # reused, out of order
+    ("SELECT '100%' AS p, '%s %%' AS q, ':name' AS r, '10:30'::time::text AS t", ()),
+    ("SELECT E'\\'' AS q, $1::int AS n -- it's $2\n, /* ' */ 'x:y' AS x", (5,)),
+    ("SELECT $body$ a:b $1 $body$ AS d, $1::int AS n WHERE 'k' LIKE '%:a' OR true", (6,)),
+]
+
+
+def test_run_time_sql_goes_to_the_driver_as_written(tmp_path, database_url):
+    """SQL built at run time runs through exec_driver_sql() with asyncpg's own $n placeholders:
+    what the helpers return equals what asyncpg returned, whatever the SQL holds."""
     raw_sql = load(tmp_path)
-    for sql in ("SELECT E'\\'' AS q, $1::int AS n, 'x:y' AS x", "SELECT $1 -- it's $2\n, /* ' */ $2",
-                "SELECT $body$ a:b $1 $body$, $1 WHERE name LIKE '%:a'"):
-        statement, _ = raw_sql.numbered(sql, [1, 2])
-        assert compile_text(statement.text) == renumber(sql)
+
+    async def run():
+        legacy_conn = await asyncpg.connect(database_url)
+        engine = create_async_engine(sa_url(database_url)).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            legacy = [[dict(r) for r in await legacy_conn.fetch(sql, *args)] for sql, args in RUN_TIME_SQL]
+            async with engine.connect() as conn:
+                new = [[dict(r) for r in raw_sql.all_records(await conn.exec_driver_sql(sql, args))]
+                       for sql, args in RUN_TIME_SQL]
+                first = raw_sql.first_value(await conn.exec_driver_sql("SELECT 1 WHERE $1", (False,)))
+        finally:
+            await legacy_conn.close()
+            await engine.dispose()
+        return legacy, new, first
+
+    legacy, new, first = asyncio.run(run())
+    assert new == legacy and first is None
+    assert legacy[0] == [{"s": [5, 8]}] and legacy[1] == [{"cost$1": 7}]
+
+
+def test_execute_many_takes_any_rows_and_sends_nothing_for_none(tmp_path, database_url):
+    raw_sql = load(tmp_path)
+
+    async def run():
+        engine = create_async_engine(sa_url(database_url)).execution_options(isolation_level="AUTOCOMMIT")
+        sent: list[str] = []
+        try:
+            async with engine.connect() as conn:
+                driver = await raw_sql.driver_connection(conn)
+                driver.add_query_logger(lambda q: sent.append(q.query))
+                await conn.exec_driver_sql("CREATE TEMP TABLE em (k int, v text)")
+                sent.clear()
+                await raw_sql.execute_many(conn, "INSERT INTO em VALUES ($1, $2)", [])
+                await raw_sql.execute_many(conn, "INSERT INTO em VALUES ($1, $2)", (r for r in ()))
+                await raw_sql.execute_many(conn, text("INSERT INTO em VALUES (:p1, :p2)"), [])
+                assert sent == []  # nothing sent for no rows, as asyncpg's executemany()
+                await raw_sql.execute_many(conn, "INSERT INTO em VALUES ($1, $2)", [(1, "a"), [2, "100%"]])
+                await raw_sql.execute_many(conn, "INSERT INTO em VALUES ($1, $2)", ((k, str(k)) for k in (3, 4)))
+                await raw_sql.execute_many(conn, text("INSERT INTO em VALUES (:p1, :p2)"),
+                                           ({"p1": k, "p2": ":x"} for k in (5,)))
+                return [tuple(r) for r in raw_sql.all_records(await conn.exec_driver_sql("SELECT * FROM em ORDER BY k"))]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == [(1, "a"), (2, "100%"), (3, "3"), (4, "4"), (5, ":x")]
+
+
+def test_connect_waits_for_a_pooled_connection_no_longer_than_the_timeout(tmp_path, database_url):
+    """connect(engine, timeout=) fails as pool.acquire(timeout=) did when the pool is exhausted,
+    with the same exception class, and the pool is whole afterwards."""
+    raw_sql = load(tmp_path)
+
+    async def run():
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        engine = create_async_engine(sa_url(database_url), pool_size=1, max_overflow=0)
+        failures = []
+        try:
+            async with pool.acquire():
+                with pytest.raises(Exception) as legacy:
+                    await pool.acquire(timeout=0.2)
+            async with engine.connect():
+                with pytest.raises(Exception) as new:
+                    async with raw_sql.connect(engine, timeout=0.2):
+                        pass
+                with pytest.raises(Exception) as new_awaited:
+                    await raw_sql.connect(engine, timeout=0.2)
+            failures = [legacy.type, new.type, new_awaited.type]
+            async with raw_sql.connect(engine, timeout=1) as conn:
+                first = await conn.scalar(text("SELECT 1"))
+            conn = await raw_sql.connect(engine, timeout=1)
+            second = await conn.scalar(text("SELECT 2"))
+            await conn.close()
+            return failures, first, second, engine.pool.checkedout()
+        finally:
+            await pool.close()
+            await engine.dispose()
+
+    failures, first, second, checked_out = asyncio.run(run())
+    assert failures == [asyncio.TimeoutError] * 3 and (first, second, checked_out) == (1, 2, 0)
 
 
 def test_transaction_takes_asyncpg_isolation_values_and_sends_what_asyncpg_sent(tmp_path, database_url):
@@ -228,12 +300,3 @@ def test_transaction_on_a_connection_sqlalchemy_manages_commits_the_block(tmp_pa
             await engine.dispose()
 
     assert asyncio.run(run()) == [1]
-
-
-def test_numbered_builds_each_statement_once_and_checks_its_arguments(tmp_path):
-    raw_sql = load(tmp_path)
-    first, binds = raw_sql.numbered("SELECT $1, $2", ["a", "b"])
-    again, other = raw_sql.numbered("SELECT $1, $2", ["c", "d"])
-    assert first is again and binds == {"p1": "a", "p2": "b"} and other == {"p1": "c", "p2": "d"}
-    with pytest.raises(IndexError, match=r"\$2 has no argument \(1 given\)"):
-        raw_sql.numbered("SELECT $1, $2", ["a"])

@@ -22,6 +22,28 @@ def py_str(value: str) -> str:
     return f'"{body}"'
 
 
+# The application's asyncpg pool decoded no json: the repositories got the server's text.
+# SQLAlchemy's dialect decodes json in the driver instead; this hands the text back and lets
+# SQLAlchemy's JSON type decode ORM columns itself.
+JSON_AS_TEXT = '''
+
+# Without a codec of its own, asyncpg handed json and jsonb values over as the server's text,
+# exactly as stored (numbers keep every digit, `1.50` stays `1.50`); the raw-SQL repositories
+# were written for that. The dialect would decode them in the driver; SQLAlchemy's JSON type
+# (ORM columns, typed Core expressions) decodes the text itself instead.
+engine.dialect.supports_native_json_deserialization = False
+
+
+@event.listens_for(engine.sync_engine, "connect")
+def _json_as_text(dbapi_connection: Any, connection_record: Any) -> None:
+    async def reset(driver: asyncpg.Connection) -> None:
+        await driver.reset_type_codec("json", schema="pg_catalog")
+        await driver.reset_type_codec("jsonb", schema="pg_catalog")
+
+    dbapi_connection.run_async(reset)
+'''
+
+
 def render_engine_module(plan: "MigrationPlan") -> str:
     if plan.url_default is not None:
         default_block = f"# The default the application had before; deployments set {plan.url_var}.\n" \
@@ -53,6 +75,7 @@ def render_engine_module(plan: "MigrationPlan") -> str:
         )
     text = _template("engine_module.py.tmpl").substitute(
         callbacks_block="".join(blocks),
+        json_block="" if plan.json_codecs else JSON_AS_TEXT,
         url_var=plan.url_var,
         default_block=default_block,
         env_read=env_read,
