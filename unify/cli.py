@@ -157,7 +157,8 @@ def migrate(
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
-    Exit codes: 0 nothing to change, 1 changes pending (or a file failed), 2 usage error
+    Exit codes: 0 nothing to change, 1 changes pending (or a file failed, or a site needs a
+    person first: then --write writes nothing), 2 usage error
     (unknown codemod, bad configuration, dirty work tree without --allow-dirty).
     """
     from unify import codemods
@@ -218,7 +219,11 @@ def migrate(
         write_private(patch, exact_patch(changed))
     wrote = False
     outcome = None
-    if write and changed:
+    refused = result.manual  # sites a person has to change first: writing the rest would break them
+    if write and refused:
+        result.notes.append(f"nothing written: {len(refused)} site(s) need a person first (manual); "
+                            "change them and run unify migrate --write again")
+    if write and changed and not refused:
         outcome = apply_changes(Path(result.root), changed)
         wrote = True
         if outcome.interrupted is not None:
@@ -247,7 +252,7 @@ def migrate(
     if outcome is not None and outcome.interrupted is not None:
         raise typer.Exit(128 + outcome.interrupted)  # the shell's convention for a run ended by a signal
     failed = bool(result.of(Failed)) or (wrote and bool(outcome.not_written))
-    if failed or (changed and not write):
+    if failed or refused or (changed and not write):
         raise typer.Exit(1)
 
 

@@ -61,6 +61,9 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
         console.print(f"[yellow]skipped[/yellow] {escape(outcome.path)}: {escape(outcome.reason)}")
     for outcome in result.of(Failed):
         console.print(f"[red]failed[/red]  {escape(outcome.path)}: {escape(outcome.error.splitlines()[0])}")
+    for path, item in result.manual:
+        where = f"{path}:{item.line}" if item.line else path
+        console.print(f"[red]manual[/red]  {escape(where)}: {escape(item.reason)}")
     for note in result.notes:
         console.print(f"[yellow]note[/yellow]    {escape(note)}")
     console.print(

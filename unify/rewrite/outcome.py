@@ -30,6 +30,10 @@ class LeftAlone:
     line: int
     reason: str
     suggestion: str | None = None
+    # a person has to change this site before the migration can be written: the run is
+    # refused (exit 1) and --write writes nothing, because what was migrated around it
+    # would not work without it
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,9 @@ class RunResult:
     @property
     def pending(self) -> bool:
         return bool(self.of(Changed))
+
+    @property
+    def manual(self) -> list[tuple[str, LeftAlone]]:
+        """(path, site) of every site that needs a person; any of them refuses the run."""
+        return [(o.path, item) for o in self.outcomes if isinstance(o, (Changed, Unchanged))
+                for item in o.left_alone if item.manual]
