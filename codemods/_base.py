@@ -76,9 +76,12 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
     def record(self, node: cst.CSTNode, description: str, risk: Risk | None = None) -> None:
         self.changes.append(Change(self.info.name, self.line_of(node), description, risk or self.info.risk))
 
-    def leave_alone(self, node: cst.CSTNode | None, reason: str, suggestion: str | None = None) -> None:
+    def leave_alone(self, node: cst.CSTNode | None, reason: str, suggestion: str | None = None,
+                    manual: bool = False) -> None:
+        """Record a site this codemod did not change; `manual` when the migration cannot be
+        written until a person changes it (the run is then refused)."""
         line = self.line_of(node) if node is not None else 0
-        self.left_alone.append(LeftAlone(self.info.name, line, reason, suggestion))
+        self.left_alone.append(LeftAlone(self.info.name, line, reason, suggestion, manual))
 
     @classmethod
     def wants(cls, source: bytes, plan: "MigrationPlan") -> bool:

@@ -17,6 +17,7 @@ from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from unify.facts.receivers import qualified_names
 from unify.rewrite.outcome import Risk
+from unify.rewrite.sources import engine_origins, kept_engine_reason
 from unify.templates import render_engine_module
 
 from ._base import CodemodInfo, UnifyCodemod
@@ -25,6 +26,13 @@ ENGINE_FACTORIES = {"sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ex
 POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
 CONNECT = {"asyncpg.connect", "asyncpg.connection.connect"}
 _CONNECT_WORD = re.compile(rb"\bconnect\b")
+# attributes of asyncpg.Pool that are not its API: an engine has none of them
+POOL_PRIVATE = frozenset({
+    "_queue", "_initsize", "_minsize", "_maxsize", "_connect_args", "_connect_kwargs", "_holders", "_initialized",
+    "_initializing", "_closing", "_closed", "_connection_class", "_record_class", "_generation", "_max_queries",
+    "_max_inactive_connection_lifetime", "_maintenance_task", "_working_addr", "_working_config", "_working_params",
+})
+_POOL_PRIVATE = re.compile(rb"\.(" + b"|".join(sorted(n.encode() for n in POOL_PRIVATE)) + rb")\b")
 
 
 class EngineCodemod(UnifyCodemod):
@@ -40,15 +48,22 @@ class EngineCodemod(UnifyCodemod):
         super().__init__(context, plan)
         self._engine_name = "engine"
         self._statements_to_remove: set[int] = set()
+        self._kept: dict[int, str] = {}  # line of a create_async_engine() that stays -> why
+        self._pool_names: set[str] = set()
+        self._names: list[str] = []  # the classes and functions around the node visited
+        self._removed: set[int] = set()
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
-        return b"create_async_engine" in source or b"create_pool" in source or b"asyncpg" in source
+        return b"create_async_engine" in source or b"create_pool" in source or b"asyncpg" in source or (
+            plan.move_asyncpg_pools and _POOL_PRIVATE.search(source) is not None)
 
     @classmethod
     def wants_file(cls, rel: str, source: bytes, plan) -> bool:
         # past the pools and engines themselves, only asyncpg.connect() and the plan's notes on
         # this path concern this codemod; both can be told without parsing
+        if plan.move_asyncpg_pools and _POOL_PRIVATE.search(source):
+            return True  # a pool's private attributes, wherever the pool is used
         return cls.wants(source, plan) and (
             b"create_async_engine" in source or b"create_pool" in source or rel in plan.notes_by_path
             or _CONNECT_WORD.search(source) is not None)
@@ -63,12 +78,18 @@ class EngineCodemod(UnifyCodemod):
     def visit_Module(self, node: cst.Module) -> bool:
         if self.in_generated_file():
             return False  # the engine module itself
+        if "create_async_engine" in node.code:
+            # engines on a URL a caller chose, or on another database system, stay as they are
+            self._kept = {line: kept_engine_reason(origin) for line, origin in engine_origins(node.code).items()
+                          if origin.kind != "config"}
+        self._pool_names = {"pool", "_pool"} | {
+            f.target.rsplit(".", 1)[-1] for f in self.plan.asyncpg_pools if f.target}
         replaced_targets = set()
         for statement in node.body:
             if m.matches(statement, m.SimpleStatementLine(body=[m.Assign(
                     targets=[m.AssignTarget(target=m.Name("engine"))], value=m.Call())])):
                 assign = statement.body[0]
-                if self._is(assign.value.func, ENGINE_FACTORIES):
+                if self._is(assign.value.func, ENGINE_FACTORIES) and self.line_of(assign.value) not in self._kept:
                     self._statements_to_remove.add(id(statement))
                     replaced_targets.add(id(assign.targets[0].target))
         scope = self.get_metadata(ScopeProvider, node, None)
@@ -106,6 +127,11 @@ class EngineCodemod(UnifyCodemod):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self._is(original_node.func, ENGINE_FACTORIES):
+            reason = self._kept.get(self.line_of(original_node))
+            if reason is not None:
+                self.leave_alone(original_node, f"create_async_engine() stays: {reason}",
+                                 "nothing to do if this engine is meant to be separate from the shared one")
+                return updated_node
             return self._replace_engine(original_node)
         if self._is(original_node.func, POOL_FACTORIES) and self.plan.move_asyncpg_pools:
             parent = self.get_metadata(ParentNodeProvider, original_node, None)
@@ -126,6 +152,69 @@ class EngineCodemod(UnifyCodemod):
                 f"use `async with engine.connect()` from {self.plan.engine_module} if it serves requests",
             )
         return updated_node
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._names.append(node.name.value)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        self._names.pop()
+        return updated_node
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._names.append(node.name.value)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef):
+        """A callback defined beside the pool whose body moved into the engine module goes
+        away with the pool, unless something else still calls it."""
+        self._names.pop()
+        if not self.plan.move_asyncpg_pools:
+            return updated_node
+        # found by the function it stands in: earlier codemods may have moved its line
+        where = ".".join(self._names)
+        moved = next((c for c in self.plan.pool_callbacks if c.code and c.defined_in == where
+                      and c.name == original_node.name.value and c.origin.rsplit(":", 1)[0] == self._relative_path()),
+                     None)
+        if moved is None:
+            return updated_node
+        scope = self.get_metadata(ScopeProvider, original_node, None)
+        if scope is None:
+            return updated_node
+        others = [access for access in scope.accesses[moved.name] if not self._is_callback_argument(access.node)]
+        if others:
+            return updated_node
+        self.record(original_node, f"{moved.name}() moved into {self.plan.engine_module}, which runs it on every "
+                                   f"{'new' if moved.keyword == 'init' else 'checked-out'} connection as "
+                                   f"create_pool({moved.keyword}=...) did")
+        RemoveImportsVisitor.remove_unused_import_by_node(self.context, original_node)
+        self._removed.add(id(original_node))
+        return cst.RemoveFromParent()
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock):
+        # the statement after a removed def opened the block: no blank line before it now
+        if original_node.body and id(original_node.body[0]) in self._removed and updated_node.body:
+            first = updated_node.body[0]
+            return updated_node.with_changes(body=(first.with_changes(leading_lines=()), *updated_node.body[1:]))
+        return updated_node
+
+    def _is_callback_argument(self, node: cst.CSTNode) -> bool:
+        arg = self.get_metadata(ParentNodeProvider, node, None)
+        if not isinstance(arg, cst.Arg) or arg.keyword is None or arg.keyword.value not in ("init", "setup"):
+            return False
+        call = self.get_metadata(ParentNodeProvider, arg, None)
+        return isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if not self.plan.move_asyncpg_pools or node.attr.value not in POOL_PRIVATE:
+            return
+        receiver = node.value
+        name = receiver.attr.value if isinstance(receiver, cst.Attribute) else (
+            receiver.value if isinstance(receiver, cst.Name) else None)
+        if name in self._pool_names:
+            self.leave_alone(
+                node, f"{node.attr.value} is a private attribute of asyncpg's pool; the engine that replaces the "
+                      "pool has no such attribute",
+                f"read the setting from the engine's pool instead (engine.pool.size(), engine.pool.checkedout()) "
+                "or from the configuration", manual=True)
 
     def _replace_engine(self, call: cst.Call) -> cst.BaseExpression:
         options = [a.keyword.value for a in call.args if a.keyword is not None]

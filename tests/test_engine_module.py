@@ -126,8 +126,8 @@ def test_a_url_chosen_in_code_wins_until_reset(tmp_path, monkeypatch, database_u
         engine = await module.use_database_url(database_url)
         async with engine.connect() as conn:
             name = await conn.scalar(text("SELECT current_database()"))
-        await module.use_database_url(None)
-        await module.engine.dispose()
+        await module.engine.dispose()  # the engine holds connections to that database until then
+        module._chosen_url = None  # back to the variable, without connecting to its (unreachable) server
         return engine, name
 
     engine, name = asyncio.run(check())
@@ -249,3 +249,101 @@ def test_a_connection_the_server_closed_is_replaced_at_checkout_without_a_ping(t
     # the log holds what asyncpg sends outside prepared statements: a ping (";") and the
     # BEGIN/ROLLBACK around it would show here; SQLAlchemy's own statements are prepared
     assert sent == []
+
+
+def test_use_database_url_connects_and_raises_asyncpg_errors_like_create_pool(tmp_path, monkeypatch, database_url):
+    """asyncpg.create_pool() connected before it returned; so does its replacement, with the
+    same exception classes, and it opens one connection that stays in the pool."""
+    import asyncpg
+
+    module = load_engine_module(tmp_path, monkeypatch, database_url)
+    missing = make_url(database_url).set(database=f"missing_{uuid.uuid4().hex[:8]}")
+
+    async def run():
+        try:
+            with pytest.raises(asyncpg.InvalidCatalogNameError):
+                await module.use_database_url(missing.render_as_string(hide_password=False))
+            with pytest.raises(OSError):  # nothing listens there: asyncpg's own connection error
+                await module.use_database_url("postgresql://nobody@127.0.0.1:1/none")
+            engine = await module.use_database_url(database_url)
+            opened = module.engine.pool.checkedin()
+            await module.use_database_url(database_url)  # the same URL again: nothing changes
+            return engine, opened, module.engine.pool.checkedin()
+        finally:
+            await module.engine.dispose()
+
+    engine, opened, again = asyncio.run(run())
+    assert engine is module.repository_engine
+    assert opened == again == 1  # one connection at start-up, reused
+
+
+def test_a_used_engine_is_not_pointed_at_another_database(tmp_path, monkeypatch, database_url):
+    module = load_engine_module(tmp_path, monkeypatch, database_url)
+    other = make_url(database_url).set(database="template1").render_as_string(hide_password=False)
+
+    async def run():
+        try:
+            await module.use_database_url(database_url)
+            with pytest.raises(RuntimeError, match="(?i)one engine serves one database"):
+                await module.use_database_url(other)
+            async with module.engine.connect() as conn:  # still on the first database
+                first = await conn.scalar(text("SELECT current_database()"))
+            await module.engine.dispose()  # on purpose: no connections left, so it may move
+            async with (await module.use_database_url(other)).connect() as conn:
+                second = await conn.scalar(text("SELECT current_database()"))
+            return first, second
+        finally:
+            await module.engine.dispose()
+
+    assert asyncio.run(run()) == (make_url(database_url).database, "template1")
+
+
+NESTED_INIT_STORE = """
+import json
+
+import asyncpg
+
+
+def tag(value):
+    return {"tagged": value}
+
+
+def prepare(*argv):
+    raise SystemExit("the command-line entry point of the same name must not run")
+
+
+async def open_store(url):
+    async def prepare(conn):
+        await conn.set_type_codec(
+            "jsonb", schema="pg_catalog", encoder=lambda v: json.dumps(tag(v)), decoder=json.loads, format="text")
+
+    return await asyncpg.create_pool(url, init=prepare)
+"""
+
+
+def test_a_nested_init_callback_runs_from_the_engine_module(tmp_path, monkeypatch, database_url):
+    """The callback defined inside the function that created the pool, moved into the engine
+    module, runs on every new connection; the module-level function of the same name does not."""
+    from unify.rewrite.sources import resolve_callback
+
+    name = f"store_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(NESTED_INIT_STORE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    line = next(i for i, t in enumerate(NESTED_INIT_STORE.splitlines(), 1) if "create_pool(" in t)
+    callback = resolve_callback(NESTED_INIT_STORE, f"{name}.py", name, False, line, "init",
+                                lambda module: module == name)
+    assert [(i.statement, i.local) for i in callback.imports] == [("import json", False), (f"from {name} import tag", True)]
+    module = load_engine_module(tmp_path, monkeypatch, database_url, pool_callbacks=(callback,))
+    source = Path(module.__file__).read_text()
+    assert f"from {name} import tag  # imported here" in source and "\nimport json\n" in source
+    compile(source, "engine.py", "exec")
+
+    async def run():
+        try:
+            engine = await module.use_database_url(database_url)
+            async with engine.connect() as conn:
+                return await conn.scalar(text("SELECT CAST(:doc AS jsonb)"), {"doc": [1, 2]})
+        finally:
+            await module.engine.dispose()
+
+    assert asyncio.run(run()) == {"tagged": [1, 2]}

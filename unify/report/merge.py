@@ -141,7 +141,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         for change in entry.get("changes", []):
             out.append(f"- line {change['line']} [{change['risk']}] {change['codemod']}: {change['description']}")
         for item in entry.get("left_alone", []):
-            out.append(f"- line {item['line']} left alone ({item['codemod']}): {item['reason']}")
+            manual = " [manual]" if item.get("manual") else ""
+            out.append(f"- line {item['line']} left alone ({item['codemod']}){manual}: {item['reason']}")
         for key in ("reason", "error"):
             if key in entry:
                 out.append(f"- {key}: {entry[key]}")

@@ -65,6 +65,9 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
     for finding in result.closure:
         label = "[red]closure[/red]" if finding.blocking else "[yellow]asyncpg[/yellow]"
         console.print(f"{label} {escape(str(finding))}")
+    for path, item in result.manual_sites:
+        where = f"{path}:{item.line}" if item.line else path
+        console.print(f"[red]manual[/red]  {escape(where)}: {escape(item.reason)}")
     for note in result.notes:
         console.print(f"[yellow]note[/yellow]    {escape(note)}")
     blocking = sum(1 for f in result.closure if f.blocking)

@@ -27,6 +27,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "changes_by_codemod": dict(sorted(by_codemod.items())),
         "changes_by_risk": {risk: by_risk.get(risk, 0) for risk in ("safe", "review", "manual")},
         "left_alone": len(left_alone),
+        "manual": sum(1 for item in left_alone if item.manual),  # any: the run is refused, nothing written
         "statements_proven": sum(o.proven for o in changed),
     }
 
@@ -46,7 +47,7 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
             if not o.left_alone and isinstance(o, Unchanged):
                 continue
             entry["left_alone"] = [{"codemod": i.codemod, "line": i.line, "reason": i.reason,
-                                    "suggestion": i.suggestion} for i in o.left_alone]
+                                    "suggestion": i.suggestion, "manual": i.manual} for i in o.left_alone]
         if isinstance(o, Skipped):
             entry["reason"] = o.reason
         if isinstance(o, Failed):

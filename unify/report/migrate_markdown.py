@@ -63,10 +63,15 @@ def render_markdown(result: RunResult) -> str:
             out.append("")
     left = [(o.path, i) for o in result.outcomes if isinstance(o, (Changed, Unchanged)) for i in o.left_alone]
     if left:
-        out += ["## Left alone", "", "| where | codemod | reason | suggested change |", "|---|---|---|---|"]
+        out += ["## Left alone", ""]
+        if result.manual_sites:
+            out += [f"{len(result.manual_sites)} of these sites are marked **manual**: a person has to change them before "
+                    "the migration can be written, so the run was refused and nothing was written.", ""]
+        out += ["| where | codemod | reason | suggested change |", "|---|---|---|---|"]
         for path, i in left:
             where = f"{path}:{i.line}" if i.line else path
-            out.append(f"| {where} | {i.codemod} | {_cell(i.reason)} | {_cell(i.suggestion)} |")
+            marker = "**manual**: " if i.manual else ""
+            out.append(f"| {where} | {i.codemod} | {marker}{_cell(i.reason)} | {_cell(i.suggestion)} |")
         out.append("")
     skipped = result.of(Skipped) + result.of(Failed)
     if skipped:

@@ -30,6 +30,10 @@ class LeftAlone:
     line: int
     reason: str
     suggestion: str | None = None
+    # a person has to change this site before the migration can be written: the run is
+    # refused (exit 1) and --write writes nothing, because what was migrated around it
+    # would not work without it
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,15 @@ class RunResult:
         reasons = [str(f) for f in self.closure if f.blocking]
         reasons += [f"{o.path}: the codemods failed on this file: {o.error.splitlines()[0]}" for o in self.of(Failed)]
         reasons += [f"{m.where}: {m.reason}" for m in self.manual]
+        reasons += [f"{path}:{item.line}: {item.reason}" for path, item in self.manual_sites]
         return reasons
 
     @property
     def pending(self) -> bool:
         return bool(self.of(Changed))
 
+    @property
+    def manual_sites(self) -> list[tuple[str, LeftAlone]]:
+        """(path, site) of every site that needs a person; any of them refuses the run."""
+        return [(o.path, item) for o in self.outcomes if isinstance(o, (Changed, Unchanged))
+                for item in o.left_alone if item.manual]

@@ -14,6 +14,7 @@ from unify.config import Settings
 from unify.dsn import redact
 from unify.facts.model import ConnectionFactory, Inventory
 from unify.rewrite.outcome import LeftAlone
+from unify.rewrite import sources
 
 GENERATED_MARKER = "Written by `unify migrate`"
 
@@ -23,8 +24,6 @@ _CONNECT_KEYWORDS = ("command_timeout", "statement_cache_size", "max_cached_stat
 _NOT_MAPPED = {
     "max_queries": "QueuePool has no per-connection query limit; use pool_recycle to renew connections by age.",
     "max_inactive_connection_lifetime": "QueuePool keeps idle connections; pool_recycle renews them by age instead.",
-    "init": "move the callback to a connect event on engine.sync_engine that calls dbapi_connection.run_async(init).",
-    "setup": "move the callback to a checkout event on engine.sync_engine that calls dbapi_connection.run_async(setup).",
     "connection_class": "a custom connection class cannot be given to SQLAlchemy's dialect; port its behaviour to events.",
     "record_class": "rows come back as SQLAlchemy Row objects; the repository codemod decides how rows are consumed.",
     "loop": "the engine uses the running event loop.",
@@ -63,10 +62,11 @@ class MigrationPlan:
     exported_names: frozenset[tuple[str, str]] = frozenset()
     # functions of the project annotated to return an asyncpg pool or connection: qualified name -> kind
     returns: tuple[tuple[str, str], ...] = ()
-    # create_pool(init=..., setup=...) callbacks: (engine event, module, function)
-    pool_callbacks: tuple[tuple[str, str, str], ...] = ()
-    # why the asyncpg pools cannot become the one engine (several databases, URLs given in pieces)
-    pool_blockers: tuple[str, ...] = ()
+    # create_pool(init=..., setup=...) callbacks, as the engine module runs them
+    pool_callbacks: tuple[sources.Callback, ...] = ()
+    # why the asyncpg pools cannot become the one engine (several databases, URLs given in
+    # pieces, callbacks that cannot move): (path, manual site); any of them refuses the run
+    pool_blockers: tuple[tuple[str, LeftAlone], ...] = ()
     # the whole-program model's verdict on each receiver of asyncpg's API: path -> span -> Receiver
     receivers: dict = field(default_factory=dict, hash=False, compare=False)
     # why no location serves every module that would import the generated ones ("" when one does)
@@ -187,7 +187,8 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Path, Path, str]:
+def _engine_location(root: Path, inv: Inventory, settings: Settings,
+                     kept: frozenset = frozenset()) -> tuple[Path, Path, str]:
     """(import root, engine module file, why no location works or "").
 
     The generated modules are imported by one dotted name from every file that the
@@ -198,7 +199,7 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Pa
         import_root = root / (settings.import_root or ".")
         return import_root.resolve(), (import_root / (settings.engine_module.replace(".", "/") + ".py")).resolve(), ""
     importers = _importers(root, inv)
-    factories = inv.all("factories")
+    factories = [f for f in inv.all("factories") if (f.location.path, f.location.line) not in kept]
     ranked_factories = [f for f in factories if f.kind == "engine"] + [f for f in factories if f.kind == "pool"]
     problem = ""
     if settings.import_root:
@@ -244,6 +245,75 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings) -> tuple[Pa
     return import_root, directory / "unify_engine.py", problem
 
 
+def _read(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _kept_engines(root: Path, inv: Inventory) -> frozenset[tuple[str, int]]:
+    """(path, line) of the create_async_engine() calls that stay: their URL does not come
+    from the application's configuration (see sources.engine_origins)."""
+    kept = set()
+    for path in sorted({f.location.path for f in inv.all("factories") if f.api.endswith("create_async_engine")}):
+        text = _read(root, path)
+        if text is None:
+            continue
+        kept.update((path, line) for line, origin in sources.engine_origins(text).items() if origin.kind != "config")
+    return frozenset(kept)
+
+
+def _is_project_module(import_root: Path):
+    def check(module: str) -> bool:
+        base = import_root.joinpath(*module.split("."))
+        return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+    return check
+
+
+def _callback(root: Path, import_root: Path, f: ConnectionFactory, keyword: str) -> sources.Callback:
+    text = _read(root, f.location.path)
+    if text is None:
+        raise sources.Refused(f"{f.location.path} cannot be read")
+    path = (root / f.location.path).resolve()
+    try:
+        return sources.resolve_callback(text, f.location.path, _module_name(import_root, path),
+                                        path.name == "__init__.py", f.location.line, keyword,
+                                        _is_project_module(import_root))
+    except SyntaxError as exc:
+        raise sources.Refused(f"{f.location.path} does not parse: {exc}") from None
+
+
+def _callers_disagree(root: Path, import_root: Path, f: ConnectionFactory, python_files) -> str | None:
+    """Why the pool created at `f` would need more than one engine: its URL is a parameter and
+    the callers that supply it pass different URLs. None when they agree (or none is found)."""
+    text = _read(root, f.location.path)
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    call = sources.find_call(tree, f.location.line, "create_pool")
+    if call is None:
+        return None
+    url = call.args[0] if call.args and not isinstance(call.args[0], ast.Starred) else next(
+        (k.value for k in call.keywords if k.arg == "dsn"), None)
+    if url is None:
+        return None
+    origin = sources.url_origin(tree, url)
+    if origin.kind != "parameter":
+        return None
+    for function, cls, parameter in origin.parameters:
+        sites = sources.call_sites(root, import_root, python_files, f.location.path, tree, function, cls, parameter)
+        if len({site.source for site in sites}) > 1:
+            owner = function.name if cls is None else (cls.name if function.name == "__init__" else f"{cls.name}.{function.name}")
+            passed = "; ".join(f"{site.where} passes {site.shown}" for site in sites)
+            return (f"the pool at {f.location} connects to the URL given as {parameter} to {owner}(), and its callers "
+                    f"give different ones ({passed}): one shared engine would send them all to one database")
+    return None
+
+
 def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: frozenset[str],
                     python_files: list[Path]) -> frozenset[tuple[str, str]]:
     """Module-level names (second URL variables, SQL constants) that some other file mentions."""
@@ -284,13 +354,17 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     url_var = _choose_url_var(inv, settings)
     reads = [e for e in inv.all("env_reads") if e.name == url_var]
     url_default = next((e.raw_default for e in reads if e.raw_default is not None), None)
-    import_root, engine_file, location_problem = _engine_location(root, inv, settings)
+    kept = _kept_engines(root, inv)
+    import_root, engine_file, location_problem = _engine_location(root, inv, settings, frozenset(kept))
     raw_sql_file = engine_file.with_name("raw_sql.py")
     if raw_sql_file.exists() and GENERATED_MARKER not in raw_sql_file.read_text(encoding="utf-8", errors="replace"):
         raw_sql_file = engine_file.with_name("raw_sql_helpers.py")
     engine_rel = engine_file.relative_to(root).as_posix() if engine_file.is_relative_to(root) else ""
     factories = [f for f in inv.all("factories") if f.location.path != engine_rel]  # not the shared engine itself
-    engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine"))
+    # engines on a URL a caller chose, or on another database system, stay as they are (the
+    # engine codemod reports them); only engines on the configured database are replaced
+    engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine")
+                    and (f.location.path, f.location.line) not in kept)
     pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool")
 
     kwargs: dict[str, EngineOption] = {}
@@ -318,14 +392,26 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         size = int(ast.literal_eval(f.options.get("pool_size", "5"))) if _is_literal(f.options.get("pool_size", "5")) else 5
         overflow = int(ast.literal_eval(f.options.get("max_overflow", "10"))) if _is_literal(f.options.get("max_overflow", "10")) else 10
         pool_sizes.append((size + overflow, str(f.location)))
-    callbacks: list[tuple[str, str, str]] = []
+    callbacks: list[sources.Callback] = []
+    blockers: list[tuple[str, LeftAlone]] = []
+
+    def block(f: ConnectionFactory, reason: str, suggestion: str) -> None:
+        blockers.append((f.location.path, LeftAlone("engine", f.location.line, reason, suggestion, manual=True)))
+
     for f in pools:
         for key, source in f.options.items():
             if key in ("min_size", "max_size"):
                 continue
-            if key in ("init", "setup") and source.isidentifier():
-                module = _module_name(import_root, (root / f.location.path).resolve())
-                callbacks.append(({"init": "connect", "setup": "checkout"}[key], module, source))
+            if key in ("init", "setup"):
+                try:
+                    callback = _callback(root, import_root, f, key)
+                except sources.Refused as refused:
+                    block(f, f"create_pool({key}=...) cannot run from the engine module: {refused}",
+                          f"make the {key} callback a module-level function that uses only its parameters and "
+                          "module-level names, then run unify migrate again")
+                else:
+                    if callback not in callbacks:
+                        callbacks.append(callback)
                 continue
             if key in _NOT_MAPPED:
                 note(f, f"create_pool({key}=...) has no engine equivalent", _NOT_MAPPED[key])
@@ -363,14 +449,20 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
             "has to be set wherever the application runs, development included",
             f"set {url_var} in .env or the shell; keep credentials out of defaults")))
         url_default = None
-    blockers = []
     for f in pools:
         pieces = sorted(set(f.options) & {"host", "port", "user", "password", "database"})
         if f.url is None and pieces:
-            blockers.append(f"the pool at {f.location} is given its server in pieces ({', '.join(pieces)}), not as a URL")
+            block(f, f"the pool at {f.location} is given its server in pieces ({', '.join(pieces)}), not as a URL",
+                  "give create_pool() one URL (dsn=...) and run unify migrate again")
     if len({f.url for f in pools}) > 1:
-        blockers.append("the asyncpg pools connect with different URLs (" + ", ".join(
-            f"{f.url} at {f.location}" for f in pools) + "); one engine would send them all to one database")
+        block(pools[0], "the asyncpg pools connect with different URLs (" + ", ".join(
+            f"{f.url} at {f.location}" for f in pools) + "); one engine would send them all to one database",
+            "keep one database per application, or migrate each database's code separately")
+    for f in pools:
+        reason = _callers_disagree(root, import_root, f, python_files)
+        if reason:
+            block(f, reason, "pass the URL from one place (one environment variable), or keep this data layer on "
+                             "asyncpg; one engine serves one database")
     for f in engines:
         if f.url is not None and (f.url.startswith(("'", '"')) or "://" in f.url):
             notes.append((f.location.path, LeftAlone(

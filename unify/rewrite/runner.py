@@ -191,7 +191,7 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         # cannot share one URL variable
         names = tuple(n for n in names if n not in blocked)
         plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
-        notes = [f"{' and '.join(blocked)} not run: {reason}" for reason in plan.pool_blockers]
+        notes = [f"{' and '.join(blocked)} not run: {item.reason}" for _, item in plan.pool_blockers]
     mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
     if plan.location_problem:
         # whatever the codemods did, some migrated module could not import the generated ones
@@ -214,6 +214,8 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
             if progress:
                 progress(index, len(work))
     outcomes.extend(Skipped(rel, reason) for p, reason in files.skipped if mine(rel := relative(files.root, p)))
+    if notes:  # the pools could not move: each reason is a site a person has to change first
+        outcomes = _with_manual_sites(outcomes, [(path, item) for path, item in plan.pool_blockers if mine(path)])
     generated = {o.path: o for o in generated_outcomes(plan, names)}
     outcomes = [o for o in outcomes if o.path not in generated]
     # the migrated code needs SQLAlchemy 2 wherever the project declares what it installs;
@@ -253,6 +255,17 @@ def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcom
 
 def _generated_modules(plan: MigrationPlan) -> set[str]:
     return {name for name in (plan.engine_module, plan.raw_sql_module) if name}
+
+
+def _with_manual_sites(outcomes: list[FileOutcome], sites: list[tuple[str, LeftAlone]]) -> list[FileOutcome]:
+    by_path = {o.path: o for o in outcomes}
+    for path, item in sites:
+        outcome = by_path.get(path)
+        if isinstance(outcome, (Changed, Unchanged)):
+            by_path[path] = dataclasses.replace(outcome, left_alone=outcome.left_alone + (item,))
+        elif outcome is None:
+            by_path[path] = Unchanged(path, (item,))
+    return list(by_path.values())
 
 
 def iter_changed(result: RunResult) -> Iterable[Changed]:
