@@ -82,7 +82,8 @@ def _engine_module_names() -> dict[str, str]:
     """Top-level names of the engine module -> the import statement that binds them ("" when
     something else binds them)."""
     text = _template("engine_module.py.tmpl").substitute(
-        callbacks_block="", url_var="X", default_block="", env_read="None", connect_args_block="", engine_kwargs="")
+        callbacks_block="", json_block=JSON_AS_TEXT, url_var="X", default_block="", env_read="None",
+        connect_args_block="", engine_kwargs="")
     names: dict[str, str] = {}
     for node in ast.parse(text).body:
         if isinstance(node, ast.Import):
