@@ -838,8 +838,8 @@ class RepositoryCodemod(UnifyCodemod):
 
     # -- annotations ------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        callbacks = {function for _, module, function in self.plan.pool_callbacks
-                     if module == self.plan.module_of(self.context.filename or "")}
+        module = self.plan.module_of(self.context.filename or "")
+        callbacks = {c.function or c.name for c in self.plan.pool_callbacks if c.module == module}
         self._callbacks.append(node.name.value in callbacks)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
