@@ -145,6 +145,7 @@ class RepositoryCodemod(UnifyCodemod):
         return tree
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        self._callbacks.pop()
         edits = self._local_edits.pop(id(original_node), None)
         if edits:  # local SQL variables, edited where they are assigned once all their calls are rewritten
             return updated_node.with_changes(body=updated_node.body.visit(_ConstantEditor(edits)))
@@ -841,10 +842,6 @@ class RepositoryCodemod(UnifyCodemod):
         module = self.plan.module_of(self.context.filename or "")
         callbacks = {c.function or c.name for c in self.plan.pool_callbacks if c.module == module}
         self._callbacks.append(node.name.value in callbacks)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
-        self._callbacks.pop()
-        return updated_node
 
     def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
         if any(self._callbacks):
