@@ -171,16 +171,20 @@ class RepositoryCodemod(UnifyCodemod):
         receivers = self.plan.receivers.get(self._rel_path)
         if not receivers:
             return None
-        try:
-            where = self.get_metadata(PositionProvider, node)
-        except KeyError:
-            return None
-        judged = receivers.get((where.start.line, where.start.column, where.end.line, where.end.column))
+        judged = receivers.get(self._span(node))
         if judged is None or judged.verdict is Verdict.NONE:
             return None  # prepared statements, cursors: this module's own resolution knows them
         kind = _VERDICT_KINDS[judged.verdict]
         evidence = judged.evidence if judged.certain else f"name {judged.evidence}"
         return kind, Resolution(kind, evidence)
+
+    def _span(self, node: cst.CSTNode) -> tuple[int, int, int, int] | None:
+        """Where the node is, as the whole-program model names places."""
+        try:
+            where = self.get_metadata(PositionProvider, node)
+        except KeyError:
+            return None
+        return where.start.line, where.start.column, where.end.line, where.end.column
 
     @property
     def _rel_path(self) -> str:
@@ -846,6 +850,8 @@ class RepositoryCodemod(UnifyCodemod):
     def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
         if any(self._callbacks):
             return updated_node  # a pool's init/setup callback gets the asyncpg connection under the engine's
+        if self._span(original_node.annotation) in self.plan.asyncpg_annotations.get(self._rel_path, ()):
+            return updated_node  # only ever given a connection of its own (asyncpg.connect()): it stays
         named = self.resolver.annotation_kind(original_node.annotation)
         if named is not None and named.evidence.startswith("ambiguous annotation"):
             return updated_node  # the function keeps taking either; its calls are marked for review

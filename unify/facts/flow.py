@@ -136,6 +136,8 @@ class Program:
         self.attr_index: dict[str, set] = {}  # attribute name -> values over every project class
         self.escapes: list[tuple[str, int, str, frozenset]] = []  # (path, line, callee, values)
         self.receivers: dict[str, dict[tuple[int, int, int, int], Receiver]] = {}
+        # annotations of parameters that only ever receive asyncpg's own connections: they stay
+        self.asyncpg_annotations: dict[str, set[tuple[int, int, int, int]]] = {}
         self.sites: list[CallSite] = []
         self._final = False
         self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
@@ -663,7 +665,12 @@ class Program:
         # parameters: call sites first, the annotation where a call site says nothing
         for func in self.functions.values():
             for name in func.params:
-                self.slots[("param", func.qualname, name)] = self.param_values(func, name)
+                values = self.slots[("param", func.qualname, name)] = self.param_values(func, name)
+                database = _flatten(values) & DATABASE
+                annotation = func.annotations.get(name)
+                if annotation is not None and database and database <= {DIRECT, DRIVER}:
+                    module = self.modules[func.module]
+                    self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, annotation))
         for module in self.modules.values():
             for node, func in _calls_with_function(module, self):
                 if not isinstance(node.func, ast.Attribute):

@@ -69,6 +69,8 @@ class MigrationPlan:
     pool_blockers: tuple[tuple[str, LeftAlone], ...] = ()
     # the whole-program model's verdict on each receiver of asyncpg's API: path -> span -> Receiver
     receivers: dict = field(default_factory=dict, hash=False, compare=False)
+    # annotations of parameters that only receive asyncpg's own connections: path -> spans
+    asyncpg_annotations: dict = field(default_factory=dict, hash=False, compare=False)
     # why no location serves every module that would import the generated ones ("" when one does)
     location_problem: str = ""
 

@@ -183,7 +183,7 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
     program = legacy_program(files.root, sources.items(), _generated_modules(plan))
-    plan = dataclasses.replace(plan, receivers=program.receivers)
+    plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations)
     notes = []
     blocked = [n for n in ("repositories", "config") if n in names]
     if blocked and plan.pool_blockers:
