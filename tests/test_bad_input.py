@@ -159,8 +159,10 @@ def test_write_keeps_encoding_bom_line_endings_tabs_and_mode(tmp_path):
 @pytest.fixture
 def small_tree(tmp_path) -> Path:
     root = tmp_path / "app"
-    write_tree(root, {"repo/alerts.py": REPOSITORY, "repo/users.py": REPOSITORY.replace("alerts", "users"),
-                      "locked/events.py": REPOSITORY.replace("alerts", "events")})
+    # packages: two folders of bare modules would give the generated modules no single place
+    write_tree(root, {"repo/__init__.py": "", "repo/alerts.py": REPOSITORY,
+                      "repo/users.py": REPOSITORY.replace("alerts", "users"),
+                      "locked/__init__.py": "", "locked/events.py": REPOSITORY.replace("alerts", "events")})
     return root
 
 
