@@ -289,3 +289,28 @@ def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
     data = json.loads(result.stdout)
     assert {(c["path"], c["blocking"]) for c in data["closure"]} == {("service.py", True)}
     assert any("nothing written" in note for note in data["notes"])
+
+
+def test_scan_of_a_migrated_tree_reports_what_the_closure_check_reports(tmp_path):
+    files = {
+        "engine.py": '"""The engine. Written by `unify migrate`; application code from now on."""\nrepository_engine = None\n',
+        "repo.py": """
+            from engine import repository_engine
+
+
+            async def total():
+                return await repository_engine.fetchval("SELECT 1")
+
+
+            async def fine():
+                async with repository_engine.connect() as conn:
+                    return conn
+        """,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(textwrap.dedent(text))
+    import json
+
+    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--format", "json"])
+    found = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "asyncpg-on-sqlalchemy"]
+    assert [(f["location"]["path"], f["location"]["line"]) for f in found] == [("repo.py", 6)]

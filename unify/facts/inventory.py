@@ -14,7 +14,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.deployment import read_deployment_file
 from unify.facts.findings import derive_findings
-from unify.facts.model import FileFacts, FileProblem, Inventory, Location, SchemaSource
+from unify.facts.model import FileFacts, FileProblem, Finding, Inventory, Location, SchemaSource, Severity
 from unify.facts.python_facts import PREFILTER, facts_from_source
 from unify.files import FileSet, collect, read_source, relative, shard_of
 
@@ -147,4 +147,32 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         sql_files=tuple(sql_sources),
         problems=tuple(sorted(problems, key=lambda p: p.path)),
     )
-    return Inventory(**{**inventory.__dict__, "findings": tuple(derive_findings(inventory))})
+    findings = derive_findings(inventory)
+    if shard is None:
+        findings += closure_findings(base, files.python)
+    return Inventory(**{**inventory.__dict__, "findings": tuple(findings)})
+
+
+def closure_findings(base: Path, python: Iterable[Path]) -> list[Finding]:
+    """The closure check over the tree as it is: on a migrated tree, every call of asyncpg's
+    API left on an object that became SQLAlchemy (what `unify migrate` checks before writing)."""
+    from unify.rewrite.closure import check
+
+    sources, generated = [], set()
+    for path in python:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        rel = relative(base, path)
+        sources.append((rel, text))
+        if "Written by `unify migrate`" in text:
+            generated.add(Path(rel).stem)
+    found = []
+    for item in check(base, sources, generated):
+        if item.blocking:
+            found.append(Finding("asyncpg-on-sqlalchemy", Severity.ERROR, Location(item.path, item.line),
+                                 f"{item.call}: {item.problem}",
+                                 fix="move the call onto Core by hand, or run it on asyncpg_connection(...) from the "
+                                     "raw-SQL helpers (docs/closure.md)"))
+    return found
