@@ -443,8 +443,11 @@ class Program:
             return ("cls", qual)
         return ("func", qual)
 
-    def _qualified(self, dotted: str) -> set:
+    def _qualified(self, dotted: str, _seen: frozenset = frozenset()) -> set:
         """An imported name: a project module, a project symbol, or something outside."""
+        if dotted in _seen or len(_seen) > 20:
+            return set()  # imports that go round in a circle name nothing
+        _seen = _seen | {dotted}
         module = self._resolve_module(dotted)
         if module is not None:
             return {("mod", module)}
@@ -458,7 +461,7 @@ class Program:
                 if name in info.names:
                     return {self._ref(info.names[name])}
                 if name in info.imports:
-                    return self._qualified(info.imports[name])
+                    return self._qualified(info.imports[name], _seen)
                 return set(self.slots.get(("global", module, name), ()))
         return {("ext", dotted)}
 

@@ -23,7 +23,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, read_source, relative, shard_of
-from unify.rewrite.closure import check, legacy_program
+from unify.rewrite.closure import ClosureFinding, check, legacy_program
 from unify.rewrite.imports import run_on_tree
 from unify.rewrite.dependencies import declare_sqlalchemy
 from unify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
@@ -91,7 +91,7 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], finge
     source = read_source(Path(path))
     if isinstance(source, str):
         return Skipped(rel, source)
-    candidates = [c for c in _codemods(names) if c.wants(source, plan)]
+    candidates = [c for c in _codemods(names) if c.wants(source, plan) or c.wants_file(rel, source, plan)]
     if not candidates:
         return Unchanged(rel)  # no codemod has work here: not even parsed
     # a file some codemod could not rule out by its text alone is parsed at least, so a
@@ -182,8 +182,14 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
                       python_files=files.python)
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
-    program = legacy_program(files.root, sources.items(), _generated_modules(plan))
-    plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations)
+    try:
+        program = legacy_program(files.root, sources.items(), _generated_modules(plan))
+    except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
+        program = None
+        model_error = f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
+    else:
+        model_error = ""
+        plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations)
     notes = []
     blocked = [n for n in ("repositories", "config") if n in names]
     if blocked and plan.pool_blockers:
@@ -230,6 +236,9 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
     if shard is None:
         result.closure = closure_check(files.root, sources, result.outcomes, plan)
+    if model_error:
+        result.closure.append(ClosureFinding("", 0, "unify", f"{redact_text(model_error)}; nothing can be proven, so "
+                                             "nothing is written (please report this)"))
     return result, plan
 
 
@@ -250,7 +259,11 @@ def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcom
     for outcome in outcomes:
         if isinstance(outcome, Changed) and outcome.path.endswith(".py"):
             after[outcome.path] = outcome.new.decode("utf-8", errors="replace")
-    return check(root, after.items(), _generated_modules(plan))
+    try:
+        return check(root, after.items(), _generated_modules(plan))
+    except Exception as exc:  # noqa: BLE001 - never a traceback: a finding that stops the write
+        return [ClosureFinding("", 0, "unify", redact_text(f"the closure check could not run: {type(exc).__name__}: "
+                                                           f"{exc}; nothing is written (please report this)"))]
 
 
 def _generated_modules(plan: MigrationPlan) -> set[str]:
