@@ -314,3 +314,23 @@ def test_scan_of_a_migrated_tree_reports_what_the_closure_check_reports(tmp_path
     result = CliRunner().invoke(app, ["scan", str(tmp_path), "--format", "json"])
     found = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "asyncpg-on-sqlalchemy"]
     assert [(f["location"]["path"], f["location"]["line"]) for f in found] == [("repo.py", 6)]
+
+
+def test_a_name_bound_by_the_with_statement_around_a_call_is_known_exactly():
+    rewritten = {
+        "engine.py": "repository_engine = object()\n",
+        "raw_sql.py": "async def asyncpg_connection(source):\n    return source\n",
+        "items.py": textwrap.dedent("""
+            from sqlalchemy import text
+            from engine import repository_engine
+            from raw_sql import asyncpg_connection
+
+            async def item(key, conn=None):
+                if conn:
+                    async with asyncpg_connection(conn) as connection:
+                        return await connection.fetchrow("SELECT $1::int", key)
+                async with repository_engine.connect() as connection:
+                    return await connection.execute(text("SELECT :key"), {"key": key})
+        """),
+    }
+    assert [f for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if f.blocking] == []

@@ -683,13 +683,35 @@ class Program:
                 if shape is None:
                     continue
                 receiver = node.func.value
-                values = self._eval(module, func, receiver)
+                values = self._with_binding(module, func, node, receiver)
+                if values is None:
+                    values = self._eval(module, func, receiver)
                 verdict, evidence, certain = judge(values, receiver, method)
                 key = _span(module, receiver)
                 self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain)
                 self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
                                            ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
                                            frozenset(_describe(v) for v in values)))
+
+    def _with_binding(self, module: _Module, func: _Func | None, call: ast.Call, receiver: ast.expr) -> set | None:
+        """What `async with X as name:` around the call bound the receiver `name` to. Names are
+        followed flow-insensitively elsewhere; a name bound by the with statement that holds the
+        call is known exactly, whatever else the function binds to that name."""
+        if not isinstance(receiver, ast.Name):
+            return None
+        parents = module.__dict__.setdefault("_parents", {})
+        if not parents:
+            for node in ast.walk(module.tree):
+                for child in ast.iter_child_nodes(node):
+                    parents[id(child)] = node
+        current = parents.get(id(call))
+        while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if isinstance(current, (ast.With, ast.AsyncWith)):
+                for item in current.items:
+                    if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == receiver.id:
+                        return self._eval(module, func, item.context_expr)
+            current = parents.get(id(current))
+        return None
 
     def receiver(self, path: str, span: tuple[int, int, int, int]) -> Receiver | None:
         return self.receivers.get(path, {}).get(span)
