@@ -101,6 +101,7 @@ class RepositoryCodemod(UnifyCodemod):
         self._driver_prepares: set[int] = set()  # prepare() calls left on the asyncpg connection
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
         self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
+        self._opened: list[dict[str, str]] = []  # per enclosing with: receiver code -> asyncpg_connection() name
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
@@ -337,6 +338,12 @@ class RepositoryCodemod(UnifyCodemod):
     def _either(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str, resolution):
         """A receiver typed `asyncpg.Pool | asyncpg.Connection`: callers may pass an engine now,
         or still an asyncpg connection, so the call runs on the asyncpg connection under either."""
+        receiver_code = self.module_code(call.func.value)
+        for opened in reversed(self._opened):
+            if receiver_code in opened:  # inside `async with asyncpg_connection(x) as conn, conn.transaction():`
+                self.record(call, f"{method}() runs on the asyncpg connection its transaction() block opened")
+                return updated.with_changes(expression=updated.expression.with_changes(
+                    func=updated.expression.func.with_changes(value=cst.Name(opened[receiver_code]))))
         statement = self._statement_of(original)
         if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement) \
                 or id(statement) in self._wrap:
@@ -799,7 +806,41 @@ class RepositoryCodemod(UnifyCodemod):
         return node
 
     def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
-        return self._review_header(original_node, updated_node)
+        return self._review_header(original_node, self._either_transactions(original_node, updated_node))
+
+    def visit_With(self, node: cst.With) -> None:
+        # receivers whose transaction() moves onto asyncpg_connection(): the calls in the block
+        # use the connection it opens, by name
+        opened = {}
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+                    call.func.attr.value == "transaction" and self._kind(call.func.value)[0] is Kind.EITHER:
+                opened[self.module_code(call.func.value)] = self._free_connection_name(item)
+        self._opened.append(opened)
+
+    def _either_transactions(self, original: cst.With, updated: cst.With) -> cst.With:
+        """`async with x.transaction():` where x may be a pool, a connection or something else:
+        the transaction of the asyncpg connection under whatever x holds."""
+        opened = self._opened.pop()
+        items: list[cst.WithItem] = []
+        changed = False
+        for old, new in zip(original.items, updated.items):
+            call = old.item
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and \
+                    self.module_code(call.func.value) in opened and call.func.attr.value == "transaction":
+                name = opened[self.module_code(call.func.value)]
+                self._helper("asyncpg_connection")
+                self.record(call, "transaction() on a receiver that may be a pool, a connection or another object "
+                                  f"({self._kind(call.func.value)[1].evidence}) runs on the asyncpg connection under "
+                                  "it: asyncpg_connection() opens it, its own transaction() as before", Risk.REVIEW)
+                items.append(cst.WithItem(cst.Call(cst.Name("asyncpg_connection"), [cst.Arg(new.item.func.value)]),
+                                          asname=cst.AsName(cst.Name(name)), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))))
+                items.append(new.with_changes(item=new.item.with_changes(func=new.item.func.with_changes(value=cst.Name(name)))))
+                changed = True
+            else:
+                items.append(new)
+        return updated.with_changes(items=items) if changed else updated
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
         return self._review_header(original_node, updated_node)

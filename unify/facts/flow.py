@@ -150,17 +150,23 @@ class Program:
         """`sources`: (relative path, text) of every Python file of the application."""
         program = cls()
         program.generated_modules = set(generated_modules)
+        sources = list(sources)
+        packages = {str(Path(rel).parent) for rel, _ in sources if Path(rel).name == "__init__.py"}
         for rel, text in sources:
             try:
                 tree = ast.parse(text, filename=rel)
-            except (SyntaxError, ValueError):
+            except (SyntaxError, ValueError, RecursionError):
                 continue
             name = _module_name(rel)
             module = _Module(name, rel, tree, text, lines=text.splitlines())
             program.modules[name] = module
-            parts = name.split(".")
-            for start in range(len(parts)):
-                program._by_suffix.setdefault(".".join(parts[start:]), []).append(name)
+            # the name absolute imports use: from the first folder above that is not a package
+            # (`import asyncpg` is never the application's own mautrix/util/asyncpg.py)
+            parent = Path(rel).parent
+            while str(parent) in packages and str(parent) != ".":
+                parent = parent.parent
+            start = 0 if str(parent) == "." else len(parent.parts)
+            program._by_suffix.setdefault(".".join(name.split(".")[start:]), []).append(name)
         for module in program.modules.values():
             program._index(module)
         program._solve()
@@ -726,6 +732,10 @@ def judge(values: set, receiver: ast.expr, method: str) -> tuple[Verdict, str, b
         if guess is None:
             return Verdict.NONE, "nothing known of the receiver", True
         return Verdict.MAYBE, f"named like a {guess}; the model could not follow its value", False
+    others = sorted(_describe(v) for v in values if isinstance(v, tuple) and v[0] in ("inst", "cls", "func", "bound"))
+    if others and database - {ENGINE, SACONN}:
+        kinds = ", ".join(sorted(_describe(v) for v in database) + others)
+        return Verdict.MAYBE, f"may hold a database connection or another object: {kinds}", True
     if database <= {ENGINE, SACONN}:
         return Verdict.SQLALCHEMY, "a SQLAlchemy engine or connection", True
     if database <= {DIRECT, DRIVER}:
