@@ -112,17 +112,23 @@ class EngineCodemod(UnifyCodemod):
                               "engine's pool on the same URL, each statement committing on its own and raising asyncpg's "
                               "exceptions, as the pool did (its options moved to the engine module)")
             AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "use_database_url")
-            url = next((a for a in call.args if a.keyword is None), None) or next(
-                (a for a in call.args if a.keyword is not None and a.keyword.value == "dsn"), None)
-            for arg in call.args:
-                if arg is not url:
+            kept = [i for i, a in enumerate(call.args) if _server_argument(a)]
+            for index, arg in enumerate(call.args):
+                if index not in kept:
                     RemoveImportsVisitor.remove_unused_import_by_node(self.context, arg.value)
             RemoveImportsVisitor.remove_unused_import(self.context, "asyncpg")
             updated_call = updated_node.expression
-            new_url = next((a for a in updated_call.args if a.keyword is None), None) or next(
-                (a for a in updated_call.args if a.keyword is not None and a.keyword.value == "dsn"), None)
-            args = [cst.Arg(new_url.value)] if new_url is not None else []
-            return updated_node.with_changes(expression=cst.Call(cst.Name("use_database_url"), args))
+            args = []
+            for index in kept:  # the URL, or the server in pieces (host=, user=, ...; **settings)
+                arg = updated_call.args[index]
+                if arg.keyword is not None and arg.keyword.value == "dsn" and len(kept) == 1:
+                    arg = cst.Arg(arg.value)
+                args.append(arg)
+            if args:  # laid out as the call was: its last argument's comma and line break close it
+                last = updated_call.args[-1]
+                args[-1] = args[-1].with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg)
+            return updated_node.with_changes(expression=cst.Call(
+                cst.Name("use_database_url"), args, whitespace_before_args=updated_call.whitespace_before_args))
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
@@ -238,3 +244,16 @@ class EngineCodemod(UnifyCodemod):
         filename = (self.context.filename or "").replace("\\", "/")
         root = str(self.plan.root).replace("\\", "/").rstrip("/") + "/"
         return filename[len(root):] if filename.startswith(root) else filename
+
+
+_SERVER_KEYWORDS = frozenset({"dsn", "host", "port", "user", "password", "database"})
+
+
+def _server_argument(arg: cst.Arg) -> bool:
+    """Whether a create_pool() argument says which server: the URL, a piece of it, or a
+    `**settings` mapping that may hold them (use_database_url() takes the same names)."""
+    if arg.star == "**":
+        return True
+    if arg.keyword is None:
+        return arg.star == "" and True
+    return arg.keyword.value in _SERVER_KEYWORDS

@@ -451,14 +451,15 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
             "has to be set wherever the application runs, development included",
             f"set {url_var} in .env or the shell; keep credentials out of defaults")))
         url_default = None
-    for f in pools:
-        pieces = sorted(set(f.options) & {"host", "port", "user", "password", "database"})
-        if f.url is None and pieces:
-            block(f, f"the pool at {f.location} is given its server in pieces ({', '.join(pieces)}), not as a URL",
-                  "give create_pool() one URL (dsn=...) and run unify migrate again")
-    if len({f.url for f in pools}) > 1:
-        block(pools[0], "the asyncpg pools connect with different URLs (" + ", ".join(
-            f"{f.url} at {f.location}" for f in pools) + "); one engine would send them all to one database",
+    # the server given in pieces (host=, user=, **settings) goes to use_database_url() as it is;
+    # pools of tests, scripts and benchmarks point the one engine at their own database there
+    application_pools = [f for f in pools if not _auxiliary(f.location.path)] or pools
+    urls = {f.url if f.url is not None else ", ".join(f"{k}={v}" for k, v in sorted(f.options.items())
+                                                          if k in ("host", "port", "user", "password", "database", "**"))
+               for f in application_pools}
+    if len(urls) > 1:
+        block(application_pools[0], "the asyncpg pools connect with different URLs (" + ", ".join(
+            f"{f.url} at {f.location}" for f in application_pools) + "); one engine would send them all to one database",
             "keep one database per application, or migrate each database's code separately")
     for f in pools:
         reason = _callers_disagree(root, import_root, f, python_files)
