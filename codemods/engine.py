@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 
+from pathlib import Path
+
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from unify.facts.receivers import qualified_names
+from unify.files import auxiliary
 from unify.rewrite.outcome import Risk
 from unify.rewrite.sources import engine_origins, kept_engine_reason
 from unify.templates import render_engine_module
@@ -107,7 +110,11 @@ class EngineCodemod(UnifyCodemod):
 
     def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
         call = original_node.expression
-        if self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
+        if self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES) \
+                and auxiliary(self._rel_path()):
+            self.leave_alone(call, "a pool this test, script or tool creates for itself stays on asyncpg, with the "
+                                   "calls made on it; the application's own pools move onto the engine")
+        elif self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
             self.record(call, f"asyncpg.create_pool() becomes use_database_url() of {self.plan.engine_module}: the shared "
                               "engine's pool on the same URL, each statement committing on its own and raising asyncpg's "
                               "exceptions, as the pool did (its options moved to the engine module)")
@@ -130,6 +137,13 @@ class EngineCodemod(UnifyCodemod):
             return updated_node.with_changes(expression=cst.Call(
                 cst.Name("use_database_url"), args, whitespace_before_args=updated_call.whitespace_before_args))
         return updated_node
+
+    def _rel_path(self) -> str:
+        filename = Path(self.context.filename or "")
+        try:
+            return filename.resolve().relative_to(self.plan.root).as_posix()
+        except ValueError:
+            return filename.as_posix()
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self._is(original_node.func, ENGINE_FACTORIES):

@@ -173,8 +173,15 @@ class RepositoryCodemod(UnifyCodemod):
         if not receivers:
             return None
         judged = receivers.get(self._span(node))
-        if judged is None or judged.verdict is Verdict.NONE:
-            return None  # prepared statements, cursors: this module's own resolution knows them
+        if judged is None:
+            return None
+        if judged.verdict is Verdict.NONE:
+            # prepared statements and cursors: this module's own resolution knows them; a pool or
+            # connection it finds by itself the model has ruled out
+            resolution = self.resolver.resolve(node)
+            if resolution.kind in (Kind.PREPARED, Kind.CURSOR, Kind.TRANSACTION):
+                return resolution.kind, resolution
+            return Kind.UNKNOWN, resolution
         kind = _VERDICT_KINDS[judged.verdict]
         evidence = judged.evidence if judged.certain else f"name {judged.evidence}"
         return kind, Resolution(kind, evidence)

@@ -334,3 +334,96 @@ def test_a_name_bound_by_the_with_statement_around_a_call_is_known_exactly():
         """),
     }
     assert [f for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if f.blocking] == []
+
+
+def test_a_tests_own_pool_stays_on_asyncpg_and_so_do_its_calls():
+    program = model({
+        "app/repo.py": """
+            import asyncpg
+
+            class Repo:
+                def __init__(self, pool: asyncpg.Pool):
+                    self.pool = pool
+
+                async def one(self):
+                    return await self.pool.fetchval("SELECT 1")
+        """,
+        "tests/conftest.py": """
+            import asyncpg
+            import pytest
+
+            @pytest.fixture
+            async def db():
+                pool = await asyncpg.create_pool("postgresql://localhost/test")
+                async with pool.acquire() as conn:
+                    yield conn
+        """,
+        "tests/test_repo.py": """
+            async def test_rows(db):
+                assert await db.fetchval("SELECT 2") == 2
+        """,
+    })
+    found = verdicts(program)
+    assert found["tests/test_repo.py:db.fetchval"] is Verdict.ASYNCPG
+    # the application's code is fed only the annotation: it moves
+    assert found["app/repo.py:self.pool.fetchval"] is Verdict.POOL
+
+
+def test_fastapi_dependencies_and_lifespan_state_carry_the_pool():
+    program = model({
+        "app/main.py": """
+            from contextlib import asynccontextmanager
+            import asyncpg
+
+            @asynccontextmanager
+            async def lifespan(app):
+                pool = await asyncpg.create_pool("postgresql://")
+                yield {"db_pool": pool}
+        """,
+        "app/db.py": """
+            from typing import Annotated
+            from fastapi import Depends, Request
+
+            async def get_connection(request: Request):
+                async with request.state.db_pool.acquire() as conn:
+                    yield conn
+
+            async def route(conn: Annotated[object, Depends(get_connection)]):
+                return await conn.fetch("SELECT 1")
+
+            async def other(conn=Depends(get_connection)):
+                return await conn.fetchrow("SELECT 1")
+        """,
+    })
+    found = verdicts(program)
+    assert found["app/db.py:request.state.db_pool.acquire"] is Verdict.POOL
+    assert found["app/db.py:conn.fetch"] is Verdict.CONNECTION
+    assert found["app/db.py:conn.fetchrow"] is Verdict.CONNECTION
+
+
+def test_closure_check_finds_sqlalchemy_calls_on_asyncpg_connections():
+    rewritten = {
+        "engine.py": "repository_engine = object()\n",
+        "raw_sql.py": "async def asyncpg_connection(source):\n    return source\n",
+        "dao.py": textwrap.dedent("""
+            from sqlalchemy import text
+            from raw_sql import asyncpg_connection
+
+            async def provide(pool):
+                async with asyncpg_connection(pool) as conn:
+                    yield conn
+
+            async def use(conn):
+                return await conn.execute(text("SELECT 1"))
+
+            async def route():
+                async for conn in provide(None):
+                    pass
+
+            async def wired():
+                async with asyncpg_connection(None) as conn:
+                    return await use(conn)
+        """),
+    }
+    blocking = [(f.path, f.call) for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if f.blocking]
+    assert blocking == [("dao.py", "conn.execute(...)")]

@@ -194,3 +194,17 @@ def shard_of(rel: str, count: int) -> int:
 
     digest = hashlib.sha256(rel.replace("\\", "/").encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % count + 1
+
+
+# directories (and file names) of code that uses the application rather than being it
+_AUXILIARY_DIRS = frozenset({"tests", "test", "testing", "benchmarks", "benchmark", "bench", "scripts", "script",
+                             "examples", "example", "docs", "tools", "migrations", "alembic"})
+
+
+def auxiliary(rel: str) -> bool:
+    """Whether a file (relative path) is a test, script, benchmark or tool of the application
+    rather than the application itself."""
+    parts = PurePosixPath(rel).parts
+    name = parts[-1] if parts else ""
+    return (any(p.lower() in _AUXILIARY_DIRS for p in parts[:-1]) or name == "conftest.py"
+            or name.startswith("test_") or name.endswith("_test.py"))

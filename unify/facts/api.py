@@ -112,3 +112,27 @@ def asyncpg_on_sqlalchemy(call: ast.Call) -> bool:
             return True  # asyncpg's *args; SQLAlchemy takes a statement and one set of parameters
         return False
     return False
+
+
+# SQLAlchemy's AsyncConnection API that asyncpg's connection lacks (or takes differently)
+SQLALCHEMY_ONLY = frozenset({"exec_driver_sql", "stream", "stream_scalars", "scalar", "scalars", "begin_nested",
+                             "get_raw_connection", "execution_options", "run_sync", "in_transaction", "commit",
+                             "rollback"})
+_CORE_CONSTRUCTS = frozenset({"text", "select", "insert", "update", "delete", "numbered", "binds"})
+
+
+def sqlalchemy_call(call: ast.Call) -> bool:
+    """Whether `x.method(...)` is SQLAlchemy's connection API: on asyncpg's connection it fails."""
+    if not isinstance(call.func, ast.Attribute):
+        return False
+    method = call.func.attr
+    if method in SQLALCHEMY_ONLY:
+        return True
+    if method == "execute" and call.args:
+        first = call.args[0]
+        if isinstance(first, ast.Starred):
+            first = first.value
+        if isinstance(first, ast.Call):
+            head = first.func.attr if isinstance(first.func, ast.Attribute) else getattr(first.func, "id", "")
+            return head in _CORE_CONSTRUCTS
+    return False

@@ -29,7 +29,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
-from unify.facts.api import ASYNCPG_ONLY, asyncpg_call_shape
+from unify.facts.api import ASYNCPG_ONLY, asyncpg_call_shape, sqlalchemy_call
+from unify.files import auxiliary
 
 # -- values ---------------------------------------------------------------------------------
 POOL = "pool"  # an asyncpg pool the migration moves onto the engine
@@ -40,8 +41,10 @@ DRIVER = "driver"  # the asyncpg connection under a SQLAlchemy connection
 ENGINE = "engine"  # a SQLAlchemy engine
 SACONN = "sa-connection"  # a SQLAlchemy connection
 WEAK = "weak"  # a pool or connection guessed from a name only
+OWN_POOL = "own-pool"  # a pool a test, script or tool creates for itself: it stays on asyncpg
 
-DATABASE = frozenset({POOL, CONN, ACONN, DIRECT, DRIVER, ENGINE, SACONN, WEAK})
+DATABASE = frozenset({POOL, CONN, ACONN, DIRECT, DRIVER, ENGINE, SACONN, WEAK, OWN_POOL})
+STAYS = frozenset({DIRECT, DRIVER, OWN_POOL})  # asyncpg objects the migration leaves as they are
 
 _POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
 _CONNECT_FACTORIES = {"asyncpg.connect", "asyncpg.connection.connect"}
@@ -98,6 +101,7 @@ class _Func:
     kind: str = "function"  # function | method | classmethod | staticmethod | property
     locals: set[str] = field(default_factory=set)
     globals: set[str] = field(default_factory=set)
+    depends: dict[str, ast.expr] = field(default_factory=dict)  # parameter -> the provider of Depends()
 
 
 @dataclass
@@ -139,6 +143,8 @@ class Program:
         # annotations of parameters that only ever receive asyncpg's own connections: they stay
         self.asyncpg_annotations: dict[str, set[tuple[int, int, int, int]]] = {}
         self.sites: list[CallSite] = []
+        # calls of SQLAlchemy's connection API on receivers that may hold asyncpg's own connection
+        self.core_sites: list[CallSite] = []
         self._final = False
         self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
         self.fixtures: dict[str, list[str]] = {}  # pytest fixture name -> functions that provide it
@@ -241,10 +247,16 @@ class Program:
             elif "property" in decorators or any(d.endswith("cached_property") for d in decorators):
                 func.kind = "property"
         args = node.args
-        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+        positional = [*args.posonlyargs, *args.args]
+        defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        for a in [*positional, *args.kwonlyargs]:
             func.params.append(a.arg)
             if a.annotation is not None:
                 func.annotations[a.arg] = a.annotation
+            provider = _dependency(a.annotation, defaults.get(a.arg))
+            if provider is not None:  # FastAPI's Depends(f): the parameter gets what f returns or yields
+                func.depends[a.arg] = provider
         for a in (args.vararg, args.kwarg):
             if a is not None:
                 func.locals.add(a.arg)
@@ -517,6 +529,16 @@ class Program:
             return self._attribute(module, func, node)
         if isinstance(node, ast.Call):
             return self._call(module, func, node)
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                values = self._eval(module, func, value)
+                name = _constant_key(key) if key is not None else None
+                if name is not None and _flatten(values) & DATABASE:
+                    # {"db_pool": pool}: a lifespan's state, a context dict; read back as
+                    # request.state.db_pool or ctx["db_pool"]
+                    self._add(("loose", name), values)
+                    self._add(("item", name), values)
+            return set()
         if isinstance(node, ast.Subscript):
             self._eval(module, func, node.value)
             key = _constant_key(node.slice)
@@ -580,12 +602,14 @@ class Program:
         if method is not None:
             receivers = self._eval(module, func, node.func.value)
             flat = _flatten(receivers)
-            if method == "acquire" and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
+            if method == "acquire" and flat != {OWN_POOL} and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
                 verdict = judge(receivers, node.func.value, method)[0]
                 if verdict is Verdict.POOL:
                     out.add(CONN)
                 elif verdict is Verdict.MAYBE:
                     out.add(DRIVER)  # the migration opens asyncpg_connection() here
+            elif method == "acquire" and flat == {OWN_POOL}:
+                out.add(DIRECT)
             elif method in ("connect", "begin") and ENGINE in flat:
                 out.add(SACONN)
         if not callees and method is not None and self._final:
@@ -608,7 +632,7 @@ class Program:
                 continue
             if callee[0] == "ext":
                 if callee[1] in _POOL_FACTORIES:
-                    out.add(POOL)
+                    out.add(OWN_POOL if auxiliary(module.path) else POOL)
                     for hook in ("init", "setup"):  # callbacks get each asyncpg connection itself
                         for value in kwargs.get(hook, ()):
                             if isinstance(value, tuple) and value[0] == "func":
@@ -661,6 +685,11 @@ class Program:
     # -- verdicts -----------------------------------------------------------------------------
     def param_values(self, func: _Func, name: str) -> set:
         values = set(self.slots.get(("param", func.qualname, name), ()))
+        if name in func.depends:
+            module = self.modules[func.module]
+            for provider in self._eval(module, None, func.depends[name]):
+                if isinstance(provider, tuple) and provider[0] in ("func", "bound"):
+                    values |= self.slots.get(("ret", provider[1]), set())
         annotated = self._annotation(self.modules[func.module], func.annotations.get(name))
         if not values and name in self.fixtures and func.kind not in ("method", "classmethod", "property"):
             for fixture in self.fixtures[name]:
@@ -677,7 +706,7 @@ class Program:
                 values = self.slots[("param", func.qualname, name)] = self.param_values(func, name)
                 database = _flatten(values) & DATABASE
                 annotation = func.annotations.get(name)
-                if annotation is not None and database and database <= {DIRECT, DRIVER}:
+                if annotation is not None and database and database <= STAYS:
                     module = self.modules[func.module]
                     self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, annotation))
         for module in self.modules.values():
@@ -686,6 +715,16 @@ class Program:
                     continue
                 method = node.func.attr
                 shape = asyncpg_call_shape(node)
+                if sqlalchemy_call(node):
+                    receiver = node.func.value
+                    values = self._with_binding(module, func, node, receiver)
+                    if values is None:
+                        values = self._eval(module, func, receiver)
+                    if _flatten(values) & STAYS:
+                        self.core_sites.append(CallSite(
+                            module.path, node.lineno, node.col_offset, method,
+                            ast.get_source_segment(module.source, receiver) or "", Verdict.ASYNCPG,
+                            "holds asyncpg's own connection", frozenset(_describe(v) for v in values)))
                 if shape is None:
                     continue
                 receiver = node.func.value
@@ -738,8 +777,9 @@ def judge(values: set, receiver: ast.expr, method: str) -> tuple[Verdict, str, b
         return Verdict.MAYBE, f"may hold a database connection or another object: {kinds}", True
     if database <= {ENGINE, SACONN}:
         return Verdict.SQLALCHEMY, "a SQLAlchemy engine or connection", True
-    if database <= {DIRECT, DRIVER}:
-        return Verdict.ASYNCPG, "a connection of its own (asyncpg.connect()) or the driver connection", True
+    if database <= STAYS:
+        return Verdict.ASYNCPG, "asyncpg's own: a connection of its own (asyncpg.connect()), the driver connection, " \
+                                "or a pool a test or script creates for itself", True
     if database == {POOL}:
         return Verdict.POOL, "an asyncpg pool" + (" (by attribute name)" if named else ""), not named
     if database <= {CONN, ACONN}:
@@ -760,7 +800,7 @@ def _name_guess(node: ast.expr) -> str | None:
     return None
 
 
-_DESCRIPTIONS = {POOL: "asyncpg pool", CONN: "pooled connection", ACONN: "asyncpg.Connection", DIRECT: "asyncpg.connect()",
+_DESCRIPTIONS = {OWN_POOL: "a test's or script's own pool", POOL: "asyncpg pool", CONN: "pooled connection", ACONN: "asyncpg.Connection", DIRECT: "asyncpg.connect()",
                  DRIVER: "driver connection", ENGINE: "SQLAlchemy engine", SACONN: "SQLAlchemy connection", WEAK: "guessed"}
 
 
@@ -866,3 +906,15 @@ def _module_name(rel: str) -> str:
 
 
 __all__ = ["ASYNCPG_ONLY", "CallSite", "Program", "Receiver", "Verdict", "judge"]
+
+
+def _dependency(annotation: ast.expr | None, default: ast.expr | None) -> ast.expr | None:
+    """The provider f of `x: Annotated[T, Depends(f)]` or `x: T = Depends(f)`."""
+    candidates = [default] if default is not None else []
+    if isinstance(annotation, ast.Subscript) and _dotted(annotation.value).rsplit(".", 1)[-1] == "Annotated" \
+            and isinstance(annotation.slice, ast.Tuple):
+        candidates += annotation.slice.elts[1:]
+    for node in candidates:
+        if isinstance(node, ast.Call) and _dotted(node.func).rsplit(".", 1)[-1] == "Depends" and node.args:
+            return node.args[0]
+    return None

@@ -62,6 +62,10 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
             findings.append(ClosureFinding(site.path, site.line, text,
                                            "stays on asyncpg: the model found no pool or connection of the application "
                                            "behind this receiver", blocking=False))
+    for site in program.core_sites:
+        findings.append(ClosureFinding(site.path, site.line, f"{site.receiver}.{site.method}(...)",
+                                       f"SQLAlchemy's {site.method}() on a receiver that may hold asyncpg's own "
+                                       f"connection ({', '.join(sorted(site.values))}): it fails at run time"))
     for path, line, callee, values in program.escapes:
         if values & {ENGINE, SACONN}:
             findings.append(ClosureFinding(path, line, f"{callee}(...)",

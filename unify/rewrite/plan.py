@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from unify.config import Settings
 from unify.dsn import redact
 from unify.facts.model import ConnectionFactory, Inventory
+from unify.files import auxiliary as _auxiliary
 from unify.rewrite.outcome import LeftAlone
 from unify.rewrite import sources
 
@@ -117,18 +118,6 @@ def _module_name(import_root: Path, path: Path) -> str:
     return ".".join(rel.with_suffix("").parts)
 
 
-# directories (and file names) of code that uses the application rather than being it
-_AUXILIARY_DIRS = frozenset({"tests", "test", "testing", "benchmarks", "benchmark", "bench", "scripts", "script",
-                             "examples", "example", "docs", "tools", "migrations", "alembic"})
-
-
-def _auxiliary(rel: str) -> bool:
-    parts = PurePosixPath(rel).parts
-    name = parts[-1] if parts else ""
-    return (any(p.lower() in _AUXILIARY_DIRS for p in parts[:-1]) or name == "conftest.py"
-            or name.startswith("test_") or name.endswith("_test.py"))
-
-
 def _top_level_imports(path: Path) -> set[str]:
     """The first component of every absolute import in `path` (nested ones included)."""
     try:
@@ -181,6 +170,8 @@ def _reaches(importer: _Importer, import_root: Path, own_names: dict[Path, set[s
     the path already, or the importer would not run today)."""
     if importer.import_root == import_root:
         return True
+    if importer.auxiliary and importer.import_root.is_relative_to(import_root):
+        return True  # tests and scripts run from the project (pytest's rootdir, `python -m`)
     names = own_names.setdefault(importer.path, _top_level_imports(importer.path))
     return any(_provides(import_root, n) and not _provides(importer.import_root, n) for n in names)
 
@@ -367,7 +358,8 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     # engine codemod reports them); only engines on the configured database are replaced
     engines = tuple(f for f in factories if f.kind == "engine" and f.api.endswith("create_async_engine")
                     and (f.location.path, f.location.line) not in kept)
-    pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool")
+    # a pool a test, script or tool creates for itself stays on asyncpg: it shapes nothing here
+    pools = tuple(f for f in factories if f.stack == "asyncpg" and f.kind == "pool" and not _auxiliary(f.location.path))
 
     kwargs: dict[str, EngineOption] = {}
     connect: dict[str, EngineOption] = {}
@@ -453,7 +445,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         url_default = None
     # the server given in pieces (host=, user=, **settings) goes to use_database_url() as it is;
     # pools of tests, scripts and benchmarks point the one engine at their own database there
-    application_pools = [f for f in pools if not _auxiliary(f.location.path)] or pools
+    application_pools = list(pools)
     urls = {f.url if f.url is not None else ", ".join(f"{k}={v}" for k, v in sorted(f.options.items())
                                                           if k in ("host", "port", "user", "password", "database", "**"))
                for f in application_pools}
