@@ -608,6 +608,11 @@ class Program:
                     out.add(CONN)
                 elif verdict is Verdict.MAYBE:
                     out.add(DRIVER)  # the migration opens asyncpg_connection() here
+            elif method == "run_async":
+                # the engine module runs a pool's init/setup callback on the asyncpg connection
+                for value in (args[0] if args else set()):
+                    if isinstance(value, tuple) and value[0] == "func":
+                        self._flow_args(value[1], [{DRIVER}], {}, skip=0)
             elif method == "acquire" and flat == {OWN_POOL}:
                 out.add(DIRECT)
             elif method in ("connect", "begin") and ENGINE in flat:
