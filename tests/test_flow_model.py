@@ -427,3 +427,29 @@ def test_closure_check_finds_sqlalchemy_calls_on_asyncpg_connections():
     }
     blocking = [(f.path, f.call) for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if f.blocking]
     assert blocking == [("dao.py", "conn.execute(...)")]
+
+
+def test_a_wrapper_with_asyncpgs_method_names_is_the_applications_own_call():
+    program = model({
+        "db.py": """
+            import asyncpg
+
+            class Database:
+                def __init__(self, pool: asyncpg.Pool):
+                    self.pool = pool
+
+                async def fetch(self, query, *args):
+                    async with self.pool.acquire() as conn:
+                        return await conn.fetch(query, *args)
+
+            class Guilds:
+                def __init__(self, db: Database):
+                    self.db = db
+
+                async def all(self):
+                    return await self.db.fetch("SELECT * FROM guilds WHERE id = $1", 1)
+        """,
+    })
+    found = verdicts(program)
+    assert found["db.py:self.db.fetch"] is Verdict.NONE
+    assert found["db.py:conn.fetch"] is Verdict.CONNECTION

@@ -54,6 +54,7 @@ _ANNOTATIONS = {
     "asyncpg.Connection": ACONN, "asyncpg.connection.Connection": ACONN, "asyncpg.pool.PoolConnectionProxy": ACONN,
     "sqlalchemy.ext.asyncio.AsyncEngine": ENGINE, "sqlalchemy.ext.asyncio.AsyncConnection": SACONN,
 }
+GENERATED_MARKER = "Written by `unify migrate`"
 _POOL_NAMES = ("pool", "db_pool", "pg_pool", "pgpool", "connection_pool", "database_pool")
 _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 
@@ -164,6 +165,8 @@ class Program:
             except (SyntaxError, ValueError, RecursionError):
                 continue
             name = _module_name(rel)
+            if GENERATED_MARKER in text[:2000]:
+                program.generated_modules.add(name)  # written by an earlier run, wherever it went
             module = _Module(name, rel, tree, text, lines=text.splitlines())
             program.modules[name] = module
             # the name absolute imports use: from the first folder above that is not a package
@@ -736,7 +739,15 @@ class Program:
                 values = self._with_binding(module, func, node, receiver)
                 if values is None:
                     values = self._eval(module, func, receiver)
-                verdict, evidence, certain = judge(values, receiver, method)
+                # an object of the application's own class with a method of that name (a Database
+                # wrapper's fetch()) is the application's call, not asyncpg's
+                own = {v for v in values if isinstance(v, tuple) and v[0] == "inst" and self._defines(v[1], method)}
+                values = values - own
+                if own and not _flatten(values) & DATABASE:
+                    verdict, evidence, certain = Verdict.NONE, f"the application's own {method}() " \
+                        f"({', '.join(sorted(v[1] for v in own))})", True
+                else:
+                    verdict, evidence, certain = judge(values, receiver, method)
                 key = _span(module, receiver)
                 self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain)
                 self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
@@ -762,6 +773,9 @@ class Program:
                         return self._eval(module, func, item.context_expr)
             current = parents.get(id(current))
         return None
+
+    def _defines(self, klass: str, method: str) -> bool:
+        return any(method in self.classes[qual].methods for qual in self.mro(klass))
 
     def receiver(self, path: str, span: tuple[int, int, int, int]) -> Receiver | None:
         return self.receivers.get(path, {}).get(span)

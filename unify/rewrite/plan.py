@@ -180,8 +180,22 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
+def _existing_engine_module(root: Path, python_files) -> Path | None:
+    """The engine module an earlier run generated: a migrated tree keeps it where it is."""
+    for path in python_files:
+        path = Path(path)
+        if path.name in ("engine.py", "shared_engine.py", "unified_engine.py", "unify_engine.py"):
+            try:
+                head = path.read_text(encoding="utf-8", errors="replace")[:1000]
+            except OSError:
+                continue
+            if GENERATED_MARKER in head and "one database engine" in head:
+                return path.resolve()
+    return None
+
+
 def _engine_location(root: Path, inv: Inventory, settings: Settings,
-                     kept: frozenset = frozenset()) -> tuple[Path, Path, str]:
+                     kept: frozenset = frozenset(), python_files=()) -> tuple[Path, Path, str]:
     """(import root, engine module file, why no location works or "").
 
     The generated modules are imported by one dotted name from every file that the
@@ -191,6 +205,9 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings,
     if settings.engine_module:
         import_root = root / (settings.import_root or ".")
         return import_root.resolve(), (import_root / (settings.engine_module.replace(".", "/") + ".py")).resolve(), ""
+    existing = _existing_engine_module(root, python_files)
+    if existing is not None:
+        return _import_root(root, existing.parent), existing, ""
     importers = _importers(root, inv)
     factories = [f for f in inv.all("factories") if (f.location.path, f.location.line) not in kept]
     ranked_factories = [f for f in factories if f.kind == "engine"] + [f for f in factories if f.kind == "pool"]
@@ -348,7 +365,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     reads = [e for e in inv.all("env_reads") if e.name == url_var]
     url_default = next((e.raw_default for e in reads if e.raw_default is not None), None)
     kept = _kept_engines(root, inv)
-    import_root, engine_file, location_problem = _engine_location(root, inv, settings, frozenset(kept))
+    import_root, engine_file, location_problem = _engine_location(root, inv, settings, frozenset(kept), python_files)
     raw_sql_file = engine_file.with_name("raw_sql.py")
     if raw_sql_file.exists() and GENERATED_MARKER not in raw_sql_file.read_text(encoding="utf-8", errors="replace"):
         raw_sql_file = engine_file.with_name("raw_sql_helpers.py")
