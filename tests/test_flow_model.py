@@ -453,3 +453,19 @@ def test_a_wrapper_with_asyncpgs_method_names_is_the_applications_own_call():
     found = verdicts(program)
     assert found["db.py:self.db.fetch"] is Verdict.NONE
     assert found["db.py:conn.fetch"] is Verdict.CONNECTION
+
+
+def test_tests_patching_asyncpg_inside_a_migrated_module_are_listed():
+    rewritten = {
+        "app/db.py": "from engine import use_database_url\n\nasync def open_pool(url):\n    return await use_database_url(url)\n",
+        "engine.py": "async def use_database_url(url):\n    return url\n",
+        "tests/test_db.py": textwrap.dedent("""
+            from unittest.mock import patch
+
+            @patch("app.db.asyncpg.create_pool")
+            async def test_open(create_pool):
+                pass
+        """),
+    }
+    findings = check(Path("."), rewritten.items(), {"engine"})
+    assert [(f.path, f.line, f.blocking) for f in findings] == [("tests/test_db.py", 4, False)]

@@ -12,12 +12,14 @@ those that carry `$n` SQL are listed, so nothing is left on asyncpg's API unanno
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from unify.facts.api import asyncpg_on_sqlalchemy
 from unify.facts.flow import ENGINE, SACONN, Program, Verdict
+from unify.files import auxiliary
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
         findings.append(ClosureFinding(site.path, site.line, f"{site.receiver}.{site.method}(...)",
                                        f"SQLAlchemy's {site.method}() on a receiver that may hold asyncpg's own "
                                        f"connection ({', '.join(sorted(site.values))}): it fails at run time"))
+    findings += _patched_asyncpg(program)
     for path, line, callee, values in program.escapes:
         if values & {ENGINE, SACONN}:
             findings.append(ClosureFinding(path, line, f"{callee}(...)",
@@ -84,7 +87,31 @@ def _call_at(tree: ast.Module, line: int, column: int) -> ast.Call | None:
 def _numbered_sql(call: ast.Call) -> bool:
     first = call.args[0] if call.args else None
     if isinstance(first, ast.Constant) and isinstance(first.value, str):
-        import re
-
         return re.search(r"\$[0-9]", first.value) is not None
     return False
+
+
+_PATCH_TARGET = re.compile(r"^((?:\w+\.)*\w+)\.asyncpg\.\w+")
+
+
+def _patched_asyncpg(program) -> list[ClosureFinding]:
+    """Tests that patch asyncpg inside a module that no longer imports it
+    (`patch("app.db.asyncpg.create_pool")`): they fail once that module is on the engine."""
+    found = []
+    for module in program.modules.values():
+        if not auxiliary(module.path):
+            continue
+        for node in ast.walk(module.tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            match = _PATCH_TARGET.match(node.value)
+            target = program.modules.get(match.group(1)) if match else None
+            if target is None:
+                resolved = program._resolve_module(match.group(1)) if match else None
+                target = program.modules.get(resolved) if resolved else None
+            if target is not None and "asyncpg" not in target.imports:
+                found.append(ClosureFinding(
+                    module.path, node.lineno, node.value,
+                    f"this test patches asyncpg inside {target.path}, which reaches the database through the engine "
+                    "now: the test has to change with it", blocking=False))
+    return found
