@@ -321,16 +321,13 @@ class RepositoryCodemod(UnifyCodemod):
         connection: cst.BaseExpression = new_call.func.value  # type: ignore[attr-defined]
         if kind is Kind.POOL:
             statement = self._statement_of(original_node)
-            if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement):
-                self._mark_review(call, f"pool-level {method}() outside a plain statement: no connection to run it on",
-                                  f"wrap the statement in `async with {self.module_code(call.func.value)}.connect() as conn:`")
-                return updated_node
             existing = self._wrap.get(id(statement))
-            if m.findall(statement, m.Yield()) or (existing is not None and not existing[0].deep_equals(new_call.func.value)):
-                self._mark_review(call, f"pool-level {method}() in a statement that yields or uses another pool: "
-                                        "a connection would be held too long or shared",
-                                  "assign the result in a statement of its own")
-                return updated_node
+            if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement) \
+                    or m.findall(statement, m.Yield()) \
+                    or (existing is not None and not existing[0].deep_equals(new_call.func.value)):
+                # an `if`/`while` test, a statement that yields, or one using two pools: the statement
+                # runs on a connection of its own, returned before the expression goes on
+                return self._on_its_own_connection(call, updated_node, new_call, method)
             name = existing[1] if existing else self._free_connection_name(original_node)
             self._wrap[id(statement)] = (new_call.func.value, name, "connect")  # type: ignore[attr-defined]
             connection = cst.Name(name)
@@ -341,6 +338,28 @@ class RepositoryCodemod(UnifyCodemod):
             return self._through_driver(call, new_call, method, connection,
                                         f"{method}() runs on the asyncpg connection under the engine's connection, "
                                         f"as before: {reason}")
+
+    def _on_its_own_connection(self, call: cst.Call, updated: cst.Await, new_call: cst.Call, method: str):
+        """`await pool.fetchrow(...)` where no statement can hold a connection:
+        `first_record(await execute_on(pool, text(...), {...}))`."""
+        placeholder = cst.Name("__unify_connection__")
+        try:
+            rewritten = self._rewrite_query(call, new_call, method, placeholder)
+        except Unsupported as reason:
+            self._mark_review(call, f"pool-level {method}() outside a plain statement: {reason}",
+                              f"assign it in a statement of its own inside `async with "
+                              f"{self.module_code(call.func.value)}.connect() as conn:`")
+            return updated
+        moved = rewritten.visit(_OnEngine(placeholder.value, new_call.func.value))  # type: ignore[attr-defined]
+        if m.findall(moved, m.Name(placeholder.value)):
+            self._mark_review(call, f"pool-level {method}() outside a plain statement needs a connection of its own",
+                              f"assign it in a statement of its own inside `async with "
+                              f"{self.module_code(call.func.value)}.connect() as conn:`")
+            return updated
+        self._helper("execute_on")
+        self.record(call, f"pool-level {method}() where no statement can hold a connection: execute_on() runs it "
+                          "on a connection of the engine returned as soon as the rows are read, as the pool did")
+        return moved
 
     def _either(self, original: cst.Await, call: cst.Call, updated: cst.Await, method: str, resolution):
         """A receiver typed `asyncpg.Pool | asyncpg.Connection`: callers may pass an engine now,
@@ -1012,6 +1031,24 @@ def _laid_out(original: list[cst.Arg], values: list[cst.BaseExpression]) -> list
     last = original[-1]
     args[-1] = args[-1].with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg)
     return args
+
+
+class _OnEngine(cst.CSTTransformer):
+    """`await <placeholder>.execute(args)` -> `await execute_on(pool, args)`."""
+
+    def __init__(self, placeholder: str, pool: cst.BaseExpression) -> None:
+        super().__init__()
+        self.placeholder = placeholder
+        self.pool = pool
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        if isinstance(func, cst.Attribute) and m.matches(func.value, m.Name(self.placeholder)) \
+                and func.attr.value == "execute":
+            return updated_node.with_changes(func=cst.Name("execute_on"),
+                                             args=[cst.Arg(self.pool, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))]
+                                             + list(updated_node.args))
+        return updated_node
 
 
 class _ConstantEditor(cst.CSTTransformer):

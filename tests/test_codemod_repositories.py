@@ -436,13 +436,35 @@ class TestRepositoryCodemod(CodemodTest):
             """
             import asyncpg
 
-            async def f(pool: asyncpg.Pool, a):
-                if a: return await pool.fetchval("SELECT $1::int", a)
+            async def f(pool: asyncpg.Pool, a, tasks):
+                if a: tasks.append(pool.fetchval("SELECT $1::int", a))
             """,
             """
             from sqlalchemy.ext.asyncio import AsyncEngine
 
+            async def f(pool: AsyncEngine, a, tasks):
+                if a: tasks.append(pool.fetchval("SELECT $1::int", a))  # unify: review fetchval() is not awaited where it is called (passed to gather(), wait_for(), stored): it is not migrated
+            """,
+        )
+
+    def test_pool_level_call_in_a_test_runs_on_a_connection_of_its_own(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def f(pool: asyncpg.Pool, a):
+                if a: return await pool.fetchval("SELECT $1::int", a)
+                while await pool.fetchval("SELECT $1::int > 3", a):
+                    a -= 1
+            """,
+            """
+            from app.db.raw_sql import execute_on, first_value
+            from sqlalchemy import text
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
             async def f(pool: AsyncEngine, a):
-                if a: return await pool.fetchval("SELECT $1::int", a)  # unify: review pool-level fetchval() outside a plain statement: no connection to run it on
+                if a: return first_value(await execute_on(pool, text(r"SELECT :a\:\:int"), {"a": a}))
+                while first_value(await execute_on(pool, text(r"SELECT :a\:\:int > 3"), {"a": a})):
+                    a -= 1
             """,
         )
