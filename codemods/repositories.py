@@ -231,6 +231,14 @@ class RepositoryCodemod(UnifyCodemod):
                                                  "wait_for(), stored): it is not migrated",
                                   "await it in a statement of its own, then pass the result on")
             return updated_node
+        if method in _POOL_STATE and not original_node.args:
+            kind, _ = self._kind(func.value)
+            if kind is Kind.POOL:
+                helper, meaning = _POOL_STATE[method]
+                self._helper(helper)
+                self.record(original_node, f"pool.{method}() becomes {helper}(engine): {meaning}")
+                return cst.Call(cst.Name(helper), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
+            return updated_node
         if method not in ("acquire", "release", "close", "transaction", "cursor"):
             return updated_node
         kind, _ = self._kind(func.value)
@@ -975,6 +983,12 @@ _VERDICT_KINDS = {
 
 
 _MOVED = frozenset({Verdict.POOL, Verdict.CONNECTION, Verdict.MAYBE})
+# asyncpg's pool introspection -> (raw-SQL helper on the engine's pool, what it reads)
+_POOL_STATE = {
+    "get_size": ("pool_size", "the connections the engine's pool holds open, in use or idle"),
+    "get_idle_size": ("pool_idle_size", "the idle connections of the engine's pool"),
+    "get_max_size": ("pool_max_size", "the most connections the engine's pool opens"),
+}
 
 
 def _already_migrated(call: cst.Call) -> bool:

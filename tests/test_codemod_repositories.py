@@ -468,3 +468,20 @@ class TestRepositoryCodemod(CodemodTest):
                     a -= 1
             """,
         )
+
+    def test_pool_introspection_reads_the_engines_pool(self):
+        self.check(
+            """
+            import asyncpg
+
+            def sizes(pool: asyncpg.Pool):
+                return pool.get_size(), pool.get_idle_size(), pool.get_max_size()
+            """,
+            """
+            from app.db.raw_sql import pool_idle_size, pool_max_size, pool_size
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            def sizes(pool: AsyncEngine):
+                return pool_size(pool), pool_idle_size(pool), pool_max_size(pool)
+            """,
+        )

@@ -300,3 +300,26 @@ def test_transaction_on_a_connection_sqlalchemy_manages_commits_the_block(tmp_pa
             await engine.dispose()
 
     assert asyncio.run(run()) == [1]
+
+
+def test_pool_introspection_and_execute_on_read_the_engines_pool(tmp_path, database_url):
+    """asyncpg's get_size()/get_idle_size()/get_max_size() on the engine's pool, and a statement
+    run on a connection of its own that is back in the pool when execute_on() returns."""
+    raw_sql = load(tmp_path)
+
+    async def run():
+        engine = create_async_engine(sa_url(database_url), pool_size=3, max_overflow=0)
+        try:
+            sizes = [(raw_sql.pool_size(engine), raw_sql.pool_idle_size(engine), raw_sql.pool_max_size(engine))]
+            async with engine.connect():
+                sizes.append((raw_sql.pool_size(engine), raw_sql.pool_idle_size(engine), raw_sql.pool_max_size(engine)))
+            result = await raw_sql.execute_on(engine, text("SELECT g FROM generate_series(1, :n) AS g"), {"n": 3})
+            sizes.append((raw_sql.pool_size(engine), raw_sql.pool_idle_size(engine), raw_sql.pool_max_size(engine)))
+            rows = [r["g"] for r in raw_sql.all_records(result)]  # read after the connection went back
+        finally:
+            await engine.dispose()
+        return sizes, rows
+
+    sizes, rows = asyncio.run(run())
+    assert sizes == [(0, 0, 3), (1, 0, 3), (1, 1, 3)]
+    assert rows == [1, 2, 3]
