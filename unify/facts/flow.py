@@ -149,6 +149,9 @@ class Program:
         self._final = False
         self.generated_modules: set[str] = set()  # dotted names of the engine and raw-SQL modules
         self.fixtures: dict[str, list[str]] = {}  # pytest fixture name -> functions that provide it
+        # acquire() sites whose connection reaches code outside the project -> that code
+        self.escaped_acquires: dict[tuple[str, int, int], str] = {}
+        self.driver_acquires: dict[tuple[str, int, int], str] = {}
         self.by_short: dict[str, list[str]] = {}  # function or method name -> qualnames
 
     # -- building ---------------------------------------------------------------------------
@@ -179,6 +182,11 @@ class Program:
         for module in program.modules.values():
             program._index(module)
         program._solve()
+        if program.escaped_acquires:
+            # those acquire() sites hand out asyncpg's own connection: follow the program again
+            program.driver_acquires = dict(program.escaped_acquires)
+            program.slots.clear()
+            program._solve()
         program._judge()
         return program
 
@@ -338,11 +346,12 @@ class Program:
         index: dict[str, set] = {}
         for key, values in self.slots.items():
             if key[0] == "attr":
-                index.setdefault(key[2], set()).update(v for v in values if v in DATABASE)
+                index.setdefault(key[2], set()).update(v for v in values if _flatten({v}) & DATABASE)
         for func in self.functions.values():
             if func.kind == "property":
                 name = func.qualname.rsplit(".", 1)[1]
-                index.setdefault(name, set()).update(v for v in self.slots.get(("ret", func.qualname), ()) if v in DATABASE)
+                index.setdefault(name, set()).update(v for v in self.slots.get(("ret", func.qualname), ())
+                                                     if _flatten({v}) & DATABASE)
         self.attr_index = index
 
     def _run_block(self, module: _Module, func: _Func | None, body: list[ast.stmt]) -> None:
@@ -365,7 +374,7 @@ class Program:
             self._add(("ret", func.qualname), self._eval(module, func, stmt.value))
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
-                values = self._eval(module, func, item.context_expr)
+                values = self._entered(self._eval(module, func, item.context_expr), isinstance(stmt, ast.AsyncWith))
                 if item.optional_vars is not None:
                     self._assign(module, func, item.optional_vars, values, None)
             self._run_block(module, func, stmt.body)
@@ -409,6 +418,20 @@ class Program:
             key = _constant_key(target.slice)
             if key is not None:
                 self._add(("item", key), values)
+
+    def _entered(self, values: set, asynchronous: bool) -> set:
+        """What `with x as y` binds: x itself, or for an object of the application's own class,
+        what its __aenter__/__enter__ returns."""
+        hook = "__aenter__" if asynchronous else "__enter__"
+        out = set()
+        for value in values:
+            if isinstance(value, tuple) and value[0] == "inst":
+                method = next((self.classes[q].methods[hook] for q in self.mro(value[1]) if hook in self.classes[q].methods), None)
+                if method is not None:
+                    out |= self.slots.get(("ret", method), set())
+                    continue
+            out.add(value)
+        return out
 
     def _attr_owner(self, klass: str, attr: str) -> str:
         """The class in `klass`'s MRO that declares `attr`, else `klass` itself."""
@@ -575,8 +598,7 @@ class Program:
                 out.add(("gen", f"{owner[1]}.{node.attr}"))
         if not any(isinstance(o, tuple) and o[0] in ("inst", "cls", "mod") for o in owners) and not out:
             # an object the model cannot follow: what project classes store under this name
-            known = {v for v in self.attr_index.get(node.attr, set()) | self.slots.get(("loose", node.attr), set())
-                     if v in DATABASE}
+            known = _flatten(self.attr_index.get(node.attr, set()) | self.slots.get(("loose", node.attr), set())) & DATABASE
             if known:
                 out |= {("named", v) for v in known}
         return out
@@ -607,8 +629,11 @@ class Program:
             flat = _flatten(receivers)
             if method == "acquire" and flat != {OWN_POOL} and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
                 verdict = judge(receivers, node.func.value, method)[0]
-                if verdict is Verdict.POOL:
-                    out.add(CONN)
+                site = (module.path, node.lineno, node.col_offset)
+                if verdict is Verdict.POOL and site in self.driver_acquires:
+                    out.add(DRIVER)  # its connection goes to code that needs asyncpg's own
+                elif verdict is Verdict.POOL:
+                    out.add(("conn", site))
                 elif verdict is Verdict.MAYBE:
                     out.add(DRIVER)  # the migration opens asyncpg_connection() here
             elif method == "run_async":
@@ -620,7 +645,8 @@ class Program:
                 out.add(DIRECT)
             elif method in ("connect", "begin") and ENGINE in flat:
                 out.add(SACONN)
-        if not callees and method is not None and self._final:
+        on_database = method is not None and bool(_flatten(self._eval(module, func, node.func.value)) & DATABASE)
+        if not callees and method is not None and self._final and not on_database:
             # a method of an object the model cannot follow: the application's functions of that
             # name, where there are few; none means code outside the project
             candidates = self.by_short.get(method, [])
@@ -633,8 +659,7 @@ class Program:
             elif not candidates:
                 database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
                 if database:
-                    self.escapes.append((module.path, node.lineno, _dotted(node.func),
-                                         frozenset().union(*(_flatten(a) & DATABASE for a in database))))
+                    self._escape(module, node, _dotted(node.func), database)
         for callee in callees:
             if not isinstance(callee, tuple):
                 continue
@@ -654,8 +679,7 @@ class Program:
                 else:
                     database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
                     if database and not _harmless(callee[1]):
-                        self.escapes.append((module.path, node.lineno, callee[1],
-                                             frozenset().union(*(_flatten(a) & DATABASE for a in database))))
+                        self._escape(module, node, callee[1], database)
             elif callee[0] == "gen":
                 name = callee[1].rsplit(".", 1)[-1]
                 if name in ("driver_connection", "asyncpg_connection"):
@@ -678,6 +702,15 @@ class Program:
                         self._flow_args(init, args, kwargs, skip=1)
                         break
         return out
+
+    def _escape(self, module: _Module, node: ast.Call, callee: str, database: list[set]) -> None:
+        """A pool or connection handed to code outside the project. A connection of a known
+        acquire() is given asyncpg's own there (the acquire opens asyncpg_connection())."""
+        self.escapes.append((module.path, node.lineno, callee, frozenset().union(*(_flatten(a) & DATABASE for a in database))))
+        for values in database:
+            for value in values:
+                if isinstance(value, tuple) and value[0] == "conn":
+                    self.escaped_acquires.setdefault(value[1], callee)
 
     def _flow_args(self, qual: str, args: list[set], kwargs: dict[str, set], skip: int) -> None:
         target = self.functions.get(qual)
@@ -714,7 +747,7 @@ class Program:
                 values = self.slots[("param", func.qualname, name)] = self.param_values(func, name)
                 database = _flatten(values) & DATABASE
                 annotation = func.annotations.get(name)
-                if annotation is not None and database and database <= STAYS:
+                if annotation is not None and database & STAYS:
                     module = self.modules[func.module]
                     self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, annotation))
         for module in self.modules.values():
@@ -743,7 +776,11 @@ class Program:
                 # wrapper's fetch()) is the application's call, not asyncpg's
                 own = {v for v in values if isinstance(v, tuple) and v[0] == "inst" and self._defines(v[1], method)}
                 values = values - own
-                if own and not _flatten(values) & DATABASE:
+                site = (module.path, node.lineno, node.col_offset)
+                if method == "acquire" and site in self.driver_acquires and judge(values, receiver, method)[0] is Verdict.POOL:
+                    verdict, evidence, certain = Verdict.MAYBE, f"its connection is handed to {self.driver_acquires[site]}(), " \
+                        "outside the project, which needs asyncpg's own connection", True
+                elif own and not _flatten(values) & DATABASE:
                     verdict, evidence, certain = Verdict.NONE, f"the application's own {method}() " \
                         f"({', '.join(sorted(v[1] for v in own))})", True
                 else:
@@ -770,7 +807,7 @@ class Program:
             if isinstance(current, (ast.With, ast.AsyncWith)):
                 for item in current.items:
                     if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == receiver.id:
-                        return self._eval(module, func, item.context_expr)
+                        return self._entered(self._eval(module, func, item.context_expr), isinstance(current, ast.AsyncWith))
             current = parents.get(id(current))
         return None
 
@@ -824,6 +861,8 @@ _DESCRIPTIONS = {OWN_POOL: "a test's or script's own pool", POOL: "asyncpg pool"
 
 
 def _describe(value) -> str:
+    if isinstance(value, tuple) and value[0] == "conn":
+        return _DESCRIPTIONS[CONN]
     if isinstance(value, tuple):
         if value[0] == "named":
             return _DESCRIPTIONS.get(value[1], str(value[1])) + " (by name)"
@@ -832,7 +871,10 @@ def _describe(value) -> str:
 
 
 def _flatten(values: set) -> set:
-    return {v[1] if isinstance(v, tuple) and v[0] == "named" else v for v in values}
+    """The kinds of the values: a guess by name counts as its kind, a connection of a known
+    acquire() as a pooled connection."""
+    return {v[1] if isinstance(v, tuple) and v[0] == "named" else CONN if isinstance(v, tuple) and v[0] == "conn" else v
+            for v in values}
 
 
 def _named(values: set) -> bool:
