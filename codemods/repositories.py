@@ -194,6 +194,12 @@ class RepositoryCodemod(UnifyCodemod):
             return None
         return where.start.line, where.start.column, where.end.line, where.end.column
 
+    def _sure_connection(self, node: cst.BaseExpression) -> bool:
+        """Whether the whole-program model is sure this receiver is only ever a connection of a
+        migrated pool (not guessed from a name, not a pool-level call)."""
+        judged = self.plan.receivers.get(self._rel_path, {}).get(self._span(node))
+        return judged is not None and judged.verdict is Verdict.CONNECTION and judged.certain
+
     @property
     def _rel_path(self) -> str:
         filename = Path(self.context.filename or "")
@@ -596,7 +602,8 @@ class RepositoryCodemod(UnifyCodemod):
                 rows: cst.BaseExpression = values[0].value
             else:
                 self.record(call, "executemany() becomes execute_many(conn, text(...), [...]): one executemany on the "
-                                  "driver, as before; an empty sequence is still a no-op")
+                                  "driver, as before; an empty sequence is still a no-op",
+                            Risk.SAFE if self._sure_connection(call.func.value) else Risk.REVIEW)
                 rows = self._rows(sorted(binds), values[0].value)
             return cst.Await(cst.Call(cst.Name("execute_many"), [cst.Arg(connection), cst.Arg(statement), cst.Arg(rows)]))
 
@@ -627,7 +634,10 @@ class RepositoryCodemod(UnifyCodemod):
         executed = cst.Await(cst.Call(cst.Attribute(connection, cst.Name(run)), _laid_out(list(new_call.args), new_values),
                                       whitespace_before_args=new_call.whitespace_before_args))
         how = "conn.exec_driver_sql(sql, (...))" if binds is None else "conn.execute(text(...))"
-        dynamic, risk = ("", None) if binds is not None else (
+        # safe: a statement proven unchanged, on a connection the model is sure of; anything else
+        # (a pool-level call given a connection, SQL built at run time) is for review
+        dynamic, risk = ("", Risk.SAFE if self._sure_connection(call.func.value) else Risk.REVIEW) \
+            if binds is not None else (
             "; the SQL is built at run time, so it goes to the driver as written, $n placeholders and all, and "
             "cannot be proven ahead of time", Risk.REVIEW)
 
@@ -646,7 +656,7 @@ class RepositoryCodemod(UnifyCodemod):
             return executed
         self._helper("command_status")
         self.record(call, f"execute() becomes command_status(await conn.execute(text(...)), \"{command}\"): the same "
-                          f"\"{command} n\" string, built from the row count")
+                          f"\"{command} n\" string, built from the row count", risk)
         return cst.Call(cst.Name("command_status"), [cst.Arg(executed), cst.Arg(cst.SimpleString(f'"{command}"'))])
 
     def _through_driver(self, call, new_call, method, connection, description) -> cst.BaseExpression:

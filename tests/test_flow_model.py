@@ -469,3 +469,42 @@ def test_tests_patching_asyncpg_inside_a_migrated_module_are_listed():
     }
     findings = check(Path("."), rewritten.items(), {"engine"})
     assert [(f.path, f.line, f.blocking) for f in findings] == [("tests/test_db.py", 4, False)]
+
+
+def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):
+    _git_tree(tmp_path, {
+        "repo.py": """
+            import os
+
+            import asyncpg
+
+
+            class Repo:
+                def __init__(self, pool: asyncpg.Pool):
+                    self.pool = pool
+
+                async def one(self, key):
+                    async with self.pool.acquire() as conn:
+                        return await conn.fetchval("SELECT $1::int + 1", key)
+
+                async def two(self, key):
+                    return await self.pool.fetchval("SELECT $1::int + 2", key)
+
+                async def three(self, table):
+                    async with self.pool.acquire() as conn:
+                        return await conn.fetch(f"SELECT * FROM {table}")
+
+
+            async def build():
+                return Repo(await asyncpg.create_pool(os.environ["DATABASE_URL"]))
+        """,
+    })
+    import json
+
+    data = json.loads(CliRunner().invoke(app, ["migrate", str(tmp_path), "--format", "json"]).stdout)
+    tiers = {(c["line"], c["description"].split(" ")[0]): c["risk"]
+             for f in data["files"] if f["path"] == "repo.py" for c in f["changes"]}
+    assert tiers[(13, "fetchval()")] == "safe"  # proven, on a connection the model is sure of
+    assert tiers[(16, "fetchval()")] == "review"  # a pool-level call given a connection of its own
+    assert tiers[(20, "fetch()")] == "review"  # SQL built at run time: nothing to prove
+    assert tiers[(12, "pool.acquire()")] == "review"  # a receiver change
