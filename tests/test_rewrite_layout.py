@@ -208,3 +208,19 @@ def test_migrated_subfolder_program_imports_its_generated_modules(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["things", "db"]
+
+
+def test_folders_imported_through_by_dotted_or_relative_names_are_namespace_packages(tmp_path):
+    # no __init__.py anywhere: run.py imports app.cogs.things, and app/db/pool.py reaches its
+    # sibling folder relatively, so app/, app/cogs/ and app/db/ are packages under the root
+    root = tree(tmp_path, {
+        "run.py": "from app.cogs.things import Things\n",
+        "app/db/pool.py": POOL,
+        "app/db/store.py": "from .queries import listing\n",
+        "app/db/queries/listing.py": REPOSITORY,
+        "app/cogs/things.py": REPOSITORY,
+    })
+    plan = plan_of(root)
+    assert plan.location_problem == ""
+    assert plan.import_root == root
+    assert plan.engine_module == "app.db.engine"

@@ -99,12 +99,50 @@ def _choose_url_var(inv: Inventory, settings: Settings) -> str:
     return ranked[0] if ranked else "DATABASE_URL"
 
 
-def _import_root(root: Path, directory: Path) -> Path:
-    """The first directory above `directory` that is not a package: where imports start."""
+def _import_root(root: Path, directory: Path, namespaces: frozenset[Path] = frozenset()) -> Path:
+    """The first directory above `directory` that is not a package (regular, or a namespace
+    package some module imports through): where imports start."""
     current = directory
-    while current != root and current != current.parent and (current / "__init__.py").is_file():
+    while current != root and current != current.parent and \
+            ((current / "__init__.py").is_file() or current in namespaces):
         current = current.parent
     return current
+
+
+def _namespace_packages(root: Path, python_files) -> frozenset[Path]:
+    """Folders without __init__.py that the application imports through by a dotted name
+    (`from app.cogs import admin` makes app/ and app/cogs/ namespace packages under the root)."""
+    found: set[Path] = set()
+    for path in python_files:
+        try:
+            tree = ast.parse(Path(path).read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                # a relative import: its folder, and the ones it climbs, are packages
+                base = Path(path).resolve().parent
+                for _ in range(node.level - 1):
+                    found.add(base)
+                    base = base.parent
+                found.add(base)
+                for part in (node.module or "").split(".")[:-1] if node.module else []:
+                    base = base / part
+                    found.add(base)
+                if node.module:
+                    target = base / node.module.split(".")[-1]
+                    if target.is_dir():
+                        found.add(target)
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                parts = name.split(".")
+                for depth in range(1, len(parts)):
+                    folder = root.joinpath(*parts[:depth])
+                    if folder.is_dir() and not (folder / "__init__.py").exists():
+                        found.add(folder.resolve())
+    return frozenset(f for f in found if f.is_relative_to(root) and f != root and not (f / "__init__.py").exists())
 
 
 def _module_name(import_root: Path, path: Path) -> str:
@@ -145,7 +183,7 @@ class _Importer:
     auxiliary: bool
 
 
-def _importers(root: Path, inv: Inventory) -> list[_Importer]:
+def _importers(root: Path, inv: Inventory, namespaces: frozenset[Path] = frozenset()) -> list[_Importer]:
     """The files the codemods give an import of a generated module: where pools, engines,
     asyncpg calls, acquire sites and database URL variables are."""
     rels = {f.location.path for f in inv.all("factories")}
@@ -160,7 +198,7 @@ def _importers(root: Path, inv: Inventory) -> list[_Importer]:
                 continue  # a module an earlier run generated
         except OSError:
             continue
-        found.append(_Importer(rel, path, _import_root(root, path.parent), _auxiliary(rel)))
+        found.append(_Importer(rel, path, _import_root(root, path.parent, namespaces), _auxiliary(rel)))
     return found
 
 
@@ -208,7 +246,7 @@ def _engine_location(root: Path, inv: Inventory, settings: Settings,
     existing = _existing_engine_module(root, python_files)
     if existing is not None:
         return _import_root(root, existing.parent), existing, ""
-    importers = _importers(root, inv)
+    importers = _importers(root, inv, _namespace_packages(root, python_files))
     factories = [f for f in inv.all("factories") if (f.location.path, f.location.line) not in kept]
     ranked_factories = [f for f in factories if f.kind == "engine"] + [f for f in factories if f.kind == "pool"]
     problem = ""
