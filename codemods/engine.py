@@ -73,6 +73,8 @@ class EngineCodemod(UnifyCodemod):
 
     @classmethod
     def generated_files(cls, plan) -> dict[str, str]:
+        if not (plan.asyncpg_pools or plan.sqlalchemy_engines):
+            return {}  # nothing of the application's moves onto an engine: no module for it
         return {plan.engine_path: (render_engine_module(plan), "the one module that creates the database engine")}
 
     def _is(self, node: cst.CSTNode, names: set[str]) -> bool:

@@ -231,8 +231,12 @@ class RepositoryCodemod(UnifyCodemod):
         method = func.attr.value
         if method in QUERY_METHODS | COPY_METHODS | {"prepare"} and \
                 not isinstance(self.get_metadata(ParentNodeProvider, original_node, None), cst.Await):
-            kind, _ = self._kind(func.value)
-            if kind in (Kind.POOL, Kind.CONNECTION, Kind.PREPARED) and not _already_migrated(original_node):
+            kind, resolution = self._kind(func.value)
+            if kind in (Kind.POOL, Kind.CONNECTION, Kind.EITHER) and not _already_migrated(original_node):
+                return self._on_driver(original_node, updated_node, method,
+                                       f"{method}() is not awaited where it is called (passed to gather(), wait_for(), "
+                                       "stored)")
+            if kind is Kind.PREPARED and not _already_migrated(original_node):
                 self._mark_review(original_node, f"{method}() is not awaited where it is called (passed to gather(), "
                                                  "wait_for(), stored): it is not migrated",
                                   "await it in a statement of its own, then pass the result on")
@@ -353,6 +357,15 @@ class RepositoryCodemod(UnifyCodemod):
                                         f"{method}() runs on the asyncpg connection under the engine's connection, "
                                         f"as before: {reason}")
 
+    def _on_driver(self, call: cst.Call, updated: cst.Call, method: str, why: str) -> cst.Call:
+        """`x.fetch(...)` -> `on_driver(x).fetch(...)`: the same asyncpg call, made when the
+        coroutine runs, on the asyncpg connection under whatever x is now."""
+        self._helper("on_driver")
+        self.record(call, f"{why}: on_driver() makes the same asyncpg call, when it runs, on the asyncpg connection "
+                          "under the engine's connection", Risk.REVIEW)
+        return updated.with_changes(func=updated.func.with_changes(  # type: ignore[attr-defined]
+            value=cst.Call(cst.Name("on_driver"), [cst.Arg(updated.func.value)])))  # type: ignore[attr-defined]
+
     def _on_its_own_connection(self, call: cst.Call, updated: cst.Await, new_call: cst.Call, method: str):
         """`await pool.fetchrow(...)` where no statement can hold a connection:
         `first_record(await execute_on(pool, text(...), {...}))`."""
@@ -360,16 +373,14 @@ class RepositoryCodemod(UnifyCodemod):
         try:
             rewritten = self._rewrite_query(call, new_call, method, placeholder)
         except Unsupported as reason:
-            self._mark_review(call, f"pool-level {method}() outside a plain statement: {reason}",
-                              f"assign it in a statement of its own inside `async with "
-                              f"{self.module_code(call.func.value)}.connect() as conn:`")
-            return updated
+            return updated.with_changes(expression=self._on_driver(
+                call, new_call, method, f"pool-level {method}() where no statement can hold a connection ({reason})"))
         moved = rewritten.visit(_OnEngine(placeholder.value, new_call.func.value))  # type: ignore[attr-defined]
         if m.findall(moved, m.Name(placeholder.value)):
-            self._mark_review(call, f"pool-level {method}() outside a plain statement needs a connection of its own",
-                              f"assign it in a statement of its own inside `async with "
-                              f"{self.module_code(call.func.value)}.connect() as conn:`")
-            return updated
+            self.changes = [c for c in self.changes if c.line != self.line_of(call) or "execute_on" in c.description]
+            return updated.with_changes(expression=self._on_driver(
+                call, new_call, method, f"pool-level {method}() where no statement can hold a connection, of SQL "
+                                        "built at run time"))
         self._helper("execute_on")
         self.record(call, f"pool-level {method}() where no statement can hold a connection: execute_on() runs it "
                           "on a connection of the engine returned as soon as the rows are read, as the pool did")
@@ -387,9 +398,10 @@ class RepositoryCodemod(UnifyCodemod):
         statement = self._statement_of(original)
         if not isinstance(statement, cst.SimpleStatementLine) or not self._in_function_block(statement) \
                 or id(statement) in self._wrap:
-            self._mark_review(call, f"the receiver may be a pool or a connection ({resolution.evidence})",
-                              "give the function one kind of receiver, or branch on isinstance(x, AsyncEngine)")
-            return updated
+            return updated.with_changes(expression=self._on_driver(
+                call, updated.expression, method, f"{method}() on a receiver that may be a pool, a connection or "
+                                                  f"another object ({resolution.evidence}), where no statement can "
+                                                  "hold a connection"))
         name = self._free_connection_name(original)
         receiver = updated.expression.func.value  # type: ignore[attr-defined]
         self._wrap[id(statement)] = (receiver, name, "asyncpg_connection")

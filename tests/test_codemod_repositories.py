@@ -424,10 +424,11 @@ class TestRepositoryCodemod(CodemodTest):
             """,
             """
             import asyncio
+            from app.db.raw_sql import on_driver
             from sqlalchemy.ext.asyncio import AsyncEngine
 
             async def both(pool: AsyncEngine):
-                return await asyncio.gather(pool.fetchval("SELECT 1"), pool.fetchval("SELECT 2"))  # unify: review fetchval() is not awaited where it is called (passed to gather(), wait_for(), stored): it is not migrated
+                return await asyncio.gather(on_driver(pool).fetchval("SELECT 1"), on_driver(pool).fetchval("SELECT 2"))
             """,
         )
 
@@ -436,14 +437,14 @@ class TestRepositoryCodemod(CodemodTest):
             """
             import asyncpg
 
-            async def f(pool: asyncpg.Pool, a, tasks):
-                if a: tasks.append(pool.fetchval("SELECT $1::int", a))
+            async def f(conn: asyncpg.Connection, a):
+                if a: tr = conn.transaction()
             """,
             """
-            from sqlalchemy.ext.asyncio import AsyncEngine
+            from sqlalchemy.ext.asyncio import AsyncConnection
 
-            async def f(pool: AsyncEngine, a, tasks):
-                if a: tasks.append(pool.fetchval("SELECT $1::int", a))  # unify: review fetchval() is not awaited where it is called (passed to gather(), wait_for(), stored): it is not migrated
+            async def f(conn: AsyncConnection, a):
+                if a: tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) is not migrated
             """,
         )
 

@@ -256,8 +256,8 @@ def _git_tree(root: Path, files: dict[str, str]) -> None:
 
 
 def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
-    # a pool-level call handed to gather() is not awaited where it is made: the codemod cannot
-    # move it, and moving the pool without it would leave it on an engine
+    # LISTEN on a pooled connection: the codemod has no rewrite for it, and moving the pool
+    # without it would leave it on a SQLAlchemy connection
     legacy = {
         "service.py": """
             import asyncio
@@ -270,8 +270,10 @@ def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
                 def __init__(self, pool: asyncpg.Pool):
                     self.pool = pool
 
-                async def both(self):
-                    return await asyncio.gather(self.pool.fetchval("SELECT 1"), self.pool.fetchval("SELECT 2"))
+                async def listen(self, callback):
+                    async with self.pool.acquire() as conn:
+                        await conn.add_listener("jobs", callback)
+                        await asyncio.sleep(1)
 
 
             async def build():

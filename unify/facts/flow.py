@@ -682,7 +682,7 @@ class Program:
                         self._escape(module, node, callee[1], database)
             elif callee[0] == "gen":
                 name = callee[1].rsplit(".", 1)[-1]
-                if name in ("driver_connection", "asyncpg_connection"):
+                if name in ("driver_connection", "asyncpg_connection", "on_driver"):
                     out.add(DRIVER)
                 elif name in ("use_database_url",):
                     out.add(ENGINE)

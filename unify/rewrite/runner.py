@@ -198,6 +198,13 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         names = tuple(n for n in names if n not in blocked)
         plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
         notes = [f"{' and '.join(blocked)} not run: {item.reason}" for _, item in plan.pool_blockers]
+    if "repositories" in names and not plan.asyncpg_pools:
+        # no pool of the application moves onto the engine: whatever asyncpg calls there are
+        # run on pools and connections that stay asyncpg's (a library given its pool by the
+        # caller, a test's own pool), and stay as they are
+        names = tuple(n for n in names if n != "repositories")
+        notes.append("repositories not run: the application creates no asyncpg pool of its own to move onto the "
+                     "engine, so its asyncpg calls stay on asyncpg")
     mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
     if plan.location_problem:
         # whatever the codemods did, some migrated module could not import the generated ones
