@@ -20,6 +20,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import FunctionScope, GlobalScope, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from unify.facts.constants import bound_literal, static_string
+from unify.facts.api import DRIVER_AWAITED, DRIVER_PLAIN
 from unify.facts.flow import Verdict
 from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver, Resolution, qualified_names
 from unify.rewrite.outcome import Change, Risk
@@ -241,6 +242,17 @@ class RepositoryCodemod(UnifyCodemod):
                                                  "wait_for(), stored): it is not migrated",
                                   "await it in a statement of its own, then pass the result on")
             return updated_node
+        if method in DRIVER_PLAIN | DRIVER_AWAITED and self._kind(func.value)[0] is Kind.CONNECTION \
+                and self._in_async_function(original_node):
+            if method in DRIVER_AWAITED and not isinstance(self.get_metadata(ParentNodeProvider, original_node, None),
+                                                           cst.Await):
+                return updated_node  # not awaited in place: left for the closure check to list
+            self._helper("driver_connection")
+            self.record(original_node, f"{method}() runs on the asyncpg connection under the engine's connection: "
+                                       "SQLAlchemy's connection has no such method", Risk.REVIEW)
+            driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(updated_node.func.value)]),  # type: ignore[attr-defined]
+                               lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            return updated_node.with_changes(func=updated_node.func.with_changes(value=driver))  # type: ignore[attr-defined]
         if method in _POOL_STATE and not original_node.args:
             kind, _ = self._kind(func.value)
             if kind is Kind.POOL:
@@ -356,6 +368,16 @@ class RepositoryCodemod(UnifyCodemod):
             return self._through_driver(call, new_call, method, connection,
                                         f"{method}() runs on the asyncpg connection under the engine's connection, "
                                         f"as before: {reason}")
+
+    def _in_async_function(self, node: cst.CSTNode) -> bool:
+        current = self.get_metadata(ParentNodeProvider, node, None)
+        while current is not None:
+            if isinstance(current, cst.FunctionDef):
+                return current.asynchronous is not None
+            if isinstance(current, cst.Lambda):
+                return False
+            current = self.get_metadata(ParentNodeProvider, current, None)
+        return False
 
     def _on_driver(self, call: cst.Call, updated: cst.Call, method: str, why: str) -> cst.Call:
         """`x.fetch(...)` -> `on_driver(x).fetch(...)`: the same asyncpg call, made when the

@@ -486,3 +486,26 @@ class TestRepositoryCodemod(CodemodTest):
                 return pool_size(pool), pool_idle_size(pool), pool_max_size(pool)
             """,
         )
+
+    def test_connection_state_asyncpg_alone_has_runs_on_the_driver_connection(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def stats(pool: asyncpg.Pool):
+                async with pool.acquire() as conn:
+                    version = conn.get_server_version()
+                    await conn.set_type_codec("json", encoder=str, decoder=str, schema="pg_catalog")
+                    return version
+            """,
+            """
+            from app.db.raw_sql import driver_connection
+            from sqlalchemy.ext.asyncio import AsyncEngine
+
+            async def stats(pool: AsyncEngine):
+                async with pool.connect() as conn:
+                    version = (await driver_connection(conn)).get_server_version()
+                    await (await driver_connection(conn)).set_type_codec("json", encoder=str, decoder=str, schema="pg_catalog")
+                    return version
+            """,
+        )

@@ -347,3 +347,15 @@ def test_a_nested_init_callback_runs_from_the_engine_module(tmp_path, monkeypatc
             await module.engine.dispose()
 
     assert asyncio.run(run()) == {"tagged": [1, 2]}
+
+
+def test_a_server_given_in_pieces_becomes_one_url(engine_module):
+    url_of = engine_module._url_of
+    assert url_of(None, {"user": "bot", "password": "p@ss", "host": "db", "port": "5433", "database": "game",
+                         "min_size": 2, "max_size": 9}) == "postgresql://bot:p%40ss@db:5433/game"
+    # a Unix socket directory, as asyncpg took it, goes where asyncpg's dialect reads it
+    url, _ = engine_module.asyncpg_url(url_of(None, {"host": "/var/run/postgresql", "database": "game"}))
+    assert (url.host, url.database, url.query.get("host")) == (None, "game", "/var/run/postgresql")
+    assert url_of("postgresql://a@b/c", {}) == "postgresql://a@b/c"
+    with pytest.raises(TypeError, match="statement_cache_size"):
+        url_of(None, {"host": "db", "statement_cache_size": 0})

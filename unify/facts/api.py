@@ -64,7 +64,11 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
     _m("set_builtin_type_codec", "connection", Move.DRIVER, "codecs belong to the engine's connect event"),
     _m("reload_schema_state", "connection", Move.DRIVER, "asyncpg's statement cache"),
     _m("is_closed", "connection", Move.DRIVER, "asyncpg connection state"),
+    _m("is_in_transaction", "connection", Move.DRIVER, "asyncpg connection state"),
     _m("get_server_pid", "connection", Move.DRIVER, "asyncpg connection state"),
+    _m("get_server_version", "connection", Move.DRIVER, "asyncpg connection state"),
+    _m("get_settings", "connection", Move.DRIVER, "asyncpg connection state"),
+    _m("get_reset_query", "connection", Move.DRIVER, "asyncpg connection state"),
     _m("get_size", "pool", Move.MANUAL, "engine.pool.size()/checkedout()"),
     _m("get_idle_size", "pool", Move.MANUAL, "engine.pool.checkedin()"),
     _m("get_min_size", "pool", Move.MANUAL, "the engine's pool_size"),
@@ -73,6 +77,11 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
 
 ASYNCPG_ONLY = frozenset(name for name, method in TABLE.items() if not method.shared)
 QUERY_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute", "executemany"})
+# asyncpg-only methods of a connection the migration runs on the asyncpg connection under the
+# engine's: awaited ones, and plain ones that read the connection's state
+DRIVER_AWAITED = frozenset({"fetchmany", "set_type_codec", "set_builtin_type_codec", "reload_schema_state"})
+DRIVER_PLAIN = frozenset({"is_in_transaction", "get_server_pid", "get_server_version", "get_settings",
+                          "get_reset_query"})
 
 
 def asyncpg_call_shape(call: ast.Call) -> ApiMethod | None:
