@@ -194,3 +194,18 @@ def test_a_conflicting_pin_is_manual_exit_1_and_nothing_is_written(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no baseline, no engine module
     text = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write"])
     assert text.exit_code == 1 and "nothing was written" in text.output
+
+
+def test_a_backend_folders_requirements_and_their_variants_gain_sqlalchemy(tmp_path):
+    from unify.rewrite.dependencies import declare_sqlalchemy
+
+    (tmp_path / "backend/app").mkdir(parents=True)
+    (tmp_path / "backend/requirements.txt").write_text("asyncpg==0.29.0\nfastapi\n")
+    (tmp_path / "backend/requirements-custom.txt").write_text("asyncpg==0.29.0\nuvloop\n")
+    (tmp_path / "backend/requirements-slim.txt").write_text("-r requirements.txt\nuvloop\n")
+    (tmp_path / "backend/requirements-dev.txt").write_text("pytest\n")
+    declared = declare_sqlalchemy(tmp_path, tmp_path / "backend/app")
+    assert not declared.manual and not declared.notes
+    changed = {c.path: c.new.decode() for c in declared.changes}
+    assert set(changed) == {"backend/requirements.txt", "backend/requirements-custom.txt"}
+    assert all("sqlalchemy[asyncio]>=2" in text.lower() for text in changed.values())

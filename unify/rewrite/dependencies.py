@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+import dataclasses
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -409,6 +410,18 @@ def _requirements_files(root: Path) -> tuple[list[Path], list[Path]]:
     main = [p for p in candidates if not _AUXILIARY.search(p.stem)]
     preferred = [p for p in main if p.stem in ("requirements", "base", "main", "prod", "production", "common")]
     chosen = (preferred or main or candidates)[:1]
+    # variants an image or a deployment installs instead (requirements-custom.txt), unless they
+    # include the chosen file (-r requirements.txt) and so inherit the new line
+    for variant in main:
+        if variant in chosen or not chosen:
+            continue
+        try:
+            lines = variant.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        included = any(line.strip().startswith(("-r", "--requirement")) and chosen[0].name in line for line in lines)
+        if not included:
+            chosen.append(variant)
     return chosen, [p for p in found if p not in chosen]
 
 
@@ -461,14 +474,31 @@ def _suggestion(reason: str) -> str | None:
     return f"remove it, or move what uses it onto SQLAlchemy 2 first; then require {REQUIREMENT}"
 
 
-def declare_sqlalchemy(root: Path) -> Declarations:
+def _declarations(root: Path, folder: Path) -> list[_Edit]:
+    edits = [e for e in (_pyproject(folder), _setup_cfg(folder), _pipfile(folder)) if e is not None]
+    main, others = _requirements_files(folder)
+    edits += [_requirements(folder, p, edit=True) for p in main]
+    edits += [_requirements(folder, p, edit=False) for p in others]  # read for conflicts only
+    if folder != root:  # paths relative to the project root
+        prefix = folder.relative_to(root).as_posix()
+        edits = [dataclasses.replace(e, path=f"{prefix}/{e.path}") for e in edits]
+    return edits
+
+
+def declare_sqlalchemy(root: Path, near: Path | None = None) -> Declarations:
     """The edits that make every main declaration of the project require SQLAlchemy 2's
-    asyncio engine, or why it cannot."""
+    asyncio engine, or why it cannot. The declarations at the root, else the nearest ones
+    above `near` (the engine module's folder: backend/requirements.txt)."""
     root = root.resolve()
-    edits = [e for e in (_pyproject(root), _setup_cfg(root), _pipfile(root)) if e is not None]
-    main, others = _requirements_files(root)
-    edits += [_requirements(root, p, edit=True) for p in main]
-    edits += [_requirements(root, p, edit=False) for p in others]  # read for conflicts only
+    edits = _declarations(root, root)
+    if not any(e.declares for e in edits) and near is not None:
+        folder = near.resolve()
+        while folder != root and folder.is_relative_to(root):
+            found = _declarations(root, folder)
+            if any(e.declares for e in found):
+                edits += found
+                break
+            folder = folder.parent
     manual = [Manual(e.path, line, CODEMOD, reason, _suggestion(reason)) for e in edits for line, reason in e.conflicts]
     if manual:
         return Declarations([], manual, [])
@@ -485,7 +515,7 @@ def declare_sqlalchemy(root: Path) -> Declarations:
     if not any(e.declares for e in edits):
         notes.append(f"no dependency declaration found (pyproject.toml, setup.cfg, Pipfile, requirements.txt): "
                      f"install {REQUIREMENT} wherever the application is installed")
-    if any(p.suffix == ".in" for p in main):
-        notes.append(f"{main[0].relative_to(root).as_posix()} changed: compile it again (pip-compile) for the "
-                     "pinned requirements")
+    for change in changes:
+        if change.path.endswith(".in"):
+            notes.append(f"{change.path} changed: compile it again (pip-compile) for the pinned requirements")
     return Declarations(changes, manual, notes)

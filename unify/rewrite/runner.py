@@ -234,7 +234,7 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     # the migrated code needs SQLAlchemy 2 wherever the project declares what it installs;
     # the generated modules are made whole in every share, so every share agrees on the need
     if any(isinstance(o, Changed) for o in [*outcomes, *generated.values()]):
-        declared = declare_sqlalchemy(files.root)
+        declared = declare_sqlalchemy(files.root, (plan.root / plan.engine_path).parent)
         result.manual.extend(m for m in declared.manual if mine(m.path))
         result.notes.extend(declared.notes)
         generated.update((c.path, c) for c in declared.changes)
