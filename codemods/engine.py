@@ -121,7 +121,10 @@ class EngineCodemod(UnifyCodemod):
                               "engine's pool on the same URL, each statement committing on its own and raising asyncpg's "
                               "exceptions, as the pool did (its options moved to the engine module)")
             AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "use_database_url")
-            kept = [i for i, a in enumerate(call.args) if _server_argument(a)]
+            handed = {c.keyword for c in self.plan.pool_callbacks  # (lines may have moved: by file)
+                      if c.handed_over and c.origin.rsplit(":", 1)[0] == self._rel_path()}
+            kept = [i for i, a in enumerate(call.args)
+                    if _server_argument(a) or (a.keyword is not None and a.keyword.value in handed)]
             for index, arg in enumerate(call.args):
                 if index not in kept:
                     RemoveImportsVisitor.remove_unused_import_by_node(self.context, arg.value)

@@ -127,26 +127,52 @@ def test_engines_on_a_callers_url_or_sqlite_stay_untouched(tmp_path):
     assert "pool_size=17," in engine_module  # 7 + the default overflow of 10; the kept engine (30) plays no part
 
 
-def test_a_callback_closing_over_a_local_refuses_the_run(tmp_path):
-    root = write_app(tmp_path / "app", {"store.py": """
-        import asyncpg
+def test_a_callback_closing_over_a_local_is_handed_to_the_engine_at_run_time(tmp_path, database_url):
+    files = {
+        "store.py": """
+            import asyncpg
 
 
-        async def open_store(url, schema):
-            async def prepare(conn):
-                await conn.execute(f"SET search_path TO {schema}")
+            async def open_store(url, schema):
+                async def prepare(conn):
+                    await conn.execute(f"SET search_path TO {schema}")
 
-            return await asyncpg.create_pool(url, init=prepare)
+                return await asyncpg.create_pool(url, init=prepare, min_size=1, max_size=2)
 
 
-        async def count(pool):
-            return await pool.fetchval("SELECT count(*) FROM pg_class")
-        """})
-    before = snapshot(root)
-    result, data = migrate_json(root, "--write")
-    assert result.exit_code == 1 and snapshot(root) == before
-    (item,) = [i for f in data["files"] for i in f.get("left_alone", []) if i["manual"]]
-    assert item["line"] == 8 and "uses schema" in item["reason"]
+            async def where(pool):
+                return await pool.fetchval("SELECT current_setting('search_path')")
+            """,
+        "main.py": """
+            import asyncio
+            import os
+
+            import store
+
+
+            async def main():
+                pool = await store.open_store(os.environ["DATABASE_URL"], "pg_temp, public")
+                print(await store.where(pool))
+
+
+            asyncio.run(main())
+            """,
+    }
+    legacy = write_app(tmp_path / "legacy", files)
+    migrated = write_app(tmp_path / "migrated", files)
+    result, data = migrate_json(migrated, "--write")
+    assert result.exit_code == 0, result.output
+    source = (migrated / "store.py").read_text()
+    assert "use_database_url(url, init=prepare)" in source and "async def prepare(conn):" in source
+    assert any("handed to use_database_url()" in i["reason"] for f in data["files"] for i in f.get("left_alone", []))
+
+    def run(root: Path) -> str:
+        done = subprocess.run([sys.executable, "main.py"], cwd=root, env=dict(os.environ, DATABASE_URL=database_url),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run(migrated) == run(legacy) == "pg_temp, public\n"
 
 
 NESTED_INIT = {

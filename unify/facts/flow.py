@@ -686,6 +686,10 @@ class Program:
                     out.add(DRIVER)
                 elif name in ("use_database_url",):
                     out.add(ENGINE)
+                    for hook in ("init", "setup"):  # callbacks handed over get asyncpg's connection
+                        for value in kwargs.get(hook, ()):
+                            if isinstance(value, tuple) and value[0] == "func":
+                                self._flow_args(value[1], [{DRIVER}], {}, skip=0)
             elif callee[0] == "func":
                 self._flow_args(callee[1], args, kwargs, skip=0)
                 out |= self.slots.get(("ret", callee[1]), set())

@@ -455,9 +455,12 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
                 try:
                     callback = _callback(root, import_root, f, key)
                 except sources.Refused as refused:
-                    block(f, f"create_pool({key}=...) cannot run from the engine module: {refused}",
-                          f"make the {key} callback a module-level function that uses only its parameters and "
-                          "module-level names, then run unify migrate again")
+                    # it stays where it is, and the application hands it to use_database_url()
+                    callbacks.append(sources.Callback(key, _module_name(import_root, (root / f.location.path).resolve()),
+                                                      str(f.location), handed_over=True))
+                    note(f, f"create_pool({key}=...) stays where it is and is handed to use_database_url(), which "
+                            f"runs it on every {'new' if key == 'init' else 'checked-out'} connection of the engine "
+                            f"(it cannot move into the engine module: {refused})")
                 else:
                     if callback not in callbacks:
                         callbacks.append(callback)

@@ -386,6 +386,7 @@ class Callback:
     defined_at: int = 0  # line of the nested def the code came from (0 for a lambda)
     defined_in: str = ""  # the function that def stands in (Class.method or function), in `module`
     where: str = ""  # the function the pool was created in, for the docstring
+    handed_over: bool = False  # cannot move: the application passes it to use_database_url() itself
 
     @property
     def event(self) -> str:

@@ -115,6 +115,8 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
     blocks: list[str] = []
     imports: list[str] = []
     for callback in plan.pool_callbacks:
+        if callback.handed_over:
+            continue  # the application hands it to use_database_url() at run time
         keyword = callback.keyword
         when = "new" if keyword == "init" else "checked-out"
         listener = _unique(f"_pool_{keyword}", taken)
