@@ -206,7 +206,7 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         notes.append("repositories not run: the application creates no asyncpg pool of its own to move onto the "
                      "engine, so its asyncpg calls stay on asyncpg")
     mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
-    if plan.location_problem:
+    if plan.location_problem and (plan.asyncpg_pools or plan.sqlalchemy_engines):
         # whatever the codemods did, some migrated module could not import the generated ones
         return RunResult(root=str(files.root), codemods=list(names), notes=notes,
                          manual=[Manual("", 0, "engine", plan.location_problem)]), plan
