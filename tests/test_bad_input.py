@@ -32,6 +32,17 @@ class AlertRepository:
             return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
 """
 
+# the application's own pool: the repositories move with it
+POOL = """\
+import os
+
+import asyncpg
+
+
+async def open_pool():
+    return await asyncpg.create_pool(os.environ["DATABASE_URL"])
+"""
+
 # path -> the words its message must hold
 EXPECTED = {
     "bad/syntax.py": "syntax error at line 2, column 7",
@@ -52,6 +63,7 @@ def _bad_tree(root: Path) -> Path:
     huge = REPOSITORY + "".join(f"PADDING_{i} = 'execute fetch {i:>60}'\n" for i in range(60_000))
     assert len(huge) > 5 * 1024 * 1024
     write_tree(root, {
+        "good/db.py": POOL,
         "good/plain.py": REPOSITORY,
         "good/latin1.py": ("# -*- coding: latin-1 -*-\n# café crème\n" + REPOSITORY).encode("latin-1"),
         "good/bom.py": b"\xef\xbb\xbf" + REPOSITORY.encode(),
@@ -160,7 +172,7 @@ def test_write_keeps_encoding_bom_line_endings_tabs_and_mode(tmp_path):
 def small_tree(tmp_path) -> Path:
     root = tmp_path / "app"
     # packages: two folders of bare modules would give the generated modules no single place
-    write_tree(root, {"repo/__init__.py": "", "repo/alerts.py": REPOSITORY,
+    write_tree(root, {"repo/__init__.py": "", "repo/db.py": POOL, "repo/alerts.py": REPOSITORY,
                       "repo/users.py": REPOSITORY.replace("alerts", "users"),
                       "locked/__init__.py": "", "locked/events.py": REPOSITORY.replace("alerts", "events")})
     return root

@@ -37,8 +37,12 @@ class Repository{n}:
 """
 
 
+POOL = "import os\n\nimport asyncpg\n\n\nasync def open_pool():\n    return await asyncpg.create_pool(os.environ[\"DATABASE_URL\"])\n"
+
+
 def _tree(root: Path) -> Path:
-    return write_tree(root, {f"app/repo_{n:02d}.py": TEMPLATE.format(n=n) for n in range(FILES)})
+    # the application's own pool: the repositories move with it
+    return write_tree(root, {"app/db.py": POOL, **{f"app/repo_{n:02d}.py": TEMPLATE.format(n=n) for n in range(FILES)}})
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
