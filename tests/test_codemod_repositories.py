@@ -464,8 +464,8 @@ class TestRepositoryCodemod(CodemodTest):
             from sqlalchemy.ext.asyncio import AsyncEngine
 
             async def f(pool: AsyncEngine, a):
-                if a: return first_value(await execute_on(pool, text(r"SELECT :a\:\:int"), {"a": a}))
-                while first_value(await execute_on(pool, text(r"SELECT :a\:\:int > 3"), {"a": a})):
+                if a: return first_value(await execute_on(pool, text(r"SELECT :a\\:\\:int"), {"a": a}))
+                while first_value(await execute_on(pool, text(r"SELECT :a\\:\\:int > 3"), {"a": a})):
                     a -= 1
             """,
         )
