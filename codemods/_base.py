@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
@@ -61,6 +62,15 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
     @property
     def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary
         return self.info.summary
+
+    def relative_path(self) -> str:
+        """This file's path relative to the migrated root, with forward slashes: the key the
+        plan's per-file facts (receivers, notes, callbacks) use."""
+        filename = Path(self.context.filename or "")
+        try:
+            return filename.resolve().relative_to(self.plan.root).as_posix()
+        except ValueError:
+            return filename.as_posix()
 
     def in_generated_file(self) -> bool:
         """Whether this file is one unify generated (the engine module, the raw-SQL helpers)."""

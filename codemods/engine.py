@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
@@ -113,7 +112,7 @@ class EngineCodemod(UnifyCodemod):
     def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
         call = original_node.expression
         if self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES) \
-                and auxiliary(self._rel_path()):
+                and auxiliary(self.relative_path()):
             self.leave_alone(call, "a pool this test, script or tool creates for itself stays on asyncpg, with the "
                                    "calls made on it; the application's own pools move onto the engine")
         elif self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
@@ -122,7 +121,7 @@ class EngineCodemod(UnifyCodemod):
                               "exceptions, as the pool did (its options moved to the engine module)")
             AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "use_database_url")
             handed = {c.keyword for c in self.plan.pool_callbacks  # (lines may have moved: by file)
-                      if c.handed_over and c.origin.rsplit(":", 1)[0] == self._rel_path()}
+                      if c.handed_over and c.origin.rsplit(":", 1)[0] == self.relative_path()}
             kept = [i for i, a in enumerate(call.args)
                     if _server_argument(a) or (a.keyword is not None and a.keyword.value in handed)]
             for index, arg in enumerate(call.args):
@@ -142,13 +141,6 @@ class EngineCodemod(UnifyCodemod):
             return updated_node.with_changes(expression=cst.Call(
                 cst.Name("use_database_url"), args, whitespace_before_args=updated_call.whitespace_before_args))
         return updated_node
-
-    def _rel_path(self) -> str:
-        filename = Path(self.context.filename or "")
-        try:
-            return filename.resolve().relative_to(self.plan.root).as_posix()
-        except ValueError:
-            return filename.as_posix()
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self._is(original_node.func, ENGINE_FACTORIES):
@@ -197,7 +189,7 @@ class EngineCodemod(UnifyCodemod):
         # found by the function it stands in: earlier codemods may have moved its line
         where = ".".join(self._names)
         moved = next((c for c in self.plan.pool_callbacks if c.code and c.defined_in == where
-                      and c.name == original_node.name.value and c.origin.rsplit(":", 1)[0] == self._relative_path()),
+                      and c.name == original_node.name.value and c.origin.rsplit(":", 1)[0] == self.relative_path()),
                      None)
         if moved is None:
             return updated_node
@@ -238,7 +230,7 @@ class EngineCodemod(UnifyCodemod):
             self.leave_alone(
                 node, f"{node.attr.value} is a private attribute of asyncpg's pool; the engine that replaces the "
                       "pool has no such attribute",
-                f"read the setting from the engine's pool instead (engine.pool.size(), engine.pool.checkedout()) "
+                "read the setting from the engine's pool instead (engine.pool.size(), engine.pool.checkedout()) "
                 "or from the configuration", manual=True)
 
     def _replace_engine(self, call: cst.Call) -> cst.BaseExpression:
@@ -255,14 +247,10 @@ class EngineCodemod(UnifyCodemod):
         return cst.Name(self._engine_name)
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        for item in self.plan.notes_by_path.get(self._relative_path(), []):
+        for item in self.plan.notes_by_path.get(self.relative_path(), []):
             self.left_alone.append(item)
         return updated_node
 
-    def _relative_path(self) -> str:
-        filename = (self.context.filename or "").replace("\\", "/")
-        root = str(self.plan.root).replace("\\", "/").rstrip("/") + "/"
-        return filename[len(root):] if filename.startswith(root) else filename
 
 
 _SERVER_KEYWORDS = frozenset({"dsn", "host", "port", "user", "password", "database"})

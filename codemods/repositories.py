@@ -11,7 +11,6 @@ generated beside the engine module. Sites the tool cannot carry over keep a grep
 from __future__ import annotations
 
 import keyword
-from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
@@ -170,7 +169,7 @@ class RepositoryCodemod(UnifyCodemod):
         return resolution.kind, resolution
 
     def _model_kind(self, node: cst.BaseExpression):
-        receivers = self.plan.receivers.get(self._rel_path)
+        receivers = self.plan.receivers.get(self.relative_path())
         if not receivers:
             return None
         judged = receivers.get(self._span(node))
@@ -198,16 +197,8 @@ class RepositoryCodemod(UnifyCodemod):
     def _sure_connection(self, node: cst.BaseExpression) -> bool:
         """Whether the whole-program model is sure this receiver is only ever a connection of a
         migrated pool (not guessed from a name, not a pool-level call)."""
-        judged = self.plan.receivers.get(self._rel_path, {}).get(self._span(node))
+        judged = self.plan.receivers.get(self.relative_path(), {}).get(self._span(node))
         return judged is not None and judged.verdict is Verdict.CONNECTION and judged.certain
-
-    @property
-    def _rel_path(self) -> str:
-        filename = Path(self.context.filename or "")
-        try:
-            return filename.resolve().relative_to(self.plan.root).as_posix()
-        except ValueError:
-            return filename.as_posix()
 
     def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
         current = node
@@ -969,7 +960,7 @@ class RepositoryCodemod(UnifyCodemod):
     def leave_Annotation(self, original_node: cst.Annotation, updated_node: cst.Annotation) -> cst.Annotation:
         if any(self._callbacks):
             return updated_node  # a pool's init/setup callback gets the asyncpg connection under the engine's
-        if self._span(original_node.annotation) in self.plan.asyncpg_annotations.get(self._rel_path, ()):
+        if self._span(original_node.annotation) in self.plan.asyncpg_annotations.get(self.relative_path(), ()):
             return updated_node  # only ever given a connection of its own (asyncpg.connect()): it stays
         named = self.resolver.annotation_kind(original_node.annotation)
         if named is not None and named.evidence.startswith("ambiguous annotation"):
