@@ -14,7 +14,6 @@ import uuid
 
 import asyncpg
 import libcst as cst
-import pytest
 from libcst.codemod import CodemodContext, CodemodTest
 from typer.testing import CliRunner
 
