@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
-from unify.facts.api import ASYNCPG_ONLY, asyncpg_call_shape, sqlalchemy_call
+from unify.facts.api import asyncpg_call_shape, sqlalchemy_call
 from unify.files import auxiliary
 
 # -- values ---------------------------------------------------------------------------------
@@ -123,9 +123,7 @@ class _Module:
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified target
     names: dict[str, str] = field(default_factory=dict)  # module-level def/class -> qualname
     lines: list[str] = field(default_factory=list)
-
-
-Atom = "str | tuple"
+    parents: dict[int, ast.AST] = field(default_factory=dict)  # id(node) -> its parent, built when first asked
 
 
 class Program:
@@ -190,7 +188,7 @@ class Program:
         program._judge()
         return program
 
-    def _resolve_module(self, dotted: str) -> str | None:
+    def resolve_module(self, dotted: str) -> str | None:
         if dotted in self.modules:
             return dotted
         found = self._by_suffix.get(dotted, [])
@@ -314,22 +312,13 @@ class Program:
             self.escapes = []
             for module in self.modules.values():
                 self._run_block(module, None, module.tree.body)
-                for stmt in ast.walk(module.tree):
-                    if isinstance(stmt, ast.ClassDef):
-                        qual = self._class_qual(module, stmt)
-                        if qual is not None:
-                            self._class_body(module, qual, stmt)
+            for qual, klass in self.classes.items():
+                self._class_body(self.modules[klass.module], qual, klass.node)
             for func in list(self.functions.values()):
                 self._run_block(self.modules[func.module], func, func.node.body)
             self._index_attributes()
             if not self._changed:
                 break
-
-    def _class_qual(self, module: _Module, node: ast.ClassDef) -> str | None:
-        for qual, klass in self.classes.items():
-            if klass.node is node:
-                return qual
-        return None
 
     def _class_body(self, module: _Module, qual: str, node: ast.ClassDef) -> None:
         for stmt in node.body:
@@ -412,9 +401,7 @@ class Program:
             for t, v in zip(target.elts, value_node.elts):
                 self._assign(module, func, t, self._eval(module, func, v), v)
         elif isinstance(target, ast.Subscript):
-            for owner in self._eval(module, func, target.value):
-                if owner in ("dict",):
-                    pass
+            self._eval(module, func, target.value)
             key = _constant_key(target.slice)
             if key is not None:
                 self._add(("item", key), values)
@@ -492,12 +479,12 @@ class Program:
         if dotted in _seen or len(_seen) > 20:
             return set()  # imports that go round in a circle name nothing
         _seen = _seen | {dotted}
-        module = self._resolve_module(dotted)
+        module = self.resolve_module(dotted)
         if module is not None:
             return {("mod", module)}
         if "." in dotted:
             owner, name = dotted.rsplit(".", 1)
-            module = self._resolve_module(owner)
+            module = self.resolve_module(owner)
             if module is not None:
                 info = self.modules[module]
                 if module.split(".")[-1] in self.generated_modules or module in self.generated_modules:
@@ -624,9 +611,9 @@ class Program:
                 self._eval(module, func, k.value)
         out: set = set()
         method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+        receivers = self._eval(module, func, node.func.value) if method is not None else set()
+        flat = _flatten(receivers)
         if method is not None:
-            receivers = self._eval(module, func, node.func.value)
-            flat = _flatten(receivers)
             if method == "acquire" and flat != {OWN_POOL} and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
                 verdict = judge(receivers, node.func.value, method)[0]
                 site = (module.path, node.lineno, node.col_offset)
@@ -645,8 +632,7 @@ class Program:
                 out.add(DIRECT)
             elif method in ("connect", "begin") and ENGINE in flat:
                 out.add(SACONN)
-        on_database = method is not None and bool(_flatten(self._eval(module, func, node.func.value)) & DATABASE)
-        if not callees and method is not None and self._final and not on_database:
+        if not callees and method is not None and self._final and not flat & DATABASE:
             # a method of an object the model cannot follow: the application's functions of that
             # name, where there are few; none means code outside the project
             candidates = self.by_short.get(method, [])
@@ -801,7 +787,7 @@ class Program:
         call is known exactly, whatever else the function binds to that name."""
         if not isinstance(receiver, ast.Name):
             return None
-        parents = module.__dict__.setdefault("_parents", {})
+        parents = module.parents
         if not parents:
             for node in ast.walk(module.tree):
                 for child in ast.iter_child_nodes(node):
@@ -817,9 +803,6 @@ class Program:
 
     def _defines(self, klass: str, method: str) -> bool:
         return any(method in self.classes[qual].methods for qual in self.mro(klass))
-
-    def receiver(self, path: str, span: tuple[int, int, int, int]) -> Receiver | None:
-        return self.receivers.get(path, {}).get(span)
 
 
 def judge(values: set, receiver: ast.expr, method: str) -> tuple[Verdict, str, bool]:
@@ -970,7 +953,7 @@ def _module_name(rel: str) -> str:
     return ".".join(parts) or "__init__"
 
 
-__all__ = ["ASYNCPG_ONLY", "CallSite", "Program", "Receiver", "Verdict", "judge"]
+__all__ = ["CallSite", "Program", "Receiver", "Verdict", "judge"]
 
 
 def _dependency(annotation: ast.expr | None, default: ast.expr | None) -> ast.expr | None:

@@ -44,11 +44,12 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
     every Python file, generated files included)."""
     sources = list(sources)
     program = Program.build(root, sources, generated_modules)
-    by_path = {m.path: m for m in program.modules.values()}
+    # each module's calls by position, found once: a call site names its call by line and column
+    calls = {(m.path, n.lineno, n.col_offset): n for m in program.modules.values()
+             for n in ast.walk(m.tree) if isinstance(n, ast.Call)}
     findings: list[ClosureFinding] = []
     for site in program.sites:
-        module = by_path.get(site.path)
-        call = _call_at(module.tree, site.line, site.column) if module is not None else None
+        call = calls.get((site.path, site.line, site.column))
         if call is None:
             continue
         text = f"{site.receiver}.{site.method}(...)"
@@ -77,13 +78,6 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.call))
 
 
-def _call_at(tree: ast.Module, line: int, column: int) -> ast.Call | None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.lineno == line and node.col_offset == column:
-            return node
-    return None
-
-
 def _numbered_sql(call: ast.Call) -> bool:
     first = call.args[0] if call.args else None
     if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -107,7 +101,7 @@ def _patched_asyncpg(program) -> list[ClosureFinding]:
             match = _PATCH_TARGET.match(node.value)
             target = program.modules.get(match.group(1)) if match else None
             if target is None:
-                resolved = program._resolve_module(match.group(1)) if match else None
+                resolved = program.resolve_module(match.group(1)) if match else None
                 target = program.modules.get(resolved) if resolved else None
             if target is not None and "asyncpg" not in target.imports:
                 found.append(ClosureFinding(
