@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
-from libcst.codemod import CodemodContext, CodemodTest
-
-from codemod_helpers import make_plan
-from unify.codemods.repositories import RepositoryCodemod
-
-PLAN = dict(raw_sql_module="app.db.raw_sql", raw_sql_path="app/db/raw_sql.py", move_asyncpg_pools=True)
+from codemod_helpers import RepositoryCodemodTest
 
 
-class TestRepositoryCodemod(CodemodTest):
-    TRANSFORM = RepositoryCodemod
-
-    def run_codemod(self, source: str) -> RepositoryCodemod:
-        """The codemod after a run over `source`, for its changes and the sites it left."""
-        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
-        codemod = RepositoryCodemod(context, make_plan(**PLAN))
-        codemod.transform_module(cst.parse_module(textwrap.dedent(source)))
-        return codemod
-
-    def check(self, before: str, after: str) -> None:
-        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
-        self.assertCodemod(before, after, make_plan(**PLAN), context_override=context)
-        # a second run over the result changes nothing
-        self.assertCodemod(after, after, make_plan(**PLAN), context_override=context)
-
+class TestRepositoryCodemod(RepositoryCodemodTest):
     def test_acquire_and_fetchrow_with_binds_named_after_arguments(self):
         self.check(
             """

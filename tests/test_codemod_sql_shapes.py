@@ -5,41 +5,19 @@ asyncpg itself on a real server."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
-import textwrap
-import uuid
 
 import asyncpg
-import libcst as cst
-from libcst.codemod import CodemodContext, CodemodTest
 from typer.testing import CliRunner
 
-from codemod_helpers import make_plan
+from codemod_helpers import RepositoryCodemodTest, load_module, make_plan
 from example_tree import git
 from unify.cli import app
-from unify.codemods.repositories import RepositoryCodemod
 from unify.templates import render_engine_module, render_raw_sql_module
 
-PLAN = dict(raw_sql_module="app.db.raw_sql", raw_sql_path="app/db/raw_sql.py", move_asyncpg_pools=True)
-
-
-class TestSqlShapes(CodemodTest):
-    TRANSFORM = RepositoryCodemod
-
-    def run_codemod(self, source: str) -> RepositoryCodemod:
-        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
-        codemod = RepositoryCodemod(context, make_plan(**PLAN))
-        codemod.transform_module(cst.parse_module(textwrap.dedent(source)))
-        return codemod
-
-    def check(self, before: str, after: str) -> None:
-        context = CodemodContext(filename="/app/app/repo.py", full_module_name="app.repo")
-        self.assertCodemod(before, after, make_plan(**PLAN), context_override=context)
-        self.assertCodemod(after, after, make_plan(**PLAN), context_override=context)  # a second run changes nothing
-
+class TestSqlShapes(RepositoryCodemodTest):
     # -- statements text() cannot carry: the asyncpg connection under the engine's connection ---------
     def test_array_slice_stays_on_the_driver_connection(self):
         before = """
@@ -551,24 +529,14 @@ def test_migrated_shapes_print_what_the_legacy_ones_printed(tmp_path, database_u
 
 # -- json as the server's text, ORM JSON columns on the same engine ------------------------------------
 
-def _load(tmp_path, name: str, source: str):
-    path = tmp_path / f"{name}_{uuid.uuid4().hex}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_json_is_the_servers_text_and_orm_json_columns_still_decode(tmp_path, monkeypatch, database_url):
     from sqlalchemy import Column, Integer, MetaData, Table, cast, select, text
     from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     plan = make_plan()
-    engine_module = _load(tmp_path, "engine", render_engine_module(plan))
-    raw_sql = _load(tmp_path, "raw_sql", render_raw_sql_module(plan))
+    engine_module = load_module(tmp_path, "engine", render_engine_module(plan))
+    raw_sql = load_module(tmp_path, "raw_sql", render_raw_sql_module(plan))
     sql = ("""SELECT '{"b": 12345678901234567890.125, "a": 1.50}'::jsonb AS doc, '{ "x" : [1, 2.0] }'::json AS j, """
            """ARRAY['{"n": 1.0}'::jsonb] AS many""")
     metadata = MetaData()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ssl
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,21 +11,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from codemod_helpers import make_plan
+from codemod_helpers import load_module, make_plan
 from unify.rewrite.plan import EngineOption
 from unify.templates import render_engine_module
 
 
 def load_engine_module(tmp_path: Path, monkeypatch, url: str, **plan):
     monkeypatch.setenv("DATABASE_URL", url)
-    source = render_engine_module(make_plan(**plan))
-    path = tmp_path / f"engine_{uuid.uuid4().hex}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(tmp_path, "engine", render_engine_module(make_plan(**plan)))
 
 
 @pytest.fixture

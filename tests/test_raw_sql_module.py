@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
-import sys
-import uuid
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from codemod_helpers import make_plan
+from codemod_helpers import load_module, make_plan
 from unify.templates import render_raw_sql_module
 
 QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j, 2 AS a"
 
 
 def load(tmp_path, json_codecs=frozenset()):
-    path = tmp_path / f"raw_sql_{uuid.uuid4().hex}.py"
-    path.write_text(render_raw_sql_module(make_plan(json_codecs=frozenset(json_codecs))))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(tmp_path, "raw_sql", render_raw_sql_module(make_plan(json_codecs=frozenset(json_codecs))))
 
 
 def sa_url(url: str) -> str:
