@@ -87,11 +87,13 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
 
 def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
          files: FileSet | None = None, pool: Executor | None = None, shard: tuple[int, int] | None = None,
-         per_file: list | None = None) -> Inventory:
+         per_file: list | None = None, closure: bool = True) -> Inventory:
     """`files` (already collected from root) and `pool` (workers already started) let a caller
     that goes on with the same files and workers skip doing that twice. With `shard` (K, N)
     only the Python files of share K are analysed; `per_file` then receives (position in the
-    whole walk, facts or problem) of each, which is what merging the shares needs."""
+    whole walk, facts or problem) of each, which is what merging the shares needs. `closure`
+    False leaves out the closure check over the tree as it is (`unify migrate` runs its own,
+    over the tree as it would leave it)."""
     files = files if files is not None else collect(root, exclude, respect_gitignore)
     base = files.root
     work = [(str(p), relative(base, p)) for p in files.python]
@@ -148,7 +150,7 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         problems=tuple(sorted(problems, key=lambda p: p.path)),
     )
     findings = derive_findings(inventory)
-    if shard is None:
+    if shard is None and closure:
         findings += closure_findings(base, files.python)
     return Inventory(**{**inventory.__dict__, "findings": tuple(findings)})
 

@@ -177,7 +177,7 @@ def run(
 
 
 def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, MigrationPlan]:
-    inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool)
+    inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False)
     plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
                       python_files=files.python)
     sources = _sources(files)

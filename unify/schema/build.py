@@ -61,7 +61,7 @@ def layout(root: Path, settings: Settings | None = None) -> tuple[Layout, object
     # the Alembic environment is no schema source, and its engine must not anchor the layout
     exclude = tuple(settings.exclude) + ("/migrations/",)
     files = collect(root, exclude, settings.respect_gitignore)
-    inventory = scan(root, exclude, settings.respect_gitignore)
+    inventory = scan(root, exclude, settings.respect_gitignore, closure=False)
     plan = build_plan(files.root, inventory, settings, python_files=files.python)
     import_root = Path(plan.import_root)
     if configured:

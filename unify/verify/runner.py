@@ -522,7 +522,7 @@ def verify(root: Path, legacy_tree: Callable[[Path], LegacyTree], settings: Veri
             # (pools, calls, URL variables); the rest is the same on both sides
             touched = [p for p in legacy.restored if p.endswith(".py")]
             exclude = ["*.py", *(f"!/{p}" for p in touched)] if touched else []
-            inventory = scan(legacy.path, exclude=exclude, respect_gitignore=False, jobs=Settings().workers)
+            inventory = scan(legacy.path, exclude=exclude, respect_gitignore=False, jobs=Settings().workers, closure=False)
             plan = discover(legacy.path, inventory, settings, import_root)
             scan_time = time.perf_counter() - t0
             run = Run(root, legacy, plan, settings, examples=examples, seed=seed, scenarios=scenarios, work=work,
