@@ -7,6 +7,7 @@ Permission tests hold for root as well: unify honours permission bits as the use
 from __future__ import annotations
 
 import json
+import sys
 import os
 import stat
 from pathlib import Path
@@ -244,3 +245,18 @@ def test_unlistable_directory_is_reported(small_tree, monkeypatch):
     data = json.loads(runner.invoke(app, ["scan", str(small_tree), "--format", "json"]).stdout)
     assert {p["path"]: p["error"] for p in data["problems"]} == {"locked": "cannot list directory: Permission denied"}
     assert {c["location"]["path"] for c in data["calls"]} == {"repo/alerts.py", "repo/users.py"}
+
+
+def test_a_file_newer_than_the_running_python_is_failed_with_that_reason(tmp_path):
+    """libcst reads syntax this interpreter's compiler does not (PEP 695 generics on 3.11): the
+    rewritten file cannot be byte-compiled here, and the message says why, not that the rewrite broke it."""
+    root = tmp_path / "app"
+    write_tree(root, {"repo/__init__.py": "", "repo/db.py": POOL,
+                      "repo/alerts.py": REPOSITORY + "\n\nclass Box[T]:\n    item: T\n"})
+    data = json.loads(runner.invoke(app, ["migrate", str(root), "--format", "json"]).stdout)
+    outcome = {f["path"]: f for f in data["files"]}["repo/alerts.py"]
+    if sys.version_info >= (3, 12):  # this interpreter reads the syntax: the file is simply migrated
+        assert outcome["status"] == "changed"
+    else:
+        assert outcome["status"] == "failed"
+        assert "cannot compile this file even before the migration" in outcome["error"]

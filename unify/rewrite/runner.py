@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -82,6 +83,13 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     try:
         compile(new, filename, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
     except SyntaxError as err:
+        try:
+            compile(source, filename, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+        except SyntaxError:
+            # the file was already beyond this interpreter (newer syntax): the result cannot be checked here
+            return Failed(rel, f"Python {sys.version_info.major}.{sys.version_info.minor} cannot compile this file even "
+                               f"before the migration (line {err.lineno}: {err.msg}), so the rewritten file cannot be "
+                               "checked; run unify with the Python the application runs on")
         return Failed(rel, f"the rewritten file would not parse (line {err.lineno}: {err.msg}); left as it is")
     return Changed(rel, source, new, tuple(changes), tuple(left_alone), proven)
 
