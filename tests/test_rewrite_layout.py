@@ -224,3 +224,20 @@ def test_folders_imported_through_by_dotted_or_relative_names_are_namespace_pack
     assert plan.location_problem == ""
     assert plan.import_root == root
     assert plan.engine_module == "app.db.engine"
+
+
+def test_a_folder_whose_code_imports_its_own_modules_by_bare_name_is_where_imports_start(tmp_path):
+    # tests import the bot as src.core, but the bot runs from src/: its modules import each
+    # other as `from utils import ...`, so the generated modules are imported from src/ too
+    root = tree(tmp_path, {
+        "src/core.py": POOL,
+        "src/utils/__init__.py": "",
+        "src/utils/helpers.py": "X = 1\n",
+        "src/cogs/__init__.py": "",
+        "src/cogs/things.py": "from utils.helpers import X\n" + textwrap.dedent(REPOSITORY),
+        "tests/test_core.py": "from src.core import open_pool\n",
+    })
+    plan = plan_of(root)
+    assert plan.location_problem == ""
+    assert plan.import_root == root / "src"
+    assert plan.raw_sql_module == "raw_sql"

@@ -111,14 +111,23 @@ def _import_root(root: Path, directory: Path, namespaces: frozenset[Path] = froz
 
 def _namespace_packages(root: Path, python_files) -> frozenset[Path]:
     """Folders without __init__.py that the application imports through by a dotted name
-    (`from app.cogs import admin` makes app/ and app/cogs/ namespace packages under the root)."""
+    (`from app.cogs import admin` makes app/ and app/cogs/ namespace packages under the root),
+    unless code beneath such a folder imports the folder's own modules by bare name
+    (`from utils import pages` in src/cogs/x.py, with src/utils/): then the application runs
+    from that folder, and its imports start there."""
     found: set[Path] = set()
+    bare: dict[Path, set[str]] = {}  # file's folder -> top-level names it imports absolutely
     for path in python_files:
         try:
             tree = ast.parse(Path(path).read_bytes())
         except (OSError, SyntaxError, ValueError):
             continue
+        folder_names = bare.setdefault(Path(path).resolve().parent, set())
         for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                folder_names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                folder_names.add(node.module.split(".")[0])
             if isinstance(node, ast.ImportFrom) and node.level:
                 # a relative import: its folder, and the ones it climbs, are packages
                 base = Path(path).resolve().parent
@@ -142,7 +151,13 @@ def _namespace_packages(root: Path, python_files) -> frozenset[Path]:
                     folder = root.joinpath(*parts[:depth])
                     if folder.is_dir() and not (folder / "__init__.py").exists():
                         found.add(folder.resolve())
-    return frozenset(f for f in found if f.is_relative_to(root) and f != root and not (f / "__init__.py").exists())
+
+    def runs_from(folder: Path) -> bool:
+        return any(directory.is_relative_to(folder) and _provides(folder, name)
+                   for directory, names in bare.items() for name in names)
+
+    return frozenset(f for f in found if f.is_relative_to(root) and f != root and not (f / "__init__.py").exists()
+                     and not runs_from(f))
 
 
 def _module_name(import_root: Path, path: Path) -> str:
