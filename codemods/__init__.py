@@ -11,16 +11,19 @@ from .config import ConfigCodemod
 from .engine import EngineCodemod
 from .repositories import RepositoryCodemod
 from .schema_startup import SchemaStartupCodemod
+from .test_patches import TestPatchesCodemod
 
 # Order matters. `repositories` runs first, while receivers can still be traced to
 # asyncpg.create_pool(); `engine` then replaces the pools and engines themselves; `config`
 # runs after them, when it can see which URL variables nothing reads any more; `schema-startup`
-# only acts once `unify schema` has written the Alembic baseline.
+# only acts once `unify schema` has written the Alembic baseline; `test-patches` follows the
+# engine codemod's replacements into the tests.
 REGISTRY: tuple[type[UnifyCodemod], ...] = (
     RepositoryCodemod,
     EngineCodemod,
     ConfigCodemod,
     SchemaStartupCodemod,
+    TestPatchesCodemod,
 )
 
 

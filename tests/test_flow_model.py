@@ -470,7 +470,65 @@ def test_tests_patching_asyncpg_inside_a_migrated_module_are_listed():
         """),
     }
     findings = check(Path("."), rewritten.items(), {"engine"})
-    assert [(f.path, f.line, f.blocking) for f in findings] == [("tests/test_db.py", 4, False)]
+    assert [(f.path, f.line, f.blocking) for f in findings] == [("tests/test_db.py", 4, True)]
+    assert "asyncpg.create_pool inside app/db.py, which no longer calls it" in findings[0].problem
+
+
+def test_a_patch_of_asyncpg_in_a_module_that_still_calls_it_is_no_finding():
+    rewritten = {
+        "app/db.py": "import asyncpg\n\nasync def listen(url):\n    return await asyncpg.connect(url)\n",
+        "tests/test_db.py": "from unittest.mock import patch\n\n@patch('app.db.asyncpg.connect')\ndef test_x(c):\n    pass\n",
+    }
+    assert check(Path("."), rewritten.items(), set()) == []
+
+
+def test_tests_checking_asyncpg_calls_on_a_mock_handed_to_a_rewritten_function_are_violations():
+    test_module = textwrap.dedent("""
+        from unittest.mock import AsyncMock, call
+
+        from app.schema import create_tables
+        from app import schema
+
+
+        async def test_tables():
+            conn = AsyncMock()
+            await create_tables(conn)
+            conn.execute.assert_has_calls([call("CREATE TABLE t (id int)")])
+
+
+        async def test_via_module():
+            pool = AsyncMock()
+            pool.fetchval.return_value = 3
+            assert await schema.count(pool=pool) == 3
+
+
+        async def test_mock_not_handed_over():
+            conn = AsyncMock()
+            conn.execute.assert_not_called()
+    """)
+    rewritten = {
+        "app/__init__.py": "",
+        "app/schema.py": textwrap.dedent("""
+            from sqlalchemy import text
+
+
+            async def create_tables(conn):
+                await conn.execute(text("CREATE TABLE t (id int)"))
+
+
+            async def count(pool):
+                return await pool.fetchval("SELECT count(*) FROM t")
+        """),
+        "tests/test_schema.py": test_module,
+    }
+    findings = check(Path("."), rewritten.items(), set(), changed={"app/schema.py"})
+    assert [(f.path, f.line, f.call, f.blocking) for f in findings] == [
+        ("tests/test_schema.py", 10, "conn.execute", True),
+        ("tests/test_schema.py", 17, "pool.fetchval", True),
+    ]
+    assert "create_tables() in app/schema.py" in findings[0].problem
+    # the same tests against a module this run leaves as it was are no finding
+    assert check(Path("."), rewritten.items(), set(), changed=set()) == []
 
 
 def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):

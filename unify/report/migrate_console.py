@@ -72,7 +72,7 @@ def print_summary(result: RunResult, console: Console, wrote: bool) -> None:
         console.print(f"[yellow]note[/yellow]    {escape(note)}")
     blocking = sum(1 for f in result.closure if f.blocking)
     console.print(f"closure check: {blocking} violation(s)" + (
-        "; the application would call asyncpg's API on SQLAlchemy objects, so nothing is written" if blocking else
+        "; the application or its tests would break where listed, so nothing is written" if blocking else
         ": nothing of asyncpg's API is left on an object that became SQLAlchemy"))
     for item in result.manual:
         hint = f" ({item.suggestion})" if item.suggestion else ""

@@ -42,8 +42,8 @@ def render_markdown(result: RunResult) -> str:
     out += ["", "## Closure check", ""]
     if blocking:
         out.append(f"{len(blocking)} violation(s): after this migration the application would call asyncpg's API on "
-                   "objects that became SQLAlchemy, or hand them to code written for asyncpg. Nothing is written "
-                   "while any remains.")
+                   "objects that became SQLAlchemy, hand them to code written for asyncpg, or fail its own tests "
+                   "(listed below). Nothing is written while any remains.")
     else:
         out.append("No violation: nothing of asyncpg's API is left on an object that became SQLAlchemy.")
     if result.closure:

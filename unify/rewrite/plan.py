@@ -74,6 +74,9 @@ class MigrationPlan:
     asyncpg_annotations: dict = field(default_factory=dict, hash=False, compare=False)
     # why no location serves every module that would import the generated ones ("" when one does)
     location_problem: str = ""
+    # modules whose asyncpg.create_pool() calls become use_database_url() with the very same
+    # arguments, so a test's patch of `<module>.asyncpg.create_pool` can follow it there
+    same_argument_pools: frozenset[str] = frozenset()
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)
@@ -537,6 +540,16 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
                 "engine", f.location.line, f"create_async_engine() had a literal URL ({f.url}); the shared engine "
                 f"reads {url_var} instead", f"set {url_var} to that URL where this engine was used")))
     secondary = frozenset(e.name for e in inv.all("env_reads") if e.database_url and e.name != url_var)
+    handed = {(c.origin, c.keyword) for c in callbacks if c.handed_over}
+    server = frozenset({"host", "port", "user", "password", "passwd", "database"})
+
+    def same_arguments(f: ConnectionFactory) -> bool:
+        return all(key in server or (str(f.location), key) in handed for key in f.options)
+
+    by_module: dict[str, bool] = {}
+    for f in pools:
+        name = _module_name(import_root, (root / f.location.path).resolve())
+        by_module[name] = by_module.get(name, True) and same_arguments(f)
     by_path: dict[str, list[LeftAlone]] = {}
     for path, item in notes:
         by_path.setdefault(path, []).append(item)
@@ -568,6 +581,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         raw_sql_path=raw_sql_file.relative_to(root).as_posix() if raw_sql_file.is_relative_to(root) else str(raw_sql_file),
         alembic_baseline=has_alembic_baseline(root),
         location_problem=location_problem,
+        same_argument_pools=frozenset(name for name, same in by_module.items() if same),
     )
 
 

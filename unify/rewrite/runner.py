@@ -275,7 +275,8 @@ def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcom
         if isinstance(outcome, Changed) and outcome.path.endswith(".py"):
             after[outcome.path] = outcome.new.decode("utf-8", errors="replace")
     try:
-        return check(root, after.items(), _generated_modules(plan))
+        changed = {o.path for o in outcomes if isinstance(o, Changed) and o.path.endswith(".py")}
+        return check(root, after.items(), _generated_modules(plan), changed)
     except Exception as exc:  # noqa: BLE001 - never a traceback: a finding that stops the write
         return [ClosureFinding("", 0, "unify", redact_text(f"the closure check could not run: {type(exc).__name__}: "
                                                            f"{exc}; nothing is written (please report this)"))]
