@@ -194,6 +194,11 @@ class RepositoryCodemod(UnifyCodemod):
             return None
         return where.start.line, where.start.column, where.end.line, where.end.column
 
+    def _dedicated(self, node: cst.BaseExpression) -> bool:
+        """Whether the model found that this acquire()'s connection is kept for listeners."""
+        judged = self.plan.receivers.get(self.relative_path(), {}).get(self._span(node))
+        return judged is not None and judged.dedicated
+
     def _sure_connection(self, node: cst.BaseExpression) -> bool:
         """Whether the whole-program model is sure this receiver is only ever a connection of a
         migrated pool (not guessed from a name, not a pool-level call)."""
@@ -264,6 +269,12 @@ class RepositoryCodemod(UnifyCodemod):
                                        "becomes asyncpg_connection(): the asyncpg connection under whatever it holds, "
                                        "so the calls on it stay asyncpg's", Risk.REVIEW)
             return cst.Call(cst.Name("asyncpg_connection"), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
+        if kind is Kind.POOL and method == "acquire" and self._dedicated(func.value) and not original_node.args:
+            self._helper("dedicated_connection")
+            self.record(original_node, "pool.acquire() for a connection that keeps listeners (LISTEN/NOTIFY) becomes "
+                                       "dedicated_connection(engine): asyncpg's own connection, opened by the engine and "
+                                       "held outside its pool, so the calls on it stay asyncpg's", Risk.REVIEW)
+            return cst.Call(cst.Name("dedicated_connection"), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
         if kind is Kind.POOL and method == "acquire":
             if original_node.args:
                 return self._acquire_within(original_node, updated_node)
@@ -272,6 +283,11 @@ class RepositoryCodemod(UnifyCodemod):
         if kind is Kind.POOL and method == "release" and len(original_node.args) == 1:
             self.record(original_node, "pool.release(conn) becomes conn.close(), which returns it to the pool")
             return cst.Call(func=cst.Attribute(value=updated_node.args[0].value, attr=cst.Name("close")))
+        if kind is Kind.POOL and method == "close" and self.plan.tracks_closing:
+            self._helper("close_pool")
+            self.record(original_node, "pool.close() becomes close_pool(engine): engine.dispose(), noted for "
+                                       "pool_is_closing(), which the application asks elsewhere")
+            return cst.Call(cst.Name("close_pool"), [cst.Arg(updated_node.func.value)])  # type: ignore[attr-defined]
         if kind is Kind.POOL and method == "close":
             self.record(original_node, "pool.close() becomes engine.dispose()")
             return updated_node.with_changes(func=updated_node.func.with_changes(attr=cst.Name("dispose")), args=())
@@ -301,9 +317,20 @@ class RepositoryCodemod(UnifyCodemod):
     def _transaction(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         parent = self.get_metadata(ParentNodeProvider, original, None)
         if not isinstance(parent, cst.WithItem):
-            self._mark_review(original, "a transaction started by hand (tr.start()/commit()) is not migrated",
-                              "use `async with transaction(conn):` from the raw-SQL helpers")
-            return updated
+            if not self._in_async_function(original):
+                self._mark_review(original, "a transaction started by hand (tr.start()/commit()) outside an async "
+                                            "function is not migrated",
+                                  "use `async with transaction(conn):` from the raw-SQL helpers")
+                return updated
+            # `tr = conn.transaction(); await tr.start(); ... await tr.commit()`: asyncpg's own
+            # transaction object on the driver connection, which the engine's view leaves alone
+            self._helper("driver_connection")
+            self.record(original, "a transaction driven by hand (start(), commit(), rollback()) stays asyncpg's own, "
+                                  "on the asyncpg connection under the engine's connection: BEGIN, COMMIT, ROLLBACK and "
+                                  "savepoints as before", Risk.REVIEW)
+            driver = cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(updated.func.value)]),  # type: ignore[attr-defined]
+                               lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            return updated.with_changes(func=updated.func.with_changes(value=driver))  # type: ignore[attr-defined]
         unknown = [a.keyword.value for a in original.args
                    if a.keyword is None or a.keyword.value not in ("isolation", "readonly", "deferrable")]
         if unknown:
@@ -1023,6 +1050,7 @@ _POOL_STATE = {
     "get_size": ("pool_size", "the connections the engine's pool holds open, in use or idle"),
     "get_idle_size": ("pool_idle_size", "the idle connections of the engine's pool"),
     "get_max_size": ("pool_max_size", "the most connections the engine's pool opens"),
+    "is_closing": ("pool_is_closing", "whether the application closed it (its pool.close() becomes close_pool())"),
 }
 
 

@@ -233,15 +233,15 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """
             import asyncpg
 
-            async def get(conn: asyncpg.Connection):
+            def get(conn: asyncpg.Connection):
                 tr = conn.transaction()
                 return tr
             """,
             """
             from sqlalchemy.ext.asyncio import AsyncConnection
 
-            async def get(conn: AsyncConnection):
-                tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) is not migrated
+            def get(conn: AsyncConnection):
+                tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
                 return tr
             """,
         )
@@ -414,14 +414,35 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """
             import asyncpg
 
-            async def f(conn: asyncpg.Connection, a):
+            def f(conn: asyncpg.Connection, a):
                 if a: tr = conn.transaction()
             """,
             """
             from sqlalchemy.ext.asyncio import AsyncConnection
 
-            async def f(conn: AsyncConnection, a):
-                if a: tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) is not migrated
+            def f(conn: AsyncConnection, a):
+                if a: tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
+            """,
+        )
+
+    def test_a_transaction_driven_by_hand_stays_asyncpgs_on_the_driver_connection(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def f(conn: asyncpg.Connection):
+                tr = conn.transaction(isolation="serializable")
+                await tr.start()
+                await tr.commit()
+            """,
+            """
+            from app.db.raw_sql import driver_connection
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def f(conn: AsyncConnection):
+                tr = (await driver_connection(conn)).transaction(isolation="serializable")
+                await tr.start()
+                await tr.commit()
             """,
         )
 

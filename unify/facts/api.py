@@ -56,7 +56,8 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
     _m("copy_to_table", "pool,connection", Move.DRIVER, "SQLAlchemy has no COPY API"),
     _m("copy_from_table", "pool,connection", Move.DRIVER, "SQLAlchemy has no COPY API"),
     _m("copy_from_query", "pool,connection", Move.DRIVER, "SQLAlchemy has no COPY API"),
-    _m("add_listener", "connection", Move.DRIVER, "LISTEN needs a connection of its own"),
+    _m("add_listener", "connection", Move.DRIVER, "LISTEN needs a connection of its own: "
+                                                  "`await pool.acquire()` kept for it becomes dedicated_connection(engine)"),
     _m("remove_listener", "connection", Move.DRIVER, "LISTEN needs a connection of its own"),
     _m("add_termination_listener", "connection", Move.DRIVER, "asyncpg connection event"),
     _m("add_log_listener", "connection", Move.DRIVER, "asyncpg connection event"),
@@ -69,7 +70,7 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
     _m("get_server_version", "connection", Move.DRIVER, "asyncpg connection state"),
     _m("get_settings", "connection", Move.DRIVER, "asyncpg connection state"),
     _m("get_reset_query", "connection", Move.DRIVER, "asyncpg connection state"),
-    _m("is_closing", "pool", Move.MANUAL, "an engine has no closing state; the application tracks its shutdown"),
+    _m("is_closing", "pool", Move.POOL, "pool_is_closing(engine): whether close_pool(engine) closed it"),
     _m("set_connect_args", "pool", Move.MANUAL, "connect arguments belong to the engine module"),
     _m("reset_type_codec", "connection", Move.DRIVER, "codecs belong to the engine's connect event"),
     _m("add_query_logger", "connection", Move.DRIVER, "SQLAlchemy's before_cursor_execute event logs statements"),

@@ -44,7 +44,9 @@ WEAK = "weak"  # a pool or connection guessed from a name only
 OWN_POOL = "own-pool"  # a pool a test, script or tool creates for itself: it stays on asyncpg
 
 DATABASE = frozenset({POOL, CONN, ACONN, DIRECT, DRIVER, ENGINE, SACONN, WEAK, OWN_POOL})
-STAYS = frozenset({DIRECT, DRIVER, OWN_POOL})  # asyncpg objects the migration leaves as they are
+STAYS = frozenset({DIRECT, DRIVER, OWN_POOL})
+# methods that give an asyncpg connection listeners, which live as long as the connection is held
+LISTENER_METHODS = frozenset({"add_listener", "add_termination_listener", "add_log_listener"})  # asyncpg objects the migration leaves as they are
 
 _POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
 _CONNECT_FACTORIES = {"asyncpg.connect", "asyncpg.connection.connect"}
@@ -75,6 +77,7 @@ class Receiver:
     verdict: Verdict
     evidence: str
     certain: bool = True  # False where a name alone suggested the kind
+    dedicated: bool = False  # an acquire() whose connection the application keeps for listeners
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ class Program:
         # acquire() sites whose connection reaches code outside the project -> that code
         self.escaped_acquires: dict[tuple[str, int, int], str] = {}
         self.driver_acquires: dict[tuple[str, int, int], str] = {}
+        # `await pool.acquire()` sites whose connection gets listeners (add_listener() for
+        # LISTEN/NOTIFY): they become a dedicated asyncpg connection -> the listener method
+        self.dedicated_acquires: dict[tuple[str, int, int], str] = {}
         self.by_short: dict[str, list[str]] = {}  # function or method name -> qualnames
 
     # -- building ---------------------------------------------------------------------------
@@ -180,13 +186,34 @@ class Program:
         for module in program.modules.values():
             program._index(module)
         program._solve()
-        if program.escaped_acquires:
+        listened = program._listened_acquires()
+        if program.escaped_acquires or listened:
             # those acquire() sites hand out asyncpg's own connection: follow the program again
             program.driver_acquires = dict(program.escaped_acquires)
+            program.dedicated_acquires = listened
             program.slots.clear()
             program._solve()
         program._judge()
         return program
+
+    def _listened_acquires(self) -> dict[tuple[str, int, int], str]:
+        """`conn = await pool.acquire()` sites whose connection the application adds listeners
+        to (LISTEN/NOTIFY, termination, log messages). asyncpg removes a connection's listeners
+        when it goes back to the pool, and such a connection is held as long as the listeners
+        are wanted: it becomes a connection of its own rather than one of the engine's pool."""
+        awaited = {(m.path, n.value.lineno, n.value.col_offset) for m in self.modules.values()
+                   for n in ast.walk(m.tree) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
+                   and isinstance(n.value.func, ast.Attribute) and n.value.func.attr == "acquire"}
+        found: dict[tuple[str, int, int], str] = {}
+        for module in self.modules.values():
+            for node, func in _calls_with_function(module, self):
+                if not (isinstance(node.func, ast.Attribute) and node.func.attr in LISTENER_METHODS):
+                    continue
+                values = self._with_binding(module, func, node, node.func.value)
+                for value in (values if values is not None else self._eval(module, func, node.func.value)):
+                    if isinstance(value, tuple) and value[0] == "conn" and value[1] in awaited:
+                        found.setdefault(value[1], node.func.attr)
+        return found
 
     def resolve_module(self, dotted: str) -> str | None:
         if dotted in self.modules:
@@ -619,6 +646,8 @@ class Program:
                 site = (module.path, node.lineno, node.col_offset)
                 if verdict is Verdict.POOL and site in self.driver_acquires:
                     out.add(DRIVER)  # its connection goes to code that needs asyncpg's own
+                elif verdict is Verdict.POOL and site in self.dedicated_acquires:
+                    out.add(DIRECT)  # a connection of its own, for listeners
                 elif verdict is Verdict.POOL:
                     out.add(("conn", site))
                 elif verdict is Verdict.MAYBE:
@@ -670,6 +699,10 @@ class Program:
                 name = callee[1].rsplit(".", 1)[-1]
                 if name in ("driver_connection", "asyncpg_connection", "on_driver"):
                     out.add(DRIVER)
+                elif name == "dedicated_connection":
+                    out.add(DIRECT)  # asyncpg's own connection, outside the engine's pool
+                elif name in ("connect", "connect_within", "transaction"):
+                    out.add(SACONN)  # the engine's connection (connect(engine, timeout=)), or the one given
                 elif name in ("use_database_url",):
                     out.add(ENGINE)
                     for hook in ("init", "setup"):  # callbacks handed over get asyncpg's connection
@@ -696,6 +729,8 @@ class Program:
     def _escape(self, module: _Module, node: ast.Call, callee: str, database: list[set]) -> None:
         """A pool or connection handed to code outside the project. A connection of a known
         acquire() is given asyncpg's own there (the acquire opens asyncpg_connection())."""
+        if module.name in self.generated_modules or module.name.split(".")[-1] in self.generated_modules:
+            return  # the generated helpers hand the engine to SQLAlchemy on purpose
         self.escapes.append((module.path, node.lineno, callee, frozenset().union(*(_flatten(a) & DATABASE for a in database))))
         for values in database:
             for value in values:
@@ -740,6 +775,25 @@ class Program:
                 if annotation is not None and database & STAYS:
                     module = self.modules[func.module]
                     self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, annotation))
+        # attributes annotated as asyncpg's that only ever hold asyncpg's own connection (one
+        # kept for listeners, say): their annotation stays
+        for qual, klass in self.classes.items():
+            module = self.modules[klass.module]
+            for node in ast.walk(klass.node):
+                if not isinstance(node, ast.AnnAssign):
+                    continue
+                target = node.target
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                        and target.value.id == "self":
+                    name = target.attr
+                elif isinstance(target, ast.Name) and node in klass.node.body:
+                    name = target.id
+                else:
+                    continue
+                # what the code stores there, apart from what the annotation itself suggests
+                database = _flatten(self.slots.get(("attr", qual, name), set())) & DATABASE - {ACONN, WEAK}
+                if database and database <= STAYS:
+                    self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, node.annotation))
         for module in self.modules.values():
             for node, func in _calls_with_function(module, self):
                 if not isinstance(node.func, ast.Attribute):
@@ -770,6 +824,16 @@ class Program:
                 if method == "acquire" and site in self.driver_acquires and judge(values, receiver, method)[0] is Verdict.POOL:
                     verdict, evidence, certain = Verdict.MAYBE, f"its connection is handed to {self.driver_acquires[site]}(), " \
                         "outside the project, which needs asyncpg's own connection", True
+                elif method == "acquire" and site in self.dedicated_acquires \
+                        and judge(values, receiver, method)[0] is Verdict.POOL:
+                    verdict, evidence, certain = Verdict.POOL, f"its connection gets {self.dedicated_acquires[site]}() " \
+                        "and is kept for it: a connection of its own, opened by the engine", True
+                    key = _span(module, receiver)
+                    self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain, dedicated=True)
+                    self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
+                                               ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                               frozenset(_describe(v) for v in values)))
+                    continue
                 elif own and not _flatten(values) & DATABASE:
                     verdict, evidence, certain = Verdict.NONE, f"the application's own {method}() " \
                         f"({', '.join(sorted(v[1] for v in own))})", True

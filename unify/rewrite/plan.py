@@ -77,6 +77,8 @@ class MigrationPlan:
     # modules whose asyncpg.create_pool() calls become use_database_url() with the very same
     # arguments, so a test's patch of `<module>.asyncpg.create_pool` can follow it there
     same_argument_pools: frozenset[str] = frozenset()
+    # the application asks a pool is_closing(): its pool.close() calls become close_pool()
+    tracks_closing: bool = False
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)

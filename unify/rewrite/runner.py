@@ -24,6 +24,7 @@ from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
 from unify.files import collect, read_source, relative, shard_of
+from unify.facts.flow import Verdict
 from unify.rewrite.closure import ClosureFinding, check, legacy_program
 from unify.rewrite.imports import run_on_tree
 from unify.rewrite.dependencies import declare_sqlalchemy
@@ -197,7 +198,9 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         model_error = f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
     else:
         model_error = ""
-        plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations)
+        plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations,
+                                   tracks_closing=any(s.method == "is_closing" and s.verdict is Verdict.POOL
+                                                      for s in program.sites))
     notes = []
     blocked = [n for n in ("repositories", "config") if n in names]
     if blocked and plan.pool_blockers:
