@@ -103,3 +103,30 @@ def test_tree_count_lists_files_that_do_not_parse(tmp_path):
     assert counted["dollar_sites"] == 1 and counted["receiver"] == 1 and counted["wrapped"] == 0
     assert counted["unparsable"] == ["pkg/broken.py"]
     assert counted["sites"][0]["path"] == "pkg/repo.py"
+
+
+def test_calls_through_the_projects_own_wrapper_count_apart_once_it_is_on_core(tmp_path):
+    wrapper = '''
+class Database:
+    async def fetch(self, sql, *args):
+        async with self.pool.connect() as con:
+            return all_records(await con.exec_driver_sql(sql, tuple(args)))
+
+    async def fetchval(self, sql, *args):
+        async with self.pool.acquire() as con:
+            return await con.fetchval(sql, *args)
+'''
+    (tmp_path / "db.py").write_text(wrapper)
+    (tmp_path / "users.py").write_text(
+        'async def f(db):\n'
+        '    await db.fetch("SELECT * FROM users WHERE id = $1", 1)\n'
+        '    await db.fetchval("SELECT count(*) FROM users WHERE id = $1", 1)\n')
+    counted = count_tree(tmp_path)
+    assert counted["core_wrappers"] == ["fetch"]
+    assert (counted["dollar_sites"], counted["via_wrapper"], counted["receiver"]) == (2, 1, 1)
+
+    # a second wrapper of the same name still on asyncpg: the name no longer tells, nothing counts apart
+    (tmp_path / "other.py").write_text(wrapper.replace("Database", "Other").replace("exec_driver_sql(sql, tuple(args))",
+                                                                                   "fetch(sql, *args)"))
+    counted = count_tree(tmp_path)
+    assert counted["core_wrappers"] == [] and counted["via_wrapper"] == 0
