@@ -57,6 +57,9 @@ def _within(module, root: str) -> bool:
     return bool(path) and os.path.abspath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
+_SQLALCHEMY_MODULES = ("sqlalchemy.orm.decl_api", "sqlalchemy.ext.declarative")
+
+
 def _holders(module_name: str, module) -> list[tuple[int, str, str, object]]:
     """(preference, attribute, how to reach the MetaData from it, the MetaData) for every
     module-level name that holds or leads to a MetaData: a MetaData itself, a declarative base
@@ -73,12 +76,15 @@ def _holders(module_name: str, module) -> list[tuple[int, str, str, object]]:
             found.append((2, attr, ".metadata", value.metadata))
         elif isinstance(value, Table):
             found.append((4, attr, ".metadata", value.metadata))
-        elif isinstance(value, type) and getattr(value, "__module__", None) == module_name:
+        elif isinstance(value, type):
+            # declarative_base() and generate_base() make their class inside SQLAlchemy: its
+            # __module__ is not the application's, the module that holds it is
             metadata = getattr(value, "metadata", None)
             table = vars(value).get("__table__")
             if isinstance(metadata, MetaData) and hasattr(value, "registry") and table is None \
                     and "__tablename__" not in vars(value):
-                found.append((0, attr, ".metadata", metadata))
+                here = getattr(value, "__module__", None) in (module_name, *_SQLALCHEMY_MODULES)
+                found.append((0 if here else 5, attr, ".metadata", metadata))
             elif isinstance(table, Table):
                 found.append((3, attr, ".__table__.metadata", table.metadata))
     return found
