@@ -107,7 +107,7 @@ def snapshot(url: str, leave_out: frozenset[str] = frozenset({"alembic_version"}
                 for row in await conn.fetch(query):
                     values = dict(row)
                     name = values.pop("name")
-                    owner = values.pop("owner", None)
+                    owner = values.get("owner")
                     if kind == "table" and name in leave_out or owner in leave_out:
                         continue
                     if kind == "sequence" and values["owned_by"] and values["owned_by"].split(".")[0] in leave_out:
@@ -128,13 +128,31 @@ def _show(value: object) -> str:
     return text if len(text) <= 160 and "\n" not in text else " ".join(text.split())[:160] + " ..."
 
 
+def _owner(kind: str, values: dict[str, object]) -> str | None:
+    if kind == "sequence":
+        return str(values["owned_by"]).split(".")[0] if values.get("owned_by") else None
+    return values.get("owner")  # type: ignore[return-value]
+
+
 def compare(expected: Snapshot, actual: Snapshot, expected_label: str = "in the legacy schema",
             actual_label: str = "after alembic upgrade") -> list[Difference]:
-    """Every object missing on one side, and every property that differs, by kind and name."""
+    """Every object missing on one side, and every property that differs, by kind and name.
+    A table missing on one side is one difference: its columns, constraints, indexes,
+    triggers and owned sequences are counted in it, not listed one by one."""
+    tables_left, tables_right = expected.get("table", {}), actual.get("table", {})
+    only_left = set(tables_left) - set(tables_right)
+    only_right = set(tables_right) - set(tables_left)
+    folded: dict[str, dict[str, int]] = {}
     differences: list[Difference] = []
     for kind in KINDS:
         left, right = expected.get(kind, {}), actual.get(kind, {})
         for name in sorted(set(left) | set(right)):
+            if kind != "table" and (name not in right or name not in left):
+                owner = _owner(kind, left.get(name) or right.get(name) or {})
+                if owner in (only_left if name not in right else only_right):
+                    counts = folded.setdefault(owner, {})
+                    counts[kind] = counts.get(kind, 0) + 1
+                    continue
             if name not in right:
                 differences.append(Difference(kind, name, f"{expected_label}, missing {actual_label}"))
             elif name not in left:
@@ -142,10 +160,15 @@ def compare(expected: Snapshot, actual: Snapshot, expected_label: str = "in the 
             else:
                 for prop in left[name]:
                     a, b = left[name][prop], right[name].get(prop)
-                    if a != b:
+                    if prop != "owner" and a != b:
                         differences.append(Difference(
                             kind, name, f"{prop.replace('_', ' ')} is {_show(a)} {expected_label}, "
                                         f"{_show(b)} {actual_label}"))
+    for index, item in enumerate(differences):
+        if item.kind == "table" and item.name in folded:
+            parts = ", ".join(f"{n} {k}{'' if n == 1 else ('es' if k.endswith('x') else 's')}"
+                              for k, n in folded[item.name].items())
+            differences[index] = Difference(item.kind, item.name, f"{item.detail} (with {parts})")
     return differences
 
 

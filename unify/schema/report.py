@@ -64,11 +64,13 @@ def print_proof(proof, console: Console) -> None:
                       f"schema and {target}:")
         for difference in proof.differences:
             console.print(f"  - {escape(difference.describe())}")
+        console.print("Each is part of the legacy schema the baseline does not build (or the other way round): find "
+                      "where the application declares it (see docs/schema.md), then delete the baseline revision "
+                      "and run `unify schema` again.")
     if proof.metadata_drift:
         console.print(f"[red]proof failed[/red] the unified metadata differs from the database {target} builds "
                       f"({len(proof.metadata_drift)} difference(s)):")
-        for line in proof.metadata_drift:
+        for line in sorted(proof.metadata_drift):
             console.print(f"  - {escape(line)}")
-    console.print("A difference is part of the legacy schema the baseline does not hold (or the other way round): "
-                  "find where the application declares it (see docs/schema.md), then delete the baseline and run "
-                  "`unify schema` again.")
+        console.print("The metadata no longer matches the baseline: put the declarations back, or record the change "
+                      "in a new revision (`alembic revision --autogenerate -m ...`).")
