@@ -88,7 +88,7 @@ def prove(server: Server, root: Path, url_var: str, build_legacy: Callable[[str]
         legacy = compare.snapshot(legacy_url, skip)
         upgraded = compare.snapshot(alembic_url, skip)
         proof.compared = compare.count(legacy)
-        proof.differences = compare.compare(legacy, upgraded, f"in the legacy schema",
+        proof.differences = compare.compare(legacy, upgraded, "in the legacy schema",
                                             f"after alembic upgrade {revision}")
         if check_metadata is not None and len(existing_revisions(root)) == 1:
             report = check_metadata(alembic_url)
