@@ -29,6 +29,7 @@ def built(request, tmp_path_factory, pg_server):
     git(root, "commit", "-qm", "migrated")
     result = runner.invoke(app, ["schema", str(root), "--server", pg_server.dsn])
     assert result.exit_code == 0, result.output
+    assert "proven alembic upgrade" in result.output and "object for object" in result.output, result.output
     return name, root, result.output
 
 

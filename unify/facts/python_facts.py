@@ -39,6 +39,7 @@ QUERY_METHODS = {
 # Methods that exist only on asyncpg objects: reported even when the receiver is unresolved.
 ASYNCPG_ONLY_METHODS = {"fetchrow", "fetchval", "executemany", "copy_records_to_table", "copy_from_query",
                         "copy_to_table", "copy_from_table"}
+_TABLE_CONSTRUCTORS = frozenset({"sqlalchemy.Table", "sqlalchemy.schema.Table", "sqlalchemy.sql.schema.Table"})
 _DB_VAR = re.compile(r"(DATABASE|_DB|^DB|PG|POSTGRES|DSN|SQLALCHEMY)", re.IGNORECASE)
 # a textual prefilter: files that mention none of these are not parsed at all
 PREFILTER = re.compile(rb"asyncpg|sqlalchemy|getenv|environ|fetch|execute|create_all|__tablename__|\.sql\b")
@@ -124,6 +125,12 @@ class FactsVisitor(cst.CSTVisitor):
     # -- calls ---------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.resolver.qualified(node.func)
+        if qualified & _TABLE_CONSTRUCTORS and node.args and node.args[0].keyword is None:
+            table = static_string(node.args[0].value)
+            if table:  # an imperative Table("name", metadata, ...): the schema as much as a model class
+                self.orm_tables.append(("Table", table))
+                self.schema_sources.append(SchemaSource(self.loc(node), "orm-model", f"Table -> {table}"))
+            return
         for q in qualified:
             if q in ASYNCPG_FACTORIES or q in SQLALCHEMY_FACTORIES:
                 self._record_factory(node, q)

@@ -35,13 +35,14 @@ def main(request_file: str) -> None:
 
     def directives(context, revision, scripts):  # noqa: ANN001 - Alembic's hook signature
         script = scripts[0]
-        metadata = context.opts["target_metadata"]
+        target = context.opts["target_metadata"]
+        metadatas = target if isinstance(target, (list, tuple)) else [target]
         upgrade, downgrade = script.upgrade_ops.ops, script.downgrade_ops.ops
         upgrade[:0] = [ops.ExecuteSQLOp(sql) for sql in request["before"]]
         upgrade.extend(ops.ExecuteSQLOp(sql) for sql in request["after"])
         downgrade[:0] = [ops.ExecuteSQLOp(sql) for sql in request["drop_first"]]
         enum_types = []
-        for table in metadata.sorted_tables:
+        for table in (t for metadata in metadatas for t in metadata.sorted_tables):
             for column in table.columns:
                 if isinstance(column.type, Enum) and column.type.name and column.type.name not in enum_types:
                     enum_types.append(column.type.name)

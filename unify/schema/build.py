@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from unify.config import ConfigError, Settings, load_settings, unify_table
@@ -12,11 +12,12 @@ from unify.postgres import Server, provision, scratch_database
 from unify.rewrite.plan import GENERATED_MARKER as MIGRATE_MARKER
 from unify.rewrite.plan import build_plan
 from unify.rewrite.writing import atomic_write
-from unify.schema import sources
+from unify.schema import homegrown, sources
 from unify.schema.catalog import Catalog, TableShape, apply_scripts, read_catalog
 from unify.schema.environment import environment_files, existing_revisions, make_baseline
 from unify.schema.model import Conflict, DdlScript, SchemaResult
 from unify.schema.orm_probe import ProbeError, probe
+from unify.schema.proof import metadata_checker, prove
 from unify.schema.render import render_module, type_sql
 
 
@@ -30,6 +31,7 @@ class Layout:
     tables_path: str  # relative to root
     url_var: str
     engine_module: str | None  # only once `unify migrate` has written it
+    migrations_table: str | None = None  # "take-over" | "retire" from pyproject, None: decided per table
 
 
 @dataclass
@@ -40,13 +42,18 @@ class Legacy:
     orm_modules: list[str]
     model_modules: list[str]
     problems: list[str]
+    sql_calls: list[tuple[str, str]] = field(default_factory=list)  # (location, SQL) of application code
 
 
 def _schema_table(root: Path) -> dict:
     table, pyproject = unify_table(root, "schema")
-    unknown = set(table) - {"tables-module"}
+    unknown = set(table) - {"tables-module", "migrations-table"}
     if unknown:
-        raise ConfigError(f"{pyproject}: unknown key [tool.unify.schema] {sorted(unknown)[0]!r}; known: tables-module")
+        raise ConfigError(f"{pyproject}: unknown key [tool.unify.schema] {sorted(unknown)[0]!r}; "
+                          "known: tables-module, migrations-table")
+    choice = table.get("migrations-table")
+    if choice is not None and choice not in ("take-over", "retire"):
+        raise ConfigError(f"{pyproject}: [tool.unify.schema] migrations-table must be \"take-over\" or \"retire\"")
     value = table.get("tables-module")
     if value is not None and (not isinstance(value, str) or not all(p.isidentifier() for p in value.split("."))):
         raise ConfigError(f"{pyproject}: [tool.unify.schema] tables-module must be a dotted module name")
@@ -57,9 +64,11 @@ def layout(root: Path, settings: Settings | None = None) -> tuple[Layout, object
     """Decide the locations once, from the same plan `unify migrate` makes."""
     root = root.resolve()
     settings = settings or load_settings(root)
-    configured = _schema_table(root).get("tables-module")
-    # the Alembic environment is no schema source, and its engine must not anchor the layout
-    exclude = tuple(settings.exclude) + ("/migrations/",)
+    schema_table = _schema_table(root)
+    configured = schema_table.get("tables-module")
+    # the Alembic environment is no schema source, and its engine must not anchor the layout;
+    # SQL files of the application's own in a migrations/ folder still are
+    exclude = tuple(settings.exclude) + ("/migrations/env.py", "/migrations/versions/")
     files = collect(root, exclude, settings.respect_gitignore)
     inventory = scan(root, exclude, settings.respect_gitignore, closure=False)
     plan = build_plan(files.root, inventory, settings, python_files=files.python)
@@ -74,7 +83,7 @@ def layout(root: Path, settings: Settings | None = None) -> tuple[Layout, object
     engine_module = plan.engine_module if engine_file.is_file() and \
         MIGRATE_MARKER in engine_file.read_text(encoding="utf-8", errors="replace") else None
     return Layout(root, import_root, module, tables_file.relative_to(root).as_posix(), plan.url_var,
-                  engine_module), inventory
+                  engine_module, schema_table.get("migrations-table")), inventory
 
 
 def _module_of(import_root: Path, root: Path, rel: str) -> str:
@@ -86,11 +95,14 @@ def legacy_sources(where: Layout, inventory) -> Legacy:
     scripts, problems = sources.ddl_scripts(where.root, inventory)
     orm_modules = [_module_of(where.import_root, where.root, rel) for rel in sources.orm_files(inventory)]
     model_modules = [_module_of(where.import_root, where.root, rel) for rel in sources.model_files(inventory)]
-    return Legacy(scripts, orm_modules, model_modules, problems)
+    sql_calls = [(str(c.location), c.sql) for c in inventory.all("calls")
+                 if c.sql and not sources.is_test_path(c.location.path)]
+    return Legacy(scripts, orm_modules, model_modules, problems, sql_calls)
 
 
 def build_legacy_database(url: str, where: Layout, legacy: Legacy) -> list[str]:
-    """What the legacy application creates at start-up: its DDL, then create_all for the ORM."""
+    """What the legacy application creates at start-up: its SQL files in name order and the
+    DDL its code executes, then `create_all` of every MetaData its modules declare."""
     problems = apply_scripts(url, legacy.scripts)
     if legacy.orm_modules:
         probe(where.import_root, legacy.orm_modules, legacy.model_modules, where.url_var, url)
@@ -161,17 +173,19 @@ def run_schema(root: Path, server_dsn: str | None = None, settings: Settings | N
                 result.shared_tables.append(name)
         if result.conflicts:
             return result
-        raw_tables = [t for name, t in catalog.tables.items() if name not in orm_names]
+        retired = {t.name: t.reason for t in result.migration_tables if t.decision == "retire"}
+        raw_tables = [t for name, t in catalog.tables.items() if name not in orm_names and name not in retired]
         result.raw_tables = [t.name for t in raw_tables]
         result.orm_tables = sorted(orm_names)
-        result.raw_objects = catalog.raw_objects
+        result.raw_objects = catalog.raw_objects + [t.seed for t in result.migration_tables if t.seed]
         in_code = sorted({s.origin.rsplit(":", 1)[0] for s in legacy.scripts if ":" in s.origin})
         origins = [s.origin for s in legacy.scripts if ":" not in s.origin] + [f"DDL in {path}" for path in in_code]
         module_text = render_module(raw_tables, origins, orm)
         _write(where.root, where.tables_path, module_text, result)
         import_root = where.import_root.relative_to(where.root).as_posix()
+        several = bool(orm and len(orm.homes) > 1)
         for rel, text in environment_files(where.tables_module, where.tables_path, where.url_var, import_root,
-                                           where.engine_module, catalog.raw_objects).items():
+                                           where.engine_module, result.raw_objects, several).items():
             _write(where.root, rel, text, result)
         if result.kept and where.tables_path in {rel for rel, _ in result.kept}:
             result.notes.append(f"{where.tables_path} was not regenerated; the baseline uses it as it is")
@@ -180,20 +194,23 @@ def run_schema(root: Path, server_dsn: str | None = None, settings: Settings | N
             result.notes.append(f"{' and '.join(foreign)} existed already: no baseline made with an environment unify did "
                                 f"not write; point its target_metadata at {where.tables_module}.metadata and run "
                                 "`alembic revision --autogenerate -m baseline` against an empty database")
+            result.notes.append("not proven: the proof runs the Alembic environment unify writes")
             return result
         revisions = existing_revisions(where.root)
         if revisions:
             result.notes.append(f"migrations/versions/ has revisions already ({revisions[0].name}, ...): "
-                                "no new baseline made")
-            return result
-        with scratch_database(server, prefix="unify_schema_empty") as empty_url:
-            try:
-                path = make_baseline(where.root, where.url_var, empty_url, catalog.raw_objects)
-            except RuntimeError as exc:
-                result.problems.append(f"error: {exc}")
-                return result
-        result.baseline = path.relative_to(where.root).as_posix()
-        result.written.append(result.baseline)
+                                "no new baseline made; the proof runs on the baseline there")
+        else:
+            with scratch_database(server, prefix="unify_schema_empty") as empty_url:
+                try:
+                    path = make_baseline(where.root, where.url_var, empty_url, result.raw_objects)
+                except RuntimeError as exc:
+                    result.problems.append(f"error: {exc}")
+                    return result
+            result.baseline = path.relative_to(where.root).as_posix()
+            result.written.append(result.baseline)
+        result.proof = prove(server, where.root, where.url_var, lambda url: build_legacy_database(url, where, legacy),
+                             retired, metadata_checker(where.import_root, where.tables_module, where.url_var))
     return result
 
 
@@ -209,11 +226,17 @@ def _read_sources(server: Server, where: Layout, legacy: Legacy, result: SchemaR
                 return None, None, None
             if orm is not None:
                 orm_catalog = read_catalog(orm_url)
-                if orm.others:
-                    result.problems.append("warning: further MetaData objects with tables are not in the unified "
-                                           "metadata: " + "; ".join(orm.others))
     with scratch_database(server, prefix="unify_schema_sql") as sql_url:
         problems = apply_scripts(sql_url, legacy.scripts)
         result.problems.extend(f"warning: {p}" for p in problems)
         catalog = read_catalog(sql_url)
+        orm_names = set(orm.tables) if orm else set()
+        decided = homegrown.decide([n for n in catalog.tables if n not in orm_names], legacy.sql_calls,
+                                   where.migrations_table)
+        retired = frozenset(name for name, decision, _ in decided if decision == "retire")
+        if retired:
+            catalog = read_catalog(sql_url, skip=retired)
+        for name, decision, reason in decided:
+            rows = homegrown.seed(sql_url, catalog.tables[name]) if decision == "take-over" else None
+            result.migration_tables.append(homegrown.MigrationTable(name, decision, reason, rows))
     return catalog, orm_catalog, orm

@@ -42,9 +42,11 @@ def build(
     server: Optional[str] = typer.Option(None, "--server", help="PostgreSQL server for the scratch databases "
                                          "(default: $UNIFY_DATABASE_URL or what docs/postgres.md finds)."),
 ) -> None:
-    """Build the unified metadata module, the Alembic environment and the baseline revision.
+    """Build the unified metadata module, the Alembic environment and the baseline revision, then
+    prove the baseline: the legacy start-up schema and `alembic upgrade` compared object by object.
 
-    Exit codes: 0 done, 1 conflicting table definitions or a failed step, 2 usage error.
+    Exit codes: 0 done and proven, 1 conflicting table definitions, a failed step or a difference
+    the proof found (listed), 2 usage error.
     """
     from unify.config import ConfigError
     from unify.postgres import ProvisioningError

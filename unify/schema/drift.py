@@ -102,7 +102,8 @@ def _compare(tables_module: str) -> dict:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     sys.path.insert(0, os.getcwd())
-    metadata = importlib.import_module(tables_module).metadata
+    module = importlib.import_module(tables_module)
+    metadata = getattr(module, "all_metadata", None) or module.metadata
     url = make_url(os.environ[_DSN_VARIABLE]).set(drivername="postgresql+asyncpg")
 
     async def run() -> list:

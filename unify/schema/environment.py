@@ -28,12 +28,14 @@ def _template(name: str) -> str:
 
 
 def environment_files(tables_module: str, tables_path: str, url_var: str, import_root: str,
-                      engine_module: str | None, raw_objects: list[RawObject]) -> dict[str, str]:
+                      engine_module: str | None, raw_objects: list[RawObject],
+                      several_metadata: bool = False) -> dict[str, str]:
     """Relative path -> text of every file of the environment."""
+    target = "all_metadata" if several_metadata else "metadata"
     if engine_module:
         stdlib_imports = ""
         library_imports = "from sqlalchemy.engine import Connection"
-        app_imports = f"from {engine_module} import engine\nfrom {tables_module} import metadata"
+        app_imports = f"from {engine_module} import engine\nfrom {tables_module} import {target}"
         engine_block = ""
         engine_origin = f"the application's shared engine ({engine_module})"
     else:
@@ -41,7 +43,7 @@ def environment_files(tables_module: str, tables_path: str, url_var: str, import
         library_imports = ("from sqlalchemy.engine import Connection, make_url\n"
                            "from sqlalchemy.ext.asyncio import create_async_engine\n"
                            "from sqlalchemy.pool import NullPool")
-        app_imports = f"from {tables_module} import metadata"
+        app_imports = f"from {tables_module} import {target}"
         engine_block = (f"\n# No shared engine module yet (`unify migrate` writes one): connect with ${url_var}.\n"
                         "engine = create_async_engine(\n"
                         f'    make_url(os.environ["{url_var}"]).set(drivername="postgresql+asyncpg"), poolclass=NullPool\n'
@@ -50,7 +52,7 @@ def environment_files(tables_module: str, tables_path: str, url_var: str, import
     values = dict(tables_module=tables_module, tables_path=tables_path, url_var=url_var,
                   import_root=import_root if import_root != "." else "", stdlib_imports=stdlib_imports,
                   library_imports=library_imports, app_imports=app_imports, engine_block=engine_block,
-                  engine_origin=engine_origin, baseline="head",
+                  engine_origin=engine_origin, baseline="head", target_metadata=target,
                   raw_objects="".join(f"\n- {o.describe()}" for o in raw_objects) or "\n- none here")
     ini = Template(_template("alembic.ini.tmpl")).substitute(values).replace("%(here)s/\n", "%(here)s\n")
     env = Template(_template("env.py.tmpl")).substitute(values)

@@ -17,7 +17,7 @@ class DdlScript:
 class RawObject:
     """A database object MetaData cannot hold; the baseline carries it as SQL."""
 
-    kind: str  # "extension" | "function" | "view" | "trigger" | "sequence"
+    kind: str  # "extension" | "function" | "view" | "trigger" | "sequence" | "rows"
     name: str
     create: str
     drop: str
@@ -31,19 +31,46 @@ class RawObject:
 
 
 @dataclass(frozen=True)
-class OrmMetadata:
-    """Where the application's ORM MetaData lives, found by importing it in a subprocess."""
+class MetadataHome:
+    """One MetaData of the application with tables, and the module-level name that reaches it."""
 
-    home_module: str  # e.g. src.database.connection
-    home_expression: str  # e.g. Base (a declarative base) or metadata (a MetaData)
-    is_base: bool
-    model_modules: tuple[str, ...]  # modules to import so every mapped table is registered
+    module: str  # e.g. src.database.connection
+    name: str  # e.g. Base, metadata, mapper_registry, Camera
+    suffix: str  # "" (a MetaData), ".metadata" (a base, a registry, a Table), ".__table__.metadata"
     tables: tuple[str, ...]
-    others: tuple[str, ...] = ()  # further MetaData objects with tables that were left out
+
+    @property
+    def expression(self) -> str:
+        return f"{self.name}{self.suffix}"
+
+
+@dataclass(frozen=True)
+class OrmMetadata:
+    """The application's ORM/Core MetaData objects, found by importing it in a subprocess;
+    the one with the most tables first (it holds the raw-SQL tables too)."""
+
+    homes: tuple[MetadataHome, ...]
+    model_modules: tuple[str, ...]  # modules to import so every mapped table is registered
+
+    @property
+    def home(self) -> MetadataHome:
+        return self.homes[0]
+
+    @property
+    def home_module(self) -> str:
+        return self.home.module
+
+    @property
+    def home_expression(self) -> str:
+        return self.home.name
 
     @property
     def metadata_expression(self) -> str:
-        return f"{self.home_expression}.metadata" if self.is_base else self.home_expression
+        return self.home.expression
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(t for home in self.homes for t in home.tables)
 
 
 @dataclass(frozen=True)
@@ -73,7 +100,10 @@ class SchemaResult:
     written: list[str] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)  # (path, why it was not written)
     baseline: str | None = None  # relative path of the baseline revision
+    migration_tables: list = field(default_factory=list)  # homegrown.MigrationTable, taken over or retired
+    proof: object | None = None  # proof.Proof: the baseline against the legacy start-up, or None (not run)
 
     @property
     def failed(self) -> bool:
-        return bool(self.conflicts) or any(p.startswith("error:") for p in self.problems)
+        return bool(self.conflicts) or any(p.startswith("error:") for p in self.problems) or \
+            (self.proof is not None and not self.proof.passed)

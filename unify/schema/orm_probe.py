@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from unify.dsn import redact_text
-from unify.schema.model import OrmMetadata
+from unify.schema.model import MetadataHome, OrmMetadata
 
 
 class ProbeError(RuntimeError):
@@ -24,7 +24,8 @@ class ProbeError(RuntimeError):
 
 def probe(import_root: Path, modules: list[str], model_modules: list[str], url_var: str, create_all_url: str,
           timeout: float = 120.0) -> OrmMetadata | None:
-    """The ORM metadata of the application (None when its modules declare no tables).
+    """Every MetaData of the application with tables (None when there is none), after
+    `create_all` of each of them on `create_all_url`, as the application's start-up does.
 
     The application's URL variable points at the scratch database while its modules are
     imported: modules that read it at import time find it set, and nothing reaches a real
@@ -42,11 +43,10 @@ def probe(import_root: Path, modules: list[str], model_modules: list[str], url_v
         data = json.loads(out.read_text(encoding="utf-8"))
     if data.get("error"):
         raise ProbeError(redact_text(data["error"]))
-    if data["home"] is None:
+    if data.get("home", 1) is None:
         return None
-    return OrmMetadata(home_module=data["home"][0], home_expression=data["home"][1], is_base=data["home"][2],
-                       model_modules=tuple(data["model_modules"]), tables=tuple(data["tables"]),
-                       others=tuple(data["others"]))
+    homes = [MetadataHome(module, name, suffix, tuple(tables)) for module, name, suffix, tables in data["homes"]]
+    return OrmMetadata(homes=tuple(homes), model_modules=tuple(data["model_modules"]))
 
 
 # --- the child ---------------------------------------------------------------------------
@@ -57,10 +57,41 @@ def _within(module, root: str) -> bool:
     return bool(path) and os.path.abspath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
+_SQLALCHEMY_MODULES = ("sqlalchemy.orm.decl_api", "sqlalchemy.ext.declarative")
+
+
+def _holders(module_name: str, module) -> list[tuple[int, str, str, object]]:
+    """(preference, attribute, how to reach the MetaData from it, the MetaData) for every
+    module-level name that holds or leads to a MetaData: a MetaData itself, a declarative base
+    (DeclarativeBase subclass, declarative_base(), registry.generate_base()), a registry, a
+    Table, a mapped class."""
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.orm import registry as Registry
+
+    found = []
+    for attr, value in list(vars(module).items()):
+        if isinstance(value, MetaData):
+            found.append((1, attr, "", value))
+        elif isinstance(value, Registry):
+            found.append((2, attr, ".metadata", value.metadata))
+        elif isinstance(value, Table):
+            found.append((4, attr, ".metadata", value.metadata))
+        elif isinstance(value, type):
+            # declarative_base() and generate_base() make their class inside SQLAlchemy: its
+            # __module__ is not the application's, the module that holds it is
+            metadata = getattr(value, "metadata", None)
+            table = vars(value).get("__table__")
+            if isinstance(metadata, MetaData) and hasattr(value, "registry") and table is None \
+                    and "__tablename__" not in vars(value):
+                here = getattr(value, "__module__", None) in (module_name, *_SQLALCHEMY_MODULES)
+                found.append((0 if here else 5, attr, ".metadata", metadata))
+            elif isinstance(table, Table):
+                found.append((3, attr, ".__table__.metadata", table.metadata))
+    return found
+
+
 def _find(request: dict) -> dict:
     import importlib
-
-    from sqlalchemy import MetaData
 
     root = request["root"]
     sys.path.insert(0, root)
@@ -70,37 +101,29 @@ def _find(request: dict) -> dict:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - reported to the parent
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
-    candidates: dict[int, list[tuple[int, str, str, bool, int]]] = {}
-    metadatas: dict[int, MetaData] = {}
-    order = list(sys.modules.items())
-    for position, (module_name, module) in enumerate(order):
+    candidates: dict[int, list[tuple[int, int, str, str, str]]] = {}
+    metadatas: dict[int, object] = {}
+    for position, (module_name, module) in enumerate(list(sys.modules.items())):
         if module is None or not _within(module, root):
             continue
-        for attr, value in list(vars(module).items()):
-            if isinstance(value, MetaData):
-                candidates.setdefault(id(value), []).append((1, module_name, attr, False, -position))
-                metadatas[id(value)] = value
-            elif isinstance(value, type) and getattr(value, "__module__", None) == module_name \
-                    and isinstance(getattr(value, "metadata", None), MetaData) and hasattr(value, "registry") \
-                    and "__tablename__" not in vars(value) and "__table__" not in vars(value):
-                candidates.setdefault(id(value.metadata), []).append((0, module_name, attr, True, -position))
-                metadatas[id(value.metadata)] = value.metadata
+        for preference, attr, suffix, metadata in _holders(module_name, module):
+            candidates.setdefault(id(metadata), []).append((preference, -position, module_name, attr, suffix))
+            metadatas[id(metadata)] = metadata
     with_tables = sorted((m for m in metadatas.values() if m.tables), key=lambda m: -len(m.tables))
+    if errors:
+        return {"error": "importing the modules that declare the schema failed: " + "; ".join(errors)}
     if not with_tables:
-        if errors:
-            return {"error": "; ".join(errors)}
         return {"home": None}
-    chosen = with_tables[0]
-    _, module_name, attr, is_base, _ = min(candidates[id(chosen)])
-    others = [f"{min(candidates[id(m)])[1]}.{min(candidates[id(m)])[2]} ({', '.join(sorted(m.tables))})"
-              for m in with_tables[1:]]
+    homes = []
+    for metadata in with_tables:
+        _, _, module_name, attr, suffix = min(candidates[id(metadata)])
+        homes.append([module_name, attr, suffix, list(metadata.tables)])
     if request.get("create_all_url"):
-        _create_all(chosen, request["create_all_url"])
-    return {"home": [module_name, attr, is_base], "model_modules": request["model_modules"],
-            "tables": list(chosen.tables), "others": others, "import_errors": errors}
+        _create_all(with_tables, request["create_all_url"])
+    return {"homes": homes, "model_modules": request["model_modules"]}
 
 
-def _create_all(metadata, url: str) -> None:
+def _create_all(metadatas: list, url: str) -> None:
     import asyncio
 
     from sqlalchemy.engine import make_url
@@ -110,7 +133,8 @@ def _create_all(metadata, url: str) -> None:
         engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
         try:
             async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+                for metadata in metadatas:
+                    await conn.run_sync(metadata.create_all)
         finally:
             await engine.dispose()
 

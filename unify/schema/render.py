@@ -381,11 +381,24 @@ def render_module(tables: list[TableShape], sources: list[str], orm: OrmMetadata
                           f"{orm.metadata_expression}), so this module and the models are the whole schema, "
                           "with no table declared twice.")
         app_imports = [f"from {orm.home_module} import {orm.home_expression}"]
+        taken = {orm.home_expression}
+        others = []
+        for home in orm.homes[1:]:
+            alias = home.name
+            while alias in taken:
+                alias = f"{home.module.rpartition('.')[2]}_{alias}" if alias == home.name else alias + "_"
+            taken.add(alias)
+            app_imports.append(f"from {home.module} import {home.name}" + (f" as {alias}" if alias != home.name else ""))
+            others.append(f"{alias}{home.suffix}")
         for module in orm.model_modules:
             parent, _, leaf = module.rpartition(".")
             line = f"from {parent} import {leaf}" if parent else f"import {leaf}"
             app_imports.append(f"{line}  # noqa: F401  (registers the ORM tables on the same MetaData)")
         metadata_line = f"metadata = {orm.metadata_expression}\n"
+        if others:
+            paragraphs.append("The application keeps its tables on several MetaData objects; `all_metadata` holds "
+                              "every one of them, and Alembic compares the database with all of them.")
+            metadata_line += f"all_metadata = ({', '.join(['metadata', *others])})\n"
     else:
         app_imports = []
         renderer.imports.use("sqlalchemy", "MetaData")
