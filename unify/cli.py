@@ -153,6 +153,8 @@ def migrate(
     diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff, database passwords shown as *** (default: on for a dry run, off with --write)."),
     patch: Optional[Path] = typer.Option(None, "--patch", help="Write the exact unified diff, passwords as in the source, to this file (mode 0600) for `git apply`."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: transform and report only share K of N of the files (for N CI runners; `unify report merge` joins their JSON reports)."),
+    python: Optional[Path] = typer.Option(None, "--python", exists=True, dir_okay=False, help="The interpreter of the project's own environment, for the import check (default: .venv/bin/python or venv/bin/python in the project)."),
+    import_check: bool = typer.Option(True, "--import-check/--no-import-check", help="Import every migrated module before and after, in a fresh interpreter of the project's environment (docs/closure.md)."),
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
@@ -197,7 +199,8 @@ def migrate(
 
     names = tuple(c.info.name for c in chosen)
     with _progress(err) as tick:
-        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick, shard=share)
+        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick, shard=share,
+                            python=python, import_check=import_check)
     if not in_git:
         result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
                             ".unify/baseline/ is the only copy of the old files")

@@ -65,5 +65,16 @@ def to_data(result: RunResult, include_diff: bool = True) -> dict[str, Any]:
         "summary": summary(result),
         "closure": [{"path": f.path, "line": f.line, "call": f.call, "problem": f.problem, "blocking": f.blocking}
                     for f in result.closure],
+        "import_check": _import_check(result.import_check),
         "files": files,
     }
+
+
+def _import_check(check) -> dict | None:
+    """What the import check ran: every module with its outcome before and after (None: it
+    imported), or why it did not run; None where it was not attempted."""
+    if check is None:
+        return None
+    return {"python": check.python, "not_run": check.not_run or None,
+            "modules": [{"module": r.module, "path": r.path, "before": r.before, "after": r.after}
+                        for r in check.results]}

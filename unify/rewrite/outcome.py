@@ -93,6 +93,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # run-level messages (dirty tree, not a git repository, ...)
     closure: list = field(default_factory=list)  # unify.rewrite.closure.ClosureFinding, over the rewritten tree
     manual: list[Manual] = field(default_factory=list)  # any of these: nothing is written, exit 1
+    import_check: object = None  # unify.rewrite.import_check.ImportCheck, where it ran
 
     def of(self, kind: type) -> list:
         return [o for o in self.outcomes if isinstance(o, kind)]

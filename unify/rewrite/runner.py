@@ -23,9 +23,10 @@ from libcst.metadata import MetadataWrapper
 from unify import cache
 from unify.dsn import redact_text
 from unify.facts.inventory import describe_syntax_error, scan
-from unify.files import collect, read_source, relative, shard_of
+from unify.files import auxiliary, collect, read_source, relative, shard_of
 from unify.facts.flow import Verdict
 from unify.rewrite.closure import ClosureFinding, check, legacy_program
+from unify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from unify.rewrite.imports import run_on_tree
 from unify.rewrite.dependencies import declare_sqlalchemy
 from unify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
@@ -170,6 +171,8 @@ def run(
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
     shard: tuple[int, int] | None = None,
+    python: Path | None = None,
+    import_check: bool = True,
 ) -> tuple[RunResult, MigrationPlan]:
     """With `shard` (K, N), only the files of share K of N are transformed and reported; the
     plan still comes from the facts of every file, so each share is exactly that part of
@@ -179,10 +182,50 @@ def run(
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files.python) > 1 else None
     try:
-        return _run(files, names, settings, pool, progress, shard)
+        result, plan = _run(files, names, settings, pool, progress, shard)
     finally:
         if pool is not None:
             pool.shutdown()
+    if shard is None and import_check and result.pending and not result.blocking:
+        _import_check(files, plan, result, python)
+    return result, plan
+
+
+def _import_check(files, plan: MigrationPlan, result: RunResult, python: Path | None) -> None:
+    """Every changed module of the application, and the generated ones, imported by the
+    project's own interpreter before and after (see unify.rewrite.import_check)."""
+    root = files.root
+    interpreter = project_python(root, python)
+    if interpreter is None:
+        result.notes.append("import check not run: no interpreter of the project's own environment was found "
+                            "(.venv/bin/python, venv/bin/python); --python PATH runs it")
+        return
+    import_root = plan.import_root.resolve()
+    new_texts, changed = {}, {}
+    for outcome in result.of(Changed):
+        new_texts[outcome.path] = outcome.new
+        path = (root / outcome.path).resolve()
+        if outcome.path.endswith(".py") and not auxiliary(outcome.path) and path.is_relative_to(import_root):
+            changed[outcome.path] = ".".join(path.relative_to(import_root).with_suffix("").parts).removesuffix(".__init__")
+    # the application's modules that import a migrated one (and may import a name it lost)
+    sources = {rel: text for rel, text in _sources(files).items() if not auxiliary(rel)}
+    modules = {**changed, **importers(sources, changed, import_root, root)}
+    texts = {rel: new_texts[rel].decode("utf-8", "replace") if rel in new_texts else sources.get(rel, "")
+             for rel in modules}
+    starters = {rel: call for rel, text in texts.items() if (call := starts_at_import(text))}
+    created = frozenset(o.path for o in result.of(Changed) if o.old is None)
+    checked = run_import_check(root, import_root, interpreter, new_texts,
+                               [(rel, name) for rel, name in sorted(modules.items()) if rel not in starters], created)
+    for rel, call in sorted(starters.items()):
+        checked.results.append(Imported(modules[rel], rel, f"not imported: it starts the application ({call})",
+                                        None))
+    result.import_check = checked
+    for item in checked.broken:
+        result.closure.append(ClosureFinding(item.path, 0, f"import {item.module}",
+                                             f"imported before the migration and fails after it: {item.after}"))
+    result.notes.append(checked.summary())
+
+
 
 
 def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, MigrationPlan]:
