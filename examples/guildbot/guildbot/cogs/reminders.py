@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from guildbot.bot import Cog, CommandError, Context, command
 
 MAX_REPEAT = 52
+SERIES_NAMESPACE = uuid.UUID("8f1c2b0e-5d7a-4c1e-9a65-3f0d2e7b9c41")
 
 INSERT_REMINDER = """
 INSERT INTO reminders (guild_id, user_id, channel_id, due_at, body, series)
@@ -25,10 +26,12 @@ SELECT id, guild_id, user_id, channel_id, due_at, body
 class Reminders(Cog):
     async def schedule(self, guild_id: int, user_id: int, channel_id: int, first_due: datetime, body: str,
                        repeat: int = 1, every_hours: int = 24) -> uuid.UUID | None:
-        """Store ``repeat`` reminders, ``every_hours`` apart; a series shares one id."""
+        """Store ``repeat`` reminders, ``every_hours`` apart; a series shares one id, derived
+        from the request so that support can find a series from what the user typed."""
         if not 1 <= repeat <= MAX_REPEAT:
             raise CommandError(f"repeat must be between 1 and {MAX_REPEAT}")
-        series = uuid.uuid4() if repeat > 1 else None
+        series = (uuid.uuid5(SERIES_NAMESPACE, f"{guild_id}/{user_id}/{first_due.isoformat()}/{body}")
+                  if repeat > 1 else None)
         rows = [
             (guild_id, user_id, channel_id, first_due + timedelta(hours=every_hours * n), body, series)
             for n in range(repeat)
