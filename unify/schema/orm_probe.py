@@ -61,6 +61,7 @@ def _find(request: dict) -> dict:
     import importlib
 
     from sqlalchemy import MetaData
+    from sqlalchemy.orm import registry
 
     root = request["root"]
     sys.path.insert(0, root)
@@ -76,13 +77,25 @@ def _find(request: dict) -> dict:
     for position, (module_name, module) in enumerate(order):
         if module is None or not _within(module, root):
             continue
-        for attr, value in list(vars(module).items()):
+        names = vars(module)
+        # MetaData objects the module's own mapped classes use: a base made by declarative_base()
+        # is a class of SQLAlchemy's module, and is at home where its models are
+        mapped_here = {id(v.__table__.metadata) for v in list(names.values())
+                       if isinstance(v, type) and getattr(v, "__module__", None) == module_name
+                       and ("__tablename__" in vars(v) or "__table__" in vars(v))
+                       and isinstance(getattr(getattr(v, "__table__", None), "metadata", None), MetaData)}
+        for attr, value in list(names.items()):
             if isinstance(value, MetaData):
                 candidates.setdefault(id(value), []).append((1, module_name, attr, False, -position))
                 metadatas[id(value)] = value
-            elif isinstance(value, type) and getattr(value, "__module__", None) == module_name \
+            elif isinstance(value, registry):  # `mapper_registry = registry()`: its metadata
+                rank = 0 if id(value.metadata) in mapped_here else 1
+                candidates.setdefault(id(value.metadata), []).append((rank, module_name, attr, True, -position))
+                metadatas[id(value.metadata)] = value.metadata
+            elif isinstance(value, type) \
                     and isinstance(getattr(value, "metadata", None), MetaData) and hasattr(value, "registry") \
-                    and "__tablename__" not in vars(value) and "__table__" not in vars(value):
+                    and "__tablename__" not in vars(value) and "__table__" not in vars(value) \
+                    and (getattr(value, "__module__", None) == module_name or id(value.metadata) in mapped_here):
                 candidates.setdefault(id(value.metadata), []).append((0, module_name, attr, True, -position))
                 metadatas[id(value.metadata)] = value.metadata
     with_tables = sorted((m for m in metadatas.values() if m.tables), key=lambda m: -len(m.tables))
