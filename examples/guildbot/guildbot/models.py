@@ -17,7 +17,8 @@ engine = create_async_engine(SETTINGS_DATABASE_URL, pool_size=3, pool_pre_ping=T
 SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 Base = declarative_base()
-audit_registry = registry()
+# the moderation log is mapped through a registry of its own, on the same MetaData
+audit_registry = registry(metadata=Base.metadata)
 
 
 class GuildConfig(Base):
@@ -51,7 +52,6 @@ async def init_models() -> None:
     """Create the ORM tables when they are missing."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
-        await conn.run_sync(audit_registry.metadata.create_all)
 
 
 class SettingsDAO:
