@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS karma_events (
     guild_id     bigint      NOT NULL,
     giver_id     bigint      NOT NULL,
     receiver_id  bigint      NOT NULL,
-    amount       integer     NOT NULL CHECK (amount BETWEEN -5 AND 5 AND amount <> 0),
+    amount       integer     NOT NULL CHECK (amount <> 0 AND abs(amount) <= 5),
     reason       text,
     given_at     timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (guild_id, receiver_id) REFERENCES members (guild_id, user_id) ON DELETE CASCADE
@@ -39,7 +39,7 @@ CREATE INDEX IF NOT EXISTS reminders_pending ON reminders (due_at) WHERE deliver
 
 CREATE TABLE IF NOT EXISTS tags (
     guild_id    bigint      NOT NULL,
-    name        text        NOT NULL CHECK (name = lower(name) AND length(name) BETWEEN 1 AND 32),
+    name        text        NOT NULL CHECK (name = lower(name) AND name <> '' AND length(name) <= 32),
     content     text        NOT NULL,
     owner_id    bigint      NOT NULL,
     uses        integer     NOT NULL DEFAULT 0,
