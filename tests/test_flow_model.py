@@ -102,6 +102,48 @@ def test_pool_or_connection_falls_back_to_the_driver_connection():
     assert verdicts(program)["repo.py:runner.fetchrow"] is Verdict.MAYBE
 
 
+def test_calls_inside_assert_raise_and_augmented_assignment_pass_their_arguments_on():
+    program = model({
+        "helpers.py": """
+            import asyncpg
+
+            async def open_pool(dsn):
+                return await asyncpg.create_pool(dsn)
+
+            async def touch(conn, key):
+                return await conn.fetchval("UPDATE t SET n = n + 1 WHERE k = $1 RETURNING n", key)
+
+            async def count(conn):
+                return await conn.fetchval("SELECT count(*) FROM t")
+
+            async def describe(conn):
+                return await conn.fetchval("SELECT max(k) FROM t")
+        """,
+        "test_helpers.py": """
+            import helpers
+
+            async def test_touch():
+                pool = await helpers.open_pool("postgresql:///t")
+                async with pool.acquire() as conn:
+                    first = await helpers.touch(conn, 1)
+                assert await helpers.touch(pool, 1) == first + 1
+
+            async def test_count():
+                pool = await helpers.open_pool("postgresql:///t")
+                async with pool.acquire() as conn:
+                    total = await helpers.count(conn)
+                    note = await helpers.describe(conn)
+                total += await helpers.count(pool)
+                if total:
+                    raise AssertionError(await helpers.describe(pool))
+        """,
+    })
+    # each helper gets a connection in one statement and the pool only inside an assert, an
+    # augmented assignment or a raise: without those, the helpers were connections only, and
+    # the pool would have reached `engine.execute()`
+    assert [s.verdict for s in program.sites if s.path == "helpers.py" and s.method == "fetchval"] == [Verdict.MAYBE] * 3
+
+
 def test_connection_of_its_own_stays_on_asyncpg_even_where_annotated():
     program = model({
         "tool.py": """

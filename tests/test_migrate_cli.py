@@ -74,8 +74,8 @@ def test_after_write_scan_sees_one_engine_and_no_localhost_default(example):
 
 @pytest.mark.parametrize(
     "name, codemods",
-    [("pepgmp", []), ("pepgmp", ["--ignore", "repositories"]), ("fleetlog", [])],
-    ids=["pepgmp-all-codemods", "pepgmp-engine-and-config", "fleetlog-all-codemods"],
+    [("pepgmp", []), ("pepgmp", ["--ignore", "repositories"]), ("fleetlog", []), ("guildbot", [])],
+    ids=["pepgmp-all-codemods", "pepgmp-engine-and-config", "fleetlog-all-codemods", "guildbot-all-codemods"],
 )
 def test_migrated_example_passes_its_own_tests(tmp_path, name, codemods):
     example = copy_example(name, tmp_path)

@@ -252,3 +252,43 @@ def test_baseline_lists_the_raw_sql_steps_in_a_safe_order(shop):
     assert downgrade.index("DROP VIEW paid_orders") < downgrade.index("op.drop_table('orders')")
     assert downgrade.index("DROP TYPE IF EXISTS order_status") > downgrade.index("op.drop_table('orders')")
     assert downgrade.index('DROP EXTENSION IF EXISTS "hstore"') > downgrade.index("op.drop_table('customers')")
+
+
+@pytest.mark.parametrize("models, home, expression", [
+    ('''
+from sqlalchemy import Column, Integer, Text
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id = Column(Integer, primary_key=True)
+    body = Column(Text)
+''', "legacy_models", "Base.metadata"),
+    ('''
+from sqlalchemy import Column, Integer, Text
+from sqlalchemy.orm import registry
+
+mapper_registry = registry()
+
+
+@mapper_registry.mapped
+class Note:
+    __tablename__ = "notes"
+    id = Column(Integer, primary_key=True)
+    body = Column(Text)
+''', "legacy_models", "mapper_registry.metadata"),
+], ids=["declarative_base", "registry"])
+def test_probe_finds_the_metadata_of_declarative_base_and_of_a_registry(tmp_path, models, home, expression):
+    from unify.schema.orm_probe import probe
+
+    (tmp_path / "legacy_models.py").write_text(models)
+    # a module that only imports the base or the registry is not its home
+    (tmp_path / "a_user.py").write_text("from legacy_models import *  # noqa: F403\n")
+    found = probe(tmp_path, ["a_user", "legacy_models"], ["legacy_models"], "UNUSED_DATABASE_URL", "")
+    # declarative_base() makes a class of SQLAlchemy's own module and registry() no class at all:
+    # both were passed over, and the ORM tables were missing from the unified metadata
+    assert found is not None
+    assert (found.home_module, found.metadata_expression, found.tables) == (home, expression, ("notes",))

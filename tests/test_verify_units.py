@@ -176,3 +176,24 @@ def test_legacy_tree_from_baseline_and_from_git_agree(tmp_path):
     assert twice.drifted == ()
     with pytest.raises(BaselineError, match="no such git revision"):
         from_git(root, "no-such-rev", tmp_path / "c")
+
+
+def test_a_url_variable_without_default_that_feeds_create_async_engine_gets_the_async_driver(tmp_path):
+    from unify.facts.inventory import scan
+    from unify.verify.settings import VerifySettings
+    from unify.verify.wiring import discover
+
+    (tmp_path / "settings_db.py").write_text(
+        "import os\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+        'SETTINGS_DATABASE_URL = os.environ["SETTINGS_DATABASE_URL"]\n'
+        "engine = create_async_engine(SETTINGS_DATABASE_URL)\n"
+        'audit = create_async_engine(os.environ.get("AUDIT_DATABASE_URL"))\n')
+    (tmp_path / "pool.py").write_text(
+        "import os\nimport asyncpg\n\n"
+        "async def open_pool():\n"
+        '    return await asyncpg.create_pool(os.environ["BOT_DSN"])\n')
+    plan = discover(tmp_path, scan(tmp_path, closure=False), VerifySettings(), None)
+    # without a `+asyncpg` default to go by, the engine's variables were given plain URLs,
+    # and create_async_engine() then asked for psycopg
+    assert plan.env == {"SETTINGS_DATABASE_URL": "asyncpg", "AUDIT_DATABASE_URL": "asyncpg", "BOT_DSN": "plain"}

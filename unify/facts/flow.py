@@ -396,6 +396,12 @@ class Program:
             self._run_block(module, func, stmt.body)
         elif isinstance(stmt, ast.Expr):
             self._eval(module, func, stmt.value)
+        elif isinstance(stmt, (ast.Assert, ast.AugAssign, ast.Raise, ast.Delete)):
+            # no binding, but the calls in them pass values on: `assert await f(pool) == 1`
+            # in a test, `total += await count(conn)`, `raise Error(await describe(conn))`
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.expr):
+                    self._eval(module, func, child)
         else:
             if isinstance(stmt, (ast.If, ast.While)):
                 self._eval(module, func, stmt.test)

@@ -91,10 +91,19 @@ def discover(root: Path, inventory: Inventory, settings: VerifySettings, import_
                 return None
         return indexes[path]
 
+    # URLs handed to create_async_engine() need the async driver in them, also when the
+    # variable has no default to say so (`engine = create_async_engine(os.environ["URL"])`)
+    async_urls = [(f.location.path, f.url) for f in inventory.all("factories")
+                  if f.api.endswith("create_async_engine") and f.url]
     for read in inventory.all("env_reads"):
         if read.database_url and _application_file(read.location.path):
-            driver = "asyncpg" if read.raw_default and "+asyncpg" in read.raw_default else "plain"
-            plan.env.setdefault(read.name, driver)
+            feeds_async_engine = any(
+                path == read.location.path and (url == read.target or f'"{read.name}"' in url or f"'{read.name}'" in url)
+                for path, url in async_urls)
+            if feeds_async_engine or (read.raw_default and "+asyncpg" in read.raw_default):
+                plan.env[read.name] = "asyncpg"
+            else:
+                plan.env.setdefault(read.name, "plain")
 
     factories = [f for f in inventory.all("factories") if _application_file(f.location.path)]
     holder_class = None

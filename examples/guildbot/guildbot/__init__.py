@@ -1,0 +1,3 @@
+"""guildbot: karma, reminders and tags for a community chat server."""
+
+__version__ = "2.3.0"
