@@ -69,11 +69,17 @@ def _holders(module_name: str, module) -> list[tuple[int, str, str, object]]:
     from sqlalchemy.orm import registry as Registry
 
     found = []
-    for attr, value in list(vars(module).items()):
+    names = vars(module)
+    # the MetaData of classes this module maps itself: a base or registry that only came in
+    # with an import (`from models import *`) is at home where its classes are
+    mapped_here = {id(v.__table__.metadata) for v in list(names.values())
+                   if isinstance(v, type) and getattr(v, "__module__", None) == module_name
+                   and isinstance(vars(v).get("__table__"), Table)}
+    for attr, value in list(names.items()):
         if isinstance(value, MetaData):
             found.append((1, attr, "", value))
         elif isinstance(value, Registry):
-            found.append((2, attr, ".metadata", value.metadata))
+            found.append((0 if id(value.metadata) in mapped_here else 2, attr, ".metadata", value.metadata))
         elif isinstance(value, Table):
             found.append((4, attr, ".metadata", value.metadata))
         elif isinstance(value, type):
@@ -83,7 +89,8 @@ def _holders(module_name: str, module) -> list[tuple[int, str, str, object]]:
             table = vars(value).get("__table__")
             if isinstance(metadata, MetaData) and hasattr(value, "registry") and table is None \
                     and "__tablename__" not in vars(value):
-                here = getattr(value, "__module__", None) in (module_name, *_SQLALCHEMY_MODULES)
+                owner = getattr(value, "__module__", None)
+                here = owner == module_name or (owner in _SQLALCHEMY_MODULES and id(metadata) in mapped_here)
                 found.append((0 if here else 5, attr, ".metadata", metadata))
             elif isinstance(table, Table):
                 found.append((3, attr, ".__table__.metadata", table.metadata))
