@@ -610,3 +610,13 @@ def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):
     assert tiers[(16, "fetchval()")] == "review"  # a pool-level call given a connection of its own
     assert tiers[(20, "fetch()")] == "review"  # SQL built at run time: nothing to prove
     assert tiers[(12, "pool.acquire()")] == "review"  # a receiver change
+
+    # the review report can put every review change first, then the safe ones
+    report = tmp_path.parent / f"{tmp_path.name}-review.md"
+    result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--report", str(report), "--report-order", "risk"])
+    assert result.exit_code == 1, result.output  # changes pending
+    text = report.read_text()
+    review, safe = text.index("### review ("), text.index("### safe (")
+    assert review < safe
+    assert "`repo.py:13` | repositories | fetchval()" in text[safe:]
+    assert "`repo.py:20` | repositories | fetch()" in text[review:safe]

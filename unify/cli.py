@@ -118,6 +118,11 @@ class MigrateFormat(str, Enum):
     json = "json"
 
 
+class ReportOrder(str, Enum):
+    file = "file"
+    risk = "risk"
+
+
 def _names(values: List[str]) -> tuple[str, ...]:
     """--select a --select b and --select a,b both work."""
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
@@ -153,6 +158,7 @@ def migrate(
     diff: Optional[bool] = typer.Option(None, "--diff/--no-diff", help="Print the unified diff, database passwords shown as *** (default: on for a dry run, off with --write)."),
     patch: Optional[Path] = typer.Option(None, "--patch", help="Write the exact unified diff, passwords as in the source, to this file (mode 0600) for `git apply`."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: transform and report only share K of N of the files (for N CI runners; `unify report merge` joins their JSON reports)."),
+    report_order: ReportOrder = typer.Option(ReportOrder.file, "--report-order", help="Changes in the Markdown report per file in line order (file), or review changes first, then safe ones (risk)."),
     python: Optional[Path] = typer.Option(None, "--python", exists=True, dir_okay=False, help="The interpreter of the project's own environment, for the import check (default: .venv/bin/python or venv/bin/python in the project)."),
     import_check: bool = typer.Option(True, "--import-check/--no-import-check", help="Import every migrated module before and after, in a fresh interpreter of the project's environment (docs/closure.md)."),
 ) -> None:
@@ -248,7 +254,7 @@ def migrate(
         else:
             from unify.report.migrate_markdown import render_markdown
 
-            report.write_text(render_markdown(result), encoding="utf-8")
+            report.write_text(render_markdown(result, report_order.value), encoding="utf-8")
     if output_format is MigrateFormat.text:
         print_summary(result, err, wrote)
     if outcome is not None and outcome.interrupted is not None:

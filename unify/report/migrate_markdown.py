@@ -17,7 +17,14 @@ def _cell(text: object) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(result: RunResult) -> str:
+_ORDERS = ("file", "risk")
+
+
+def render_markdown(result: RunResult, order: str = "file") -> str:
+    """The review report. `order`: changes per file in line order ("file"), or the `review`
+    changes of every file first and the `safe` ones after ("risk")."""
+    if order not in _ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {', '.join(_ORDERS)}")
     s = summary(result)
     known = codemods.by_name()
     out = ["# unify migrate: review report", ""]
@@ -51,7 +58,17 @@ def render_markdown(result: RunResult) -> str:
         for f in result.closure:
             out.append(f"| `{f.path}:{f.line}` | `{_cell(f.call)}` | {_cell(f.problem)} | {'yes' if f.blocking else 'no'} |")
     changed = result.of(Changed)
-    if changed:
+    if changed and order == "risk":
+        out += ["", "## Changes by risk", ""]
+        for risk in ("review", "safe"):
+            rows = [(o.path, c) for o in changed for c in o.changes if c.risk.value == risk]
+            out += [f"### {risk} ({len(rows)}): {_RISK_HELP[risk]}", ""]
+            if rows:
+                out += ["| where | codemod | what and why |", "|---|---|---|"]
+                out += [f"| `{path}:{c.line}` | {c.codemod} | {_cell(c.description)} |" if c.line
+                        else f"| `{path}` | {c.codemod} | {_cell(c.description)} |" for path, c in rows]
+                out.append("")
+    elif changed:
         out += ["", "## Changes", ""]
         for o in changed:
             out.append(f"### `{o.path}`{' (new file)' if o.old is None else ''}")
