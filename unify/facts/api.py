@@ -75,11 +75,27 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
     _m("reset_type_codec", "connection", Move.DRIVER, "codecs belong to the engine's connect event"),
     _m("add_query_logger", "connection", Move.DRIVER, "SQLAlchemy's before_cursor_execute event logs statements"),
     _m("remove_query_logger", "connection", Move.DRIVER, "SQLAlchemy's before_cursor_execute event logs statements"),
-    _m("get_size", "pool", Move.MANUAL, "engine.pool.size()/checkedout()"),
-    _m("get_idle_size", "pool", Move.MANUAL, "engine.pool.checkedin()"),
+    _m("get_size", "pool", Move.POOL, "pool_size(engine): connections open in the engine's pool"),
+    _m("get_idle_size", "pool", Move.POOL, "pool_idle_size(engine): idle connections of the engine's pool"),
     _m("get_min_size", "pool", Move.MANUAL, "the engine's pool_size"),
-    _m("get_max_size", "pool", Move.MANUAL, "the engine's pool_size + max_overflow"),
+    _m("get_max_size", "pool", Move.POOL, "pool_max_size(engine): the engine's pool_size"),
+    _m("explain", "prepared", Move.MANUAL, "EXPLAIN of a prepared statement: run EXPLAIN as a statement"),
 )}
+
+# Methods that send SQL or data to the server: `unify scan` lists every call of one of them on
+# a pool, connection or prepared statement as a statement site.
+SENDS = frozenset({"fetch", "fetchrow", "fetchval", "fetchmany", "execute", "executemany", "prepare", "cursor",
+                   "explain", "copy_from_table", "copy_from_query", "copy_to_table", "copy_records_to_table"})
+# Of those, the names no other common library uses for a database call: the scan lists such a
+# call even where it cannot tell what the receiver is (`fetch`, `execute` and `cursor` are
+# everyone's).
+BY_NAME = frozenset({"fetchrow", "fetchval", "executemany", "copy_records_to_table", "copy_from_query",
+                     "copy_to_table", "copy_from_table"})
+
+
+def sending_methods(on: str) -> frozenset[str]:
+    """The methods of SENDS that a pool, connection or prepared statement (`on`) has."""
+    return frozenset(name for name in SENDS if on in TABLE[name].on)
 
 ASYNCPG_ONLY = frozenset(name for name, method in TABLE.items() if not method.shared)
 QUERY_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute", "executemany"})

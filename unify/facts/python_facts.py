@@ -26,19 +26,18 @@ from unify.facts.receivers import (
     Kind,
     ReceiverResolver,
 )
+from unify.facts.api import BY_NAME, sending_methods
 from unify.sql.lexing import SqlLexError, shape
 
-# Methods that send SQL or data to the server, by receiver kind.
+# Methods that send SQL or data to the server, by receiver kind: from the one table of
+# asyncpg's API (unify.facts.api), as the model and the codemods read it.
 QUERY_METHODS = {
-    Kind.POOL: {"fetch", "fetchrow", "fetchval", "fetchmany", "execute", "executemany", "copy_from_table",
-                "copy_from_query", "copy_to_table", "copy_records_to_table"},
-    Kind.CONNECTION: {"fetch", "fetchrow", "fetchval", "fetchmany", "execute", "executemany", "prepare", "cursor",
-                      "copy_from_table", "copy_from_query", "copy_to_table", "copy_records_to_table"},
-    Kind.PREPARED: {"fetch", "fetchrow", "fetchval", "executemany", "cursor", "explain"},
+    Kind.POOL: sending_methods("pool"),
+    Kind.CONNECTION: sending_methods("connection"),
+    Kind.PREPARED: sending_methods("prepared"),
 }
 # Methods that exist only on asyncpg objects: reported even when the receiver is unresolved.
-ASYNCPG_ONLY_METHODS = {"fetchrow", "fetchval", "executemany", "copy_records_to_table", "copy_from_query",
-                        "copy_to_table", "copy_from_table"}
+ASYNCPG_ONLY_METHODS = BY_NAME
 _TABLE_CONSTRUCTORS = frozenset({"sqlalchemy.Table", "sqlalchemy.schema.Table", "sqlalchemy.sql.schema.Table"})
 _DB_VAR = re.compile(r"(DATABASE|_DB|^DB|PG|POSTGRES|DSN|SQLALCHEMY)", re.IGNORECASE)
 # a textual prefilter: files that mention none of these are not parsed at all
