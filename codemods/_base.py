@@ -57,7 +57,8 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         # libcst's CodemodCommand would run AddImportsVisitor and RemoveImportsVisitor here;
         # the same visitors run, at a fraction of the cost (see unify.rewrite.imports)
         tree = super().transform_module(tree)
-        return apply_scheduled_imports(tree, self.context)
+        return apply_scheduled_imports(tree, self.context, self.plan.imported_elsewhere.get(self.relative_path(),
+                                                                                           frozenset()))
 
     @property
     def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary

@@ -215,6 +215,19 @@ class Program:
                         found.setdefault(value[1], node.func.attr)
         return found
 
+    def imported_elsewhere(self) -> dict[str, frozenset[str]]:
+        """Names that modules of the application import from another of its modules
+        (`from app.db import Pool`): the importing module's path -> names, keyed by the path
+        of the module they are imported from."""
+        found: dict[str, set[str]] = {}
+        for module in self.modules.values():
+            for qualified in module.imports.values():
+                owner, _, name = qualified.rpartition(".")
+                target = self.resolve_module(owner) if owner else None
+                if target is not None and target != module.name and f"{target}.{name}" not in self.modules:
+                    found.setdefault(self.modules[target].path, set()).add(name)
+        return {path: frozenset(names) for path, names in found.items()}
+
     def resolve_module(self, dotted: str) -> str | None:
         if dotted in self.modules:
             return dotted

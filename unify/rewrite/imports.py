@@ -35,14 +35,17 @@ _ANNOTATION_LIKE = re.compile(r"[\w.\[\], |'\"]+")
 _REMOVED: dict[tuple, tuple[cst.BaseStatement, ...]] = {}  # import lines and removals -> what is left of them
 
 
-def apply_scheduled_imports(tree: cst.Module, context: CodemodContext) -> cst.Module:
-    """Run the import additions and removals in `context.scratch`, in libcst's order."""
+def apply_scheduled_imports(tree: cst.Module, context: CodemodContext,
+                            keep: frozenset[str] = frozenset()) -> cst.Module:
+    """Run the import additions and removals in `context.scratch`, in libcst's order. Names in
+    `keep` stay imported even when this module no longer reads them: other modules import
+    them from it (`from app.db import Pool`)."""
     added = context.scratch.get(AddImportsVisitor.CONTEXT_KEY) or []
     removed = context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY) or []
     if added:
         tree = _add_needed(tree, context)
     if removed:
-        tree = _remove_unused(tree, context, list(removed), _bound_names(added))
+        tree = _remove_unused(tree, context, list(removed), _bound_names(added), keep)
     return tree
 
 
@@ -99,7 +102,7 @@ def _imports_only(statement: cst.BaseStatement) -> bool:
 
 
 def _remove_unused(tree: cst.Module, context: CodemodContext, scheduled: list[Scheduled],
-                   rebound: set[str]) -> cst.Module:
+                   rebound: set[str], keep: frozenset[str] = frozenset()) -> cst.Module:
     source = tree.code
     try:
         parsed = ast.parse(source)
@@ -118,7 +121,7 @@ def _remove_unused(tree: cst.Module, context: CodemodContext, scheduled: list[Sc
             entry
             for small in statement.body if isinstance(small, (cst.Import, cst.ImportFrom))
             for entry, bound in _entries(small, context.full_package_name)
-            if entry in wanted and (bound not in used or bound in rebound)
+            if entry in wanted and (bound not in used or bound in rebound) and bound not in keep
         ]
         if unused:
             affected[index] = unused

@@ -79,6 +79,9 @@ class MigrationPlan:
     same_argument_pools: frozenset[str] = frozenset()
     # the application asks a pool is_closing(): its pool.close() calls become close_pool()
     tracks_closing: bool = False
+    # names other modules of the application import from a module: path -> names, which stay
+    # imported there even when the module itself no longer reads them
+    imported_elsewhere: dict = field(default_factory=dict, hash=False, compare=False)
 
     def module_of(self, filename: str) -> str:
         path = Path(filename)

@@ -243,7 +243,8 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
         model_error = ""
         plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations,
                                    tracks_closing=any(s.method == "is_closing" and s.verdict is Verdict.POOL
-                                                      for s in program.sites))
+                                                      for s in program.sites),
+                                   imported_elsewhere=program.imported_elsewhere())
     notes = []
     blocked = [n for n in ("repositories", "config") if n in names]
     if blocked and plan.pool_blockers:
