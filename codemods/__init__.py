@@ -1,7 +1,9 @@
 """The codemods of `unify migrate`, registered in the one place that fixes their order.
 
 Installed as `unify.codemods`. To add one: write a module with a UnifyCodemod subclass
-(its `info` carries name, summary, risk and docs) and add it to REGISTRY below.
+(its `info` carries name, summary, risk and docs) and add it to REGISTRY below. A codemod
+too large for one module is a package composed of passes (`repositories/`), still one
+entry here and one name for `--select`/`--ignore` and the reports.
 """
 
 from __future__ import annotations

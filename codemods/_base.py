@@ -25,6 +25,12 @@ class CodemodInfo:
     summary: str
     risk: Risk  # the tier of its typical change; each change carries its own
     why: str  # one sentence for the report: why this change is made at all
+    # the asyncpg calls it rewrites run on the engine the application's asyncpg pools become:
+    # the plan moves those pools only when it runs, and it is not run when there are none
+    moves_asyncpg_pools: bool = False
+    # not run while a pool cannot move (plan.pool_blockers): the pools and their queries move
+    # together or not at all, and several databases cannot share one URL variable
+    needs_pools_moved: bool = False
 
     @property
     def docs(self) -> str:

@@ -26,6 +26,7 @@ class ConfigCodemod(UnifyCodemod):
         summary="Read one DATABASE_URL; derive or drop second URL variables such as ASYNC_DATABASE_URL",
         risk=Risk.REVIEW,
         why="A second URL variable with a localhost default is how one module ends up on the wrong server.",
+        needs_pools_moved=True,
     )
     METADATA_DEPENDENCIES = UnifyCodemod.METADATA_DEPENDENCIES + (ScopeProvider, ParentNodeProvider)
 

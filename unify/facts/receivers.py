@@ -45,10 +45,19 @@ class Kind(str, Enum):
 class Resolution:
     kind: Kind
     evidence: str  # "annotation asyncpg.Pool", "asyncpg.create_pool()", "acquire()", "name 'pool'"
+    by_name_only: bool = False  # guessed from a name (`pool`, `conn`), nothing else known
+    # the kinds an annotation allows when it names several (`asyncpg.Pool | asyncpg.Connection`)
+    alternatives: tuple[Kind, ...] = ()
+    own_connection: bool = False  # from asyncpg.connect(): a connection of its own, not a pool's
 
     @property
-    def by_name_only(self) -> bool:
-        return self.evidence.startswith("name ")
+    def ambiguous(self) -> bool:
+        return bool(self.alternatives)
+
+    @property
+    def choices(self) -> str:
+        """The kinds an ambiguous annotation allows, as evidence reads them: `connection | pool`."""
+        return " | ".join(k.value for k in self.alternatives)
 
 
 UNKNOWN = Resolution(Kind.UNKNOWN, "")
@@ -59,6 +68,7 @@ ASYNCPG_FACTORIES = {
     "asyncpg.connect": Kind.CONNECTION,
     "asyncpg.connection.connect": Kind.CONNECTION,
 }
+_OWN_CONNECTIONS = {"asyncpg.connect", "asyncpg.connection.connect"}
 SQLALCHEMY_FACTORIES = {
     "sqlalchemy.ext.asyncio.create_async_engine": Kind.SA_ENGINE,
     "sqlalchemy.ext.asyncio.engine.create_async_engine": Kind.SA_ENGINE,
@@ -127,7 +137,7 @@ class ReceiverResolver:
     def _resolve_call(self, call: cst.Call, seen: frozenset) -> Resolution:
         for q in self.qualified(call.func):
             if q in ASYNCPG_FACTORIES:
-                return Resolution(ASYNCPG_FACTORIES[q], f"{q}()")
+                return Resolution(ASYNCPG_FACTORIES[q], f"{q}()", own_connection=q in _OWN_CONNECTIONS)
             if q in SQLALCHEMY_FACTORIES:
                 return Resolution(SQLALCHEMY_FACTORIES[q], f"{q}()")
             if q in self._returns:
@@ -230,7 +240,7 @@ class ReceiverResolver:
         kind = _name_kind(name)
         if kind is Kind.UNKNOWN:
             return UNKNOWN
-        return Resolution(kind, f"name '{name}'")
+        return Resolution(kind, f"name '{name}'", by_name_only=True)
 
     def annotation_kind(self, annotation: cst.BaseExpression) -> Resolution | None:
         """Kind named by an annotation; Optional[...] and `X | None` count as X, while a
@@ -257,7 +267,9 @@ class ReceiverResolver:
                     found.append(Resolution(ANNOTATIONS[q], f"annotation {q}"))
         kinds = {r.kind for r in found}
         if len(kinds) > 1:
-            return Resolution(Kind.UNKNOWN, "ambiguous annotation: " + " | ".join(sorted(k.value for k in kinds)))
+            alternatives = tuple(sorted(kinds, key=lambda k: k.value))
+            return Resolution(Kind.UNKNOWN, "ambiguous annotation: " + " | ".join(k.value for k in alternatives),
+                              alternatives=alternatives)
         return found[0] if found else None
 
     def _enclosing_class(self, node: cst.CSTNode) -> str | None:
@@ -273,7 +285,7 @@ def _combine(results: list[Resolution]) -> Resolution:
     known = [r for r in results if r.kind is not Kind.UNKNOWN]
     if not known:
         # keep the one useful thing an unknown can say: that the annotation allows several kinds
-        return next((r for r in results if r.evidence.startswith("ambiguous")), UNKNOWN)
+        return next((r for r in results if r.ambiguous), UNKNOWN)
     certain = [r for r in known if not r.by_name_only]
     pick = certain or known
     kinds = {r.kind for r in pick}

@@ -230,8 +230,9 @@ def _import_check(files, plan: MigrationPlan, result: RunResult, python: Path | 
 
 def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, MigrationPlan]:
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False)
-    plan = build_plan(files.root, inventory, settings, move_asyncpg_pools="repositories" in names,
-                      python_files=files.python)
+    chosen = _codemods(names)
+    plan = build_plan(files.root, inventory, settings,
+                      move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
     try:
@@ -246,20 +247,23 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
                                                       for s in program.sites),
                                    imported_elsewhere=program.imported_elsewhere())
     notes = []
-    blocked = [n for n in ("repositories", "config") if n in names]
+    from unify.codemods import REGISTRY
+
+    blocked = [c.info.name for c in REGISTRY if c.info.needs_pools_moved and c.info.name in names]
     if blocked and plan.pool_blockers:
         # the pools and their queries move together or not at all, and several databases
         # cannot share one URL variable
         names = tuple(n for n in names if n not in blocked)
         plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
         notes = [f"{' and '.join(blocked)} not run: {item.reason}" for _, item in plan.pool_blockers]
-    if "repositories" in names and not plan.asyncpg_pools:
+    idle = [c.info.name for c in _codemods(names) if c.info.moves_asyncpg_pools]
+    if idle and not plan.asyncpg_pools:
         # no pool of the application moves onto the engine: whatever asyncpg calls there are
         # run on pools and connections that stay asyncpg's (a library given its pool by the
         # caller, a test's own pool), and stay as they are
-        names = tuple(n for n in names if n != "repositories")
-        notes.append("repositories not run: the application creates no asyncpg pool of its own to move onto the "
-                     "engine, so its asyncpg calls stay on asyncpg")
+        names = tuple(n for n in names if n not in idle)
+        notes.extend(f"{name} not run: the application creates no asyncpg pool of its own to move onto the "
+                     "engine, so its asyncpg calls stay on asyncpg" for name in idle)
     mine = (lambda rel: shard_of(rel, shard[1]) == shard[0]) if shard else (lambda rel: True)
     if plan.location_problem and (plan.asyncpg_pools or plan.sqlalchemy_engines):
         # whatever the codemods did, some migrated module could not import the generated ones

@@ -1,0 +1,175 @@
+"""What every pass of the repositories codemod shares: the state of one file's rewrite, what a
+receiver is (the whole-program model's verdict through `plan.receivers`, else this module's
+own resolution), the raw-SQL helpers a rewrite imports, and the sites marked for review.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
+
+from unify.facts.flow import Verdict
+from unify.facts.receivers import Kind, Resolution
+
+from .._base import UnifyCodemod
+
+REVIEW_MARK = "# unify: review"
+RESULT_HELPERS = {"fetch": "all_records", "fetchrow": "first_record", "fetchval": "first_value"}
+QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
+COPY_METHODS = {"copy_records_to_table", "copy_to_table", "copy_from_table", "copy_from_query"}
+
+# what the whole-program model's verdict makes of a receiver
+VERDICT_KINDS = {
+    Verdict.POOL: Kind.POOL,
+    Verdict.CONNECTION: Kind.CONNECTION,
+    Verdict.MAYBE: Kind.EITHER,
+    Verdict.ASYNCPG: Kind.UNKNOWN,  # a connection of its own: it stays on asyncpg
+    Verdict.SQLALCHEMY: Kind.SA_CONNECTION,
+    Verdict.NONE: Kind.UNKNOWN,
+}
+# verdicts of receivers whose calls this codemod moves
+MOVED = frozenset({Verdict.POOL, Verdict.CONNECTION, Verdict.MAYBE})
+
+
+class Unsupported(Exception):
+    """A call the codemod will not rewrite; the message is the reason shown to the user."""
+
+
+def already_migrated(call: cst.Call) -> bool:
+    """A call in the form this codemod writes (`text(...)`, `*numbered(...)`, the driver
+    connection under an engine): on a second run it must stay as it is."""
+    if m.findall(call.func, m.Call(func=m.Name("driver_connection") | m.Name("asyncpg_connection"))):
+        return True
+    first = call.args[0].value if call.args else None
+    return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("numbered") | m.Name("binds"))
+
+
+class RepositoryPass(UnifyCodemod):
+    """The state and the questions every pass shares. A pass is a mixin of this class: the
+    codemod (codemod.py) is all of them at once, one visit of the tree."""
+
+    def __init__(self, context, plan) -> None:
+        super().__init__(context, plan)
+        self.proven = 0
+        # statement id -> (pool expression, connection name, how to open it: connect() or a helper)
+        self._wrap: dict[int, tuple[cst.BaseExpression, str, str]] = {}
+        self._review: dict[int, str] = {}  # statement id -> reason for a review comment
+        self._constant_edits: dict[str, cst.BaseExpression] = {}  # constant name -> rewritten literal
+        self._local_edits: dict[int, dict[str, cst.BaseExpression]] = {}  # function id -> {local name: literal}
+        # (function id or None for a module constant, name) -> rewritten SQL; (name, line) of its literal
+        self._constant_rewrites: dict[tuple[int | None, str], object] = {}
+        self._constant_lines: dict[tuple[int | None, str], tuple[str, int]] = {}
+        self._editable: dict[tuple[int | None, str], bool] = {}  # whether every use of that literal converts
+        self._driver_literals: set[tuple[int | None, str]] = set()  # literals a call sends to the driver as written
+        self._driver_prepares: set[int] = set()  # prepare() calls left on the asyncpg connection
+        self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
+        self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
+        self._opened: list[dict[str, str]] = []  # per enclosing with: receiver code -> asyncpg_connection() name
+
+    # -- what a receiver is ----------------------------------------------------------------
+    def _kind(self, node: cst.BaseExpression):
+        """What the receiver is: the whole-program model's verdict where it has one for this
+        expression, else this module's own resolution."""
+        judged = self._model_kind(node)
+        if judged is not None:
+            return judged
+        resolution = self.resolver.resolve(node)
+        if resolution.ambiguous:
+            return Kind.EITHER, Resolution(Kind.EITHER, resolution.choices, alternatives=resolution.alternatives)
+        if resolution.by_name_only and not self._imports_asyncpg:
+            return Kind.UNKNOWN, resolution
+        if resolution.own_connection:
+            # a connection of its own, not from the pool: it keeps talking to asyncpg directly
+            return Kind.UNKNOWN, resolution
+        return resolution.kind, resolution
+
+    def _model_kind(self, node: cst.BaseExpression):
+        receivers = self.plan.receivers.get(self.relative_path())
+        if not receivers:
+            return None
+        judged = receivers.get(self._span(node))
+        if judged is None:
+            return None
+        if judged.verdict is Verdict.NONE:
+            # prepared statements and cursors: this module's own resolution knows them; a pool or
+            # connection it finds by itself the model has ruled out
+            resolution = self.resolver.resolve(node)
+            if resolution.kind in (Kind.PREPARED, Kind.CURSOR, Kind.TRANSACTION):
+                return resolution.kind, resolution
+            return Kind.UNKNOWN, resolution
+        kind = VERDICT_KINDS[judged.verdict]
+        evidence = judged.evidence if judged.certain else f"name {judged.evidence}"
+        return kind, Resolution(kind, evidence, by_name_only=not judged.certain)
+
+    def _span(self, node: cst.CSTNode) -> tuple[int, int, int, int] | None:
+        """Where the node is, as the whole-program model names places."""
+        try:
+            where = self.get_metadata(PositionProvider, node)
+        except KeyError:
+            return None
+        return where.start.line, where.start.column, where.end.line, where.end.column
+
+    def _dedicated(self, node: cst.BaseExpression) -> bool:
+        """Whether the model found that this acquire()'s connection is kept for listeners."""
+        judged = self.plan.receivers.get(self.relative_path(), {}).get(self._span(node))
+        return judged is not None and judged.dedicated
+
+    def _sure_connection(self, node: cst.BaseExpression) -> bool:
+        """Whether the whole-program model is sure this receiver is only ever a connection of a
+        migrated pool (not guessed from a name, not a pool-level call)."""
+        judged = self.plan.receivers.get(self.relative_path(), {}).get(self._span(node))
+        return judged is not None and judged.verdict is Verdict.CONNECTION and judged.certain
+
+    # -- where a call stands -----------------------------------------------------------------
+    def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        current = node
+        while current is not None and not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            current = self.get_metadata(ParentNodeProvider, current, None)
+        return current
+
+    def _awaited(self, call: cst.Call) -> bool:
+        return isinstance(self.get_metadata(ParentNodeProvider, call, None), cst.Await)
+
+    def _in_async_function(self, node: cst.CSTNode) -> bool:
+        current = self.get_metadata(ParentNodeProvider, node, None)
+        while current is not None:
+            if isinstance(current, cst.FunctionDef):
+                return current.asynchronous is not None
+            if isinstance(current, cst.Lambda):
+                return False
+            current = self.get_metadata(ParentNodeProvider, current, None)
+        return False
+
+    def _in_function_block(self, statement: cst.CSTNode) -> bool:
+        parent = self.get_metadata(ParentNodeProvider, statement, None)
+        return isinstance(parent, cst.IndentedBlock)
+
+    def _result_unused(self, call: cst.Call) -> bool:
+        await_node = self.get_metadata(ParentNodeProvider, call, None)
+        parent = self.get_metadata(ParentNodeProvider, await_node, None)
+        return isinstance(parent, cst.Expr)
+
+    def _free_connection_name(self, node: cst.CSTNode) -> str:
+        scope = self.get_metadata(ScopeProvider, node, None)
+        for name in ("conn", "connection", "db_conn", "sql_conn"):
+            if scope is None or (name not in scope and not scope.accesses[name]):
+                return name
+        return "sql_connection"
+
+    def module_code(self, node: cst.CSTNode) -> str:
+        return cst.Module(body=[]).code_for_node(node)
+
+    # -- what a rewrite leaves behind ----------------------------------------------------------
+    def _helper(self, name: str) -> None:
+        """Import a raw-SQL helper (first_record, driver_connection, ...) into this module."""
+        AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, name)
+
+    def _mark_review(self, node: cst.CSTNode, reason: str, suggestion: str | None = None) -> None:
+        """Leave the site alone, and put a `# unify: review` comment with the reason on its
+        statement (review.py writes it)."""
+        self.leave_alone(node, reason, suggestion)
+        statement = self._statement_of(node)
+        if statement is not None:
+            self._review.setdefault(id(statement), reason)

@@ -1,0 +1,81 @@
+"""The driver fallbacks: what stays asyncpg's own call, made on the asyncpg connection under
+the engine's connection (`(await driver_connection(conn)).method(...)`), with the reason in
+the change. `copy_*` (SQLAlchemy has no COPY API), asyncpg-only methods (`fetchmany`,
+`set_type_codec`, `get_server_pid`, ...), statements `text()` cannot carry, and calls not
+awaited where they are made (`on_driver(x).fetch(...)`).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from unify.facts.api import DRIVER_AWAITED
+from unify.facts.receivers import Kind
+from unify.rewrite.outcome import Risk
+
+from .base import already_migrated
+from .sql import SqlText
+
+
+def driver_of(connection: cst.BaseExpression) -> cst.Await:
+    """`(await driver_connection(conn))`: the asyncpg connection under the engine's connection."""
+    return cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(connection)]),
+                     lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+class Driver(SqlText):
+    """Calls that stay asyncpg's, on the driver connection under the engine's."""
+
+    def _not_awaited(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:
+        """A query, copy or prepare() call not awaited where it is made (passed to gather(),
+        wait_for(), stored)."""
+        kind, resolution = self._kind(original_node.func.value)  # type: ignore[attr-defined]
+        if kind in (Kind.POOL, Kind.CONNECTION, Kind.EITHER) and not already_migrated(original_node):
+            return self._on_driver(original_node, updated_node, method,
+                                   f"{method}() is not awaited where it is called (passed to gather(), wait_for(), "
+                                   "stored)")
+        if kind is Kind.PREPARED and not already_migrated(original_node):
+            self._mark_review(original_node, f"{method}() is not awaited where it is called (passed to gather(), "
+                                             "wait_for(), stored): it is not migrated",
+                              "await it in a statement of its own, then pass the result on")
+        return updated_node
+
+    def _driver_method(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:
+        """asyncpg's connection methods SQLAlchemy's connection lacks (unify.facts.api's
+        DRIVER_PLAIN and DRIVER_AWAITED), on a connection in an async function."""
+        if not (self._kind(original_node.func.value)[0] is Kind.CONNECTION  # type: ignore[attr-defined]
+                and self._in_async_function(original_node)):
+            return updated_node
+        if method in DRIVER_AWAITED and not self._awaited(original_node):
+            return updated_node  # not awaited in place: left for the closure check to list
+        self._helper("driver_connection")
+        self.record(original_node, f"{method}() runs on the asyncpg connection under the engine's connection: "
+                                   "SQLAlchemy's connection has no such method", Risk.REVIEW)
+        driver = driver_of(updated_node.func.value)  # type: ignore[attr-defined]
+        return updated_node.with_changes(func=updated_node.func.with_changes(value=driver))  # type: ignore[attr-defined]
+
+    def _copy(self, call: cst.Call, new_call: cst.Call, method: str, connection: cst.BaseExpression) -> cst.BaseExpression:
+        """copy_records_to_table(), copy_to_table(), copy_from_table(), copy_from_query()."""
+        return self._through_driver(call, new_call, method, connection,
+                                    f"{method}() runs on the asyncpg connection under the engine's connection "
+                                    "(SQLAlchemy has no COPY API); same pool, same behaviour")
+
+    def _through_driver(self, call, new_call, method, connection, description) -> cst.BaseExpression:
+        """`await conn.method(...)` -> `await (await driver_connection(conn)).method(...)`."""
+        self._helper("driver_connection")
+        self.record(call, description, Risk.REVIEW)
+        sql = call.args[0].value if call.args and call.args[0].keyword is None else None
+        bound = self._bound_statement(sql) if isinstance(sql, cst.Name) else None
+        if bound is not None:
+            self._driver_literals.add(bound[1])
+        return cst.Await(cst.Call(cst.Attribute(driver_of(connection), cst.Name(method)), list(new_call.args),
+                                  whitespace_before_args=new_call.whitespace_before_args))
+
+    def _on_driver(self, call: cst.Call, updated: cst.Call, method: str, why: str) -> cst.Call:
+        """`x.fetch(...)` -> `on_driver(x).fetch(...)`: the same asyncpg call, made when the
+        coroutine runs, on the asyncpg connection under whatever x is now."""
+        self._helper("on_driver")
+        self.record(call, f"{why}: on_driver() makes the same asyncpg call, when it runs, on the asyncpg connection "
+                          "under the engine's connection", Risk.REVIEW)
+        return updated.with_changes(func=updated.func.with_changes(  # type: ignore[attr-defined]
+            value=cst.Call(cst.Name("on_driver"), [cst.Arg(updated.func.value)])))  # type: ignore[attr-defined]
