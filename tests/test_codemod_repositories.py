@@ -262,6 +262,23 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """
         self.check(source, source)
 
+    def test_synchronous_calls_of_the_same_names_stay(self):
+        # a legacy synchronous SQLAlchemy layer beside the asyncpg one: its calls are not
+        # coroutines, and `execute(table.update())` is no asyncpg call in async code either
+        source = """
+            import asyncpg
+
+            def save(db, table, key):
+                with db.begin() as conn:
+                    conn.execute(table.update().where(table.c.id == key))
+                    conn.execute("DELETE FROM t WHERE id = %s", key)
+
+            async def later(conn, table):
+                pending = conn.execute(table.insert().values(id=1))
+                return pending
+            """
+        self.check(source, source)
+
     def test_statement_that_cannot_be_proven_stays_on_the_driver_connection(self):
         self.check(
             """

@@ -5,6 +5,7 @@ Each tree is a small application written in a shape met in real asyncpg code bas
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from pathlib import Path
@@ -620,3 +621,35 @@ def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):
     assert review < safe
     assert "`repo.py:13` | repositories | fetchval()" in text[safe:]
     assert "`repo.py:20` | repositories | fetch()" in text[review:safe]
+
+
+def test_a_local_connection_of_its_own_keeps_its_annotation(tmp_path):
+    _git_tree(tmp_path, {
+        "app.py": """
+            import os
+
+            import asyncpg
+
+
+            async def open_pool():
+                return await asyncpg.create_pool(os.environ["DATABASE_URL"])
+
+
+            async def count(pool: asyncpg.Pool) -> int:
+                return await pool.fetchval("SELECT count(*) FROM pg_class WHERE relkind = $1", "r")
+        """,
+        "tests/test_probe.py": """
+            import os
+
+            import asyncpg
+
+
+            async def test_probe():
+                conn: asyncpg.Connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+                assert await conn.fetchval("SELECT $1::int", 1) == 1
+                await conn.close()
+        """,
+    })
+    data = json.loads(CliRunner().invoke(app, ["migrate", str(tmp_path), "--format", "json"]).stdout)
+    changed = {f["path"] for f in data["files"] if f["status"] == "changed"}
+    assert "app.py" in changed and "tests/test_probe.py" not in changed

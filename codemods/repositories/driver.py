@@ -23,12 +23,31 @@ def driver_of(connection: cst.BaseExpression) -> cst.Await:
                      lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
+_CORE_CONSTRUCTS = frozenset({"select", "insert", "update", "delete", "text", "values", "where", "returning",
+                              "order_by", "limit", "union", "union_all"})
+
+
+def _sqlalchemy_statement(call: cst.Call) -> bool:
+    """Whether the call's first argument is a SQLAlchemy statement being built
+    (`t.update().where(...)`, `select(...)`): asyncpg takes SQL text only."""
+    first = call.args[0].value if call.args and call.args[0].keyword is None else None
+    if not isinstance(first, cst.Call):
+        return False
+    func = first.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in _CORE_CONSTRUCTS
+
+
 class Driver(SqlText):
     """Calls that stay asyncpg's, on the driver connection under the engine's."""
 
     def _not_awaited(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:
         """A query, copy or prepare() call not awaited where it is made (passed to gather(),
         wait_for(), stored)."""
+        if not self._in_async_function(original_node) or _sqlalchemy_statement(original_node):
+            # asyncpg's API is coroutines: a call neither awaited nor in async code is some
+            # synchronous API of the same name (SQLAlchemy's own `conn.execute(table.update())`)
+            return updated_node
         kind, resolution = self._kind(original_node.func.value)  # type: ignore[attr-defined]
         if kind in (Kind.POOL, Kind.CONNECTION, Kind.EITHER) and not already_migrated(original_node):
             return self._on_driver(original_node, updated_node, method,

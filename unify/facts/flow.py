@@ -794,6 +794,15 @@ class Program:
                 if annotation is not None and database & STAYS:
                     module = self.modules[func.module]
                     self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, annotation))
+        # local variables annotated as asyncpg's and given asyncpg's own connection
+        # (`conn: asyncpg.Connection = await asyncpg.connect(dsn)`): their annotation stays
+        for func in self.functions.values():
+            module = self.modules[func.module]
+            for node in ast.walk(func.node):
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                    database = _flatten(self._eval(module, func, node.value)) & DATABASE - {ACONN, WEAK}
+                    if database and database <= STAYS:
+                        self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, node.annotation))
         # attributes annotated as asyncpg's that only ever hold asyncpg's own connection (one
         # kept for listeners, say): their annotation stays
         for qual, klass in self.classes.items():
