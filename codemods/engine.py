@@ -116,9 +116,13 @@ class EngineCodemod(UnifyCodemod):
             self.leave_alone(call, "a pool this test, script or tool creates for itself stays on asyncpg, with the "
                                    "calls made on it; the application's own pools move onto the engine")
         elif self.plan.move_asyncpg_pools and isinstance(call, cst.Call) and self._is(call.func, POOL_FACTORIES):
+            splat = any(a.star == "**" for a in call.args)
             self.record(call, f"asyncpg.create_pool() becomes use_database_url() of {self.plan.engine_module}: the shared "
                               "engine's pool on the same URL, each statement committing on its own and raising asyncpg's "
-                              "exceptions, as the pool did (its options moved to the engine module)")
+                              "exceptions, as the pool did (" + (
+                                  "the ** options go to use_database_url() as they are: the server, and "
+                                  "asyncpg.connect() keywords for every connection of the engine; pool sizes are the "
+                                  "engine module's" if splat else "its options moved to the engine module") + ")")
             AddImportsVisitor.add_needed_import(self.context, self.plan.engine_module, "use_database_url")
             handed = {c.keyword for c in self.plan.pool_callbacks  # (lines may have moved: by file)
                       if c.handed_over and c.origin.rsplit(":", 1)[0] == self.relative_path()}

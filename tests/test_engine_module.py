@@ -289,6 +289,31 @@ def test_a_used_engine_is_not_pointed_at_another_database(tmp_path, monkeypatch,
     assert asyncio.run(run()) == (make_url(database_url).database, "template1")
 
 
+def test_connect_keywords_given_with_the_url_reach_every_connection(tmp_path, monkeypatch, database_url):
+    # `asyncpg.create_pool(url, **options)` became `use_database_url(url, **options)`: whatever
+    # asyncpg.connect() keywords the options hold at run time go to the engine's connections
+    module = load_engine_module(tmp_path, monkeypatch, database_url)
+
+    async def run():
+        try:
+            options = {"server_settings": {"search_path": "unify_probe, public", "application_name": "probe"},
+                       "command_timeout": 30, "min_size": 1, "max_size": 3}
+            engine = await module.use_database_url(database_url, **options)
+            async with engine.connect() as conn:
+                path = await conn.scalar(text("SHOW search_path"))
+                name = await conn.scalar(text("SELECT current_setting('application_name')"))
+            await module.use_database_url(database_url, **options)  # the same again: nothing changes
+            with pytest.raises(RuntimeError, match="other connection settings"):
+                await module.use_database_url(database_url, server_settings={"search_path": "elsewhere"})
+            with pytest.raises(TypeError, match="does not take record_class"):
+                await module.use_database_url(database_url, record_class=object)
+            return path, name
+        finally:
+            await module.engine.dispose()
+
+    assert asyncio.run(run()) == ("unify_probe, public", "probe")
+
+
 NESTED_INIT_STORE = """
 import json
 
@@ -348,5 +373,5 @@ def test_a_server_given_in_pieces_becomes_one_url(engine_module):
     url, _ = engine_module.asyncpg_url(url_of(None, {"host": "/var/run/postgresql", "database": "game"}))
     assert (url.host, url.database, url.query.get("host")) == (None, "game", "/var/run/postgresql")
     assert url_of("postgresql://a@b/c", {}) == "postgresql://a@b/c"
-    with pytest.raises(TypeError, match="statement_cache_size"):
-        url_of(None, {"host": "db", "statement_cache_size": 0})
+    with pytest.raises(TypeError, match="record_class"):
+        url_of(None, {"host": "db", "record_class": object})
