@@ -262,6 +262,27 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """
         self.check(source, source)
 
+    def test_a_cursor_kept_in_a_name_stays_asyncpgs_on_the_driver_connection(self):
+        self.check(
+            """
+            import asyncpg
+
+            async def f(conn: asyncpg.Connection):
+                cur = await conn.cursor("SELECT g FROM generate_series(1, $1) AS g", 7)
+                head = await cur.fetch(3)
+                return head, await cur.fetchrow()
+            """,
+            """
+            from app.db.raw_sql import driver_connection
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            async def f(conn: AsyncConnection):
+                cur = await (await driver_connection(conn)).cursor("SELECT g FROM generate_series(1, $1) AS g", 7)
+                head = await cur.fetch(3)
+                return head, await cur.fetchrow()
+            """,
+        )
+
     def test_synchronous_calls_of_the_same_names_stay(self):
         # a legacy synchronous SQLAlchemy layer beside the asyncpg one: its calls are not
         # coroutines, and `execute(table.update())` is no asyncpg call in async code either

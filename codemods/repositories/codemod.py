@@ -119,6 +119,8 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
             return self._run_prepared(original_node, call, updated_node, method)  # prepared.py
         if kind is Kind.EITHER:
             return self._either(original_node, call, updated_node, method, resolution)  # either.py
+        if kind is Kind.CURSOR and self._in_async_function(original_node):
+            return updated_node  # a cursor bound to a name is asyncpg's own now (see _cursor)
         if kind is Kind.PREPARED or kind is Kind.CURSOR:
             self._prepared_elsewhere(call, method)  # prepared.py
             return updated_node

@@ -134,6 +134,14 @@ class Prepared(Driver):
         keywords = {a.keyword.value: a for a in updated.args if a.keyword is not None}
         if not (isinstance(parent, cst.For) and parent.asynchronous is not None and parent.iter is original) or \
                 set(keywords) - {"prefetch"} or not positional:
+            if self._in_async_function(original):
+                # `cur = await conn.cursor(SQL)`, then cur.fetch(n), cur.forward(n): asyncpg's
+                # own cursor, whose API SQLAlchemy's results do not have
+                self._helper("driver_connection")
+                self.record(original, "cursor() used other than directly in `async for` stays asyncpg's, on the "
+                                      "asyncpg connection under the engine's connection: fetch(n), fetchrow() and "
+                                      "forward(n) as before", Risk.REVIEW)
+                return updated.with_changes(func=cst.Attribute(driver_of(updated.func.value), cst.Name("cursor")))  # type: ignore[attr-defined]
             self._mark_review(original, "cursor() used other than directly in `async for`",
                               "iterate `await conn.stream(text(SQL), binds)` instead")
             return updated
