@@ -4,10 +4,12 @@ started for real, and the ones it cannot offer must say why."""
 from __future__ import annotations
 
 import asyncio
+import filecmp
 import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from unify.postgres import (
 pytestmark = pytest.mark.postgres
 
 SECRET = "Sup3r-Secret-pw"
+COPY_PREFIX = "unify-pginstall-"  # folders holding copies of programs the server's account can reach
 
 
 # --------------------------------------------------------------------------- #
@@ -308,14 +311,120 @@ def test_embedded_server_from_pgserver(clean_env) -> None:
     import importlib.util
 
     package_dir = Path(importlib.util.find_spec("pgserver").origin).parent
+    shipped = package_dir / "pginstall" / "bin" / "postgres"
     with provision(sources=["embedded"]) as server:
         assert server.source == "embedded"
         assert server.major_version >= 16
         executable = os.path.realpath(f"/proc/{server.pid}/exe")
-        assert executable.startswith(str(package_dir)), executable
+        # The wheel's own program, run in place or (for root, when the server's account
+        # cannot enter the folder the package sits in) from a copy of the wheel's tree.
+        assert filecmp.cmp(executable, shipped, shallow=False), executable
+        if not executable.startswith(str(package_dir)):
+            assert os.geteuid() == 0, executable
+            assert f"/{COPY_PREFIX}" in executable, executable
         with scratch_database(server) as url:
             assert run(fetchval(url, "SELECT current_database()")) == make_url(url).database
     assert_started_cluster_is_gone(server)
+    if not executable.startswith(str(package_dir)):
+        assert not Path(executable).exists(), "the copy of the programs was left behind"
+
+
+# --------------------------------------------------------------------------- #
+# Programs in a folder the server's account cannot enter
+# --------------------------------------------------------------------------- #
+
+
+def private_install(tmp_path: Path) -> Path:
+    """pgserver's install tree laid out in a 0700 folder, the way a project's .venv
+    in a private home or temporary directory holds it; returns its bin folder."""
+    import importlib.util
+
+    package_dir = Path(importlib.util.find_spec("pgserver").origin).parent
+    private = tmp_path / "private"
+    site = private / "venv" / "site-packages"
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(package_dir / "pginstall" / part, site / "pgserver" / "pginstall" / part)
+    libs = package_dir.parent / "pgserver.libs"  # initdb finds libpq there, relative to itself
+    if libs.is_dir():
+        shutil.copytree(libs, site / "pgserver.libs")
+    private.chmod(0o700)
+    return site / "pgserver" / "pginstall" / "bin"
+
+
+def modes_under(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path): (path.lstat().st_mode, path.lstat().st_uid)
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
+def copies_of_programs() -> set[Path]:
+    roots = {Path(tempfile.gettempdir()), Path("/tmp")}
+    return {path for root in roots for path in root.glob(f"{COPY_PREFIX}*")}
+
+
+def test_programs_in_a_private_folder_run_for_root_from_a_copy(clean_env, tmp_path: Path) -> None:
+    bindir = private_install(tmp_path)
+    private = tmp_path / "private"
+    before = modes_under(private)
+    copies_before = copies_of_programs()
+
+    with provision(sources=["binaries"], bindir=bindir) as first:
+        executable = Path(os.path.realpath(f"/proc/{first.pid}/exe"))
+        assert filecmp.cmp(executable, bindir / "postgres", shallow=False)
+        assert run(fetchval(first.dsn, "SELECT 1")) == 1
+        if os.geteuid() != 0:
+            # Nobody else runs the server: the programs run where they are.
+            assert executable == bindir / "postgres"
+        else:
+            assert Path(f"/proc/{first.pid}").stat().st_uid != 0
+            assert private not in executable.parents, executable
+            (copy,) = copies_of_programs() - copies_before
+            assert copy in executable.parents
+            # The server's account may read and run the copy, but not change it.
+            for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir() and not p.is_symlink())]:
+                info = folder.stat()
+                assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o755), folder
+            assert not any(p.stat().st_mode & 0o022 for p in copy.rglob("*") if p.is_file())
+
+            # A second cluster at the same time shares the copy; the copy outlives the
+            # first one's stop while the second still runs from it.
+            with provision(sources=["binaries"], bindir=bindir) as second:
+                assert Path(os.path.realpath(f"/proc/{second.pid}/exe")) == executable
+                assert copies_of_programs() - copies_before == {copy}
+            assert_started_cluster_is_gone(second)
+            assert executable.exists()
+            assert run(fetchval(first.dsn, "SELECT 2")) == 2
+
+    assert_started_cluster_is_gone(first)
+    assert copies_of_programs() - copies_before == set(), "the copy of the programs was left behind"
+    # The user's own files kept their permissions: the private folder is still private.
+    assert modes_under(private) == before
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+
+def test_a_copy_of_programs_nobody_holds_is_removed_by_the_next_start(clean_env) -> None:
+    import fcntl
+
+    root = Path(tempfile.gettempdir())
+    orphan = root / f"{COPY_PREFIX}orphan{os.getpid()}"
+    held = root / f"{COPY_PREFIX}held{os.getpid()}"
+    for folder in (orphan, held):
+        (folder / "bin").mkdir(parents=True)
+        (folder / "bin" / "postgres").write_text("left behind")
+        folder.chmod(0o755)
+    # A running process holds this one (a shared lock on the folder), so it stays.
+    holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        with provision(sources=["binaries"]):
+            pass
+        assert not orphan.exists(), "a copy of the programs nobody holds was not removed"
+        assert (held / "bin" / "postgres").read_text() == "left behind"
+    finally:
+        os.close(holder)
+        shutil.rmtree(held, ignore_errors=True)
+        shutil.rmtree(orphan, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- #
