@@ -170,7 +170,7 @@ def test_unreachable_dsn_is_a_clear_error_without_the_password(clean_env) -> Non
     assert "connection refused" in message
     assert "postgresql://app:***@127.0.0.1" in message
     assert "UNIFY_DATABASE_URL" in message
-    assert "unify[embedded]" in message  # the other options are still named
+    assert "pip install pgserver" in message  # the other options are still named
     rendered = "".join(traceback.format_exception(error)) + repr(error)
     rendered += "".join(a.reason for a in error.attempts)
     assert SECRET not in rendered
@@ -481,10 +481,48 @@ def test_error_names_every_option_when_nothing_works(clean_env, tmp_path: Path) 
         f"127.0.0.1:{port}",
         "pip install 'unify[docker]'",
         "apt install postgresql",
-        "pip install 'unify[embedded]'",
+        "pip install pgserver",
         DEFAULT_DOCKER_IMAGE,
     ):
         assert hint in message, hint
+
+
+def test_where_pgserver_has_no_wheel_the_message_says_what_to_install_instead() -> None:
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+    from unify.postgres import pgserver_wheel_problem
+
+    cases = [
+        # (system, machine, python, libc, wheel?, the environment markers pip evaluates)
+        ("Linux", "x86_64", (3, 11), "glibc", True, ("linux", "x86_64")),
+        ("Darwin", "arm64", (3, 12), "", True, ("darwin", "arm64")),
+        ("Windows", "AMD64", (3, 10), "", True, ("win32", "AMD64")),
+        ("Linux", "aarch64", (3, 11), "glibc", False, ("linux", "aarch64")),
+        ("Linux", "x86_64", (3, 13), "glibc", False, ("linux", "x86_64")),
+        ("Windows", "ARM64", (3, 11), "", False, ("win32", "ARM64")),
+    ]
+    project = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    import tomllib
+
+    dependencies = tomllib.loads(project.read_text())["project"]["dependencies"]
+    (pgserver,) = [Requirement(text) for text in dependencies if text.startswith("pgserver")]
+    for system, machine, python, libc, has_wheel, (sys_platform, platform_machine) in cases:
+        problem = pgserver_wheel_problem(system=system, machine=machine, python=python, libc=libc)
+        assert (problem is None) == has_wheel, (system, machine, python, problem)
+        if problem:
+            assert "no wheel" in problem and "pgserver" in problem
+        environment = {
+            "sys_platform": sys_platform,
+            "platform_machine": platform_machine,
+            "python_version": f"{python[0]}.{python[1]}",
+        }
+        # unify depends on pgserver exactly where a wheel exists, so installing it never fails
+        assert Marker(str(pgserver.marker)).evaluate(environment) == has_wheel, environment
+
+    # musl (Alpine) has the same markers as glibc Linux but no wheel: the message says so
+    musl = pgserver_wheel_problem(system="Linux", machine="x86_64", python=(3, 11), libc="")
+    assert musl and "musl" in musl
 
 
 def test_unknown_source_is_rejected(clean_env) -> None:

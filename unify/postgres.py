@@ -18,7 +18,7 @@ for an administrative database; `url` points at the fresh database.  Print
                   Docker engine and `unify[docker]`; image from UNIFY_PG_IMAGE)
     binaries      a throwaway cluster built with the local initdb/pg_ctl
     embedded      a throwaway cluster built with the binaries shipped in the
-                  `pgserver` wheel (`unify[embedded]`)
+                  `pgserver` wheel (a dependency of unify where pgserver has wheels)
 
 Whatever a source started is stopped and deleted when the `with` block ends,
 also when it ends with an exception.  When nothing works, `ProvisioningError`
@@ -67,6 +67,7 @@ __all__ = [
     "docker_engine_problem",
     "find_bindir",
     "pgserver_bindir",
+    "pgserver_wheel_problem",
     "provision",
     "scratch_database",
 ]
@@ -390,7 +391,16 @@ def _how_to(name: str, settings: _Settings) -> str:
             f"pg_ctl are on PATH or found through `pg_config --bindir`, or set {ENV_BINDIR}"
         )
     if name == "embedded":
-        return "`pip install 'unify[embedded]'` (PostgreSQL binaries shipped in the pgserver wheel)"
+        problem = pgserver_wheel_problem()
+        if problem:
+            return (
+                f"{problem}: there is no embedded server on this machine, so one of the other "
+                "options is needed"
+            )
+        return (
+            "`pip install pgserver` (unify depends on it where it ships a wheel; it carries "
+            "PostgreSQL 16's binaries, so no system install and no Docker are needed)"
+        )
     raise AssertionError(name)
 
 
@@ -671,11 +681,50 @@ def pgserver_bindir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
+# pgserver ships wheels (there is no source package) for these; unify depends on it
+# there, with the same conditions as environment markers in pyproject.toml.
+PGSERVER_PYTHONS = ((3, 9), (3, 12))
+PGSERVER_PLATFORMS = ("Linux x86_64 (glibc)", "macOS (Intel, Apple silicon)", "Windows x86_64")
+
+
+def pgserver_wheel_problem(
+    *,
+    system: str | None = None,
+    machine: str | None = None,
+    python: tuple[int, int] | None = None,
+    libc: str | None = None,
+) -> str | None:
+    """None when pgserver ships a wheel for this Python and platform, else which
+    part has none (the arguments stand in for this machine's values)."""
+    import platform
+
+    system = (system or platform.system()).lower()
+    machine = (machine or platform.machine()).lower()
+    python = python or sys.version_info[:2]
+    low, high = PGSERVER_PYTHONS
+    if not low <= python <= high:
+        return (
+            f"pgserver ships no wheel for Python {python[0]}.{python[1]} "
+            f"(only {low[0]}.{low[1]} to {high[0]}.{high[1]})"
+        )
+    if system == "darwin":
+        return None
+    if system == "windows" and machine in ("amd64", "x86_64"):
+        return None
+    if system == "linux" and machine in ("x86_64", "amd64"):
+        libc = libc if libc is not None else platform.libc_ver()[0]
+        if libc == "glibc":
+            return None
+        return f"pgserver ships no wheel for Linux with {libc or 'a C library other than glibc'} (musl, Alpine)"
+    return f"pgserver ships no wheel for {system} {machine} (only {', '.join(PGSERVER_PLATFORMS)})"
+
+
 @contextlib.contextmanager
 def _from_embedded(settings: _Settings) -> Iterator[Server]:
     bindir = pgserver_bindir()
     if bindir is None:
-        raise _Unavailable("the pgserver package is not installed")
+        problem = pgserver_wheel_problem()
+        raise _Unavailable(f"the pgserver package is not installed{f'; {problem}' if problem else ''}")
     if not _has_server_programs(bindir):
         raise _Unavailable(f"pgserver is installed but {bindir} lacks initdb, pg_ctl or postgres")
     with _throwaway_cluster(bindir, "embedded", settings) as server:
