@@ -30,10 +30,11 @@ def py_str(value: str) -> str:
 # SQLAlchemy's JSON type decode ORM columns itself.
 JSON_AS_TEXT = '''
 
-# Without a codec of its own, asyncpg handed json and jsonb values over as the server's text,
-# exactly as stored (numbers keep every digit, `1.50` stays `1.50`); the raw-SQL repositories
-# were written for that. The dialect would decode them in the driver; SQLAlchemy's JSON type
-# (ORM columns, typed Core expressions) decodes the text itself instead.
+# Without a codec of its own, asyncpg handed json and jsonb values over as the server's
+# text, exactly as stored (numbers keep every digit, `1.50` stays `1.50`); the raw-SQL
+# repositories were written for that. The dialect would decode them in the driver;
+# SQLAlchemy's JSON type (ORM columns, typed Core expressions) decodes the text itself
+# instead.
 engine.dialect.supports_native_json_deserialization = False
 
 
@@ -123,9 +124,13 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
         if not callback.code:  # a module-level function: imported by its own module and name
             blocks.append(
                 f"\n\n@event.listens_for(engine.sync_engine, {py_str(callback.event)})\n"
-                f"def {listener}(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:\n"
-                f'    """create_pool({keyword}=...) of {callback.where}, run on every {when} connection as the pool did."""\n'
-                f"    from {callback.module} import {callback.function}  # imported here: that module imports this one\n\n"
+                f"def {listener}(\n"
+                f"    dbapi_connection: Any, connection_record: Any, *args: Any\n"
+                f") -> None:\n"
+                f'    """create_pool({keyword}=...) of {callback.where},\n'
+                f'    run on every {when} connection as the pool did."""\n'
+                f"    # imported here: that module imports this one\n"
+                f"    from {callback.module} import {callback.function}\n\n"
                 f"    dbapi_connection.run_async({callback.function})\n"
             )
             continue
@@ -145,8 +150,11 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
         blocks.append(
             f"\n\n{code.rstrip()}\n\n\n"
             f"@event.listens_for(engine.sync_engine, {py_str(callback.event)})\n"
-            f"def {listener}(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:\n"
-            f'    """create_pool({keyword}=...) of {callback.where}, run on every {when} connection as the pool did."""\n'
+            f"def {listener}(\n"
+            f"    dbapi_connection: Any, connection_record: Any, *args: Any\n"
+            f") -> None:\n"
+            f'    """create_pool({keyword}=...) of {callback.where},\n'
+            f'    run on every {when} connection as the pool did."""\n'
             f"    dbapi_connection.run_async({name})\n"
         )
     return blocks, imports
@@ -168,7 +176,8 @@ def _with_local_imports(code: str, statements: list[str]) -> str:
         at = first.lineno - 1
     lines = code.splitlines(keepends=True)
     indent = " " * first.col_offset
-    added = [f"{indent}{statement}  # imported here: that module imports this one\n" for statement in statements]
+    added = [f"{indent}# imported here: that module imports this one\n"]
+    added += [f"{indent}{statement}\n" for statement in statements]
     return "".join(lines[:at] + added + ["\n"] + lines[at:])
 
 
