@@ -27,10 +27,8 @@ RUFF = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.whic
 
 # (example, rule) -> findings the migration still adds; lower these as the output improves
 NEW_FINDINGS = {
-    ("pepgmp", "E501"): 27,
-    ("pepgmp", "I001"): 7,
-    ("fleetlog", "E501"): 37,
-    ("fleetlog", "I001"): 7,
+    ("pepgmp", "E501"): 21,  # rewritten calls not yet wrapped as a formatter would
+    ("fleetlog", "E501"): 31,
 }
 
 

@@ -30,17 +30,24 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package, get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper
 
+from unify.rewrite.import_order import ImportStyle, place_added
+
 Scheduled = tuple[str, Optional[str], Optional[str]]  # (module, object, alias), as libcst schedules them
 _ANNOTATION_LIKE = re.compile(r"[\w.\[\], |'\"]+")
 _REMOVED: dict[tuple, tuple[cst.BaseStatement, ...]] = {}  # import lines and removals -> what is left of them
 
 
-def apply_scheduled_imports(tree: cst.Module, context: CodemodContext) -> cst.Module:
-    """Run the import additions and removals in `context.scratch`, in libcst's order."""
+def apply_scheduled_imports(tree: cst.Module, context: CodemodContext,
+                            style: ImportStyle | None = None) -> cst.Module:
+    """Run the import additions and removals in `context.scratch`, in libcst's order; with a
+    `style`, added imports go to their sorted place and group (unify.rewrite.import_order)."""
     added = context.scratch.get(AddImportsVisitor.CONTEXT_KEY) or []
     removed = context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY) or []
     if added:
+        before = tree
         tree = _add_needed(tree, context)
+        if style is not None:
+            tree = place_added(before, tree, style)
     if removed:
         tree = _remove_unused(tree, context, list(removed), _bound_names(added))
     return tree

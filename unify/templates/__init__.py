@@ -5,12 +5,17 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import textwrap
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unify.rewrite.plan import MigrationPlan
+
+
+# The longest line the generated modules are written with (the default of black and ruff).
+LINE_LENGTH = 88
 
 
 def _template(name: str) -> Template:
@@ -51,7 +56,7 @@ def _json_as_text(dbapi_connection: Any, connection_record: Any) -> None:
 def render_engine_module(plan: "MigrationPlan") -> str:
     if plan.url_default is not None:
         default_block = f"# The default the application had before; deployments set {plan.url_var}.\n" \
-                        f"DEFAULT_DATABASE_URL = {py_str(plan.url_default)}\n"
+                        f"DEFAULT_DATABASE_URL = {py_str(plan.url_default)}\n\n"
         env_read = f'os.environ.get("{plan.url_var}", DEFAULT_DATABASE_URL)'
     else:
         default_block = ""
@@ -64,8 +69,13 @@ def render_engine_module(plan: "MigrationPlan") -> str:
             connect_lines.append(f'    connect_args[{py_str(option.key)}] = {option.source}')
     kwarg_lines = []
     for option in plan.engine_kwargs:
-        comment = f"  # {option.comment}" if option.comment else ""
-        kwarg_lines.append(f"    {option.key}={option.source},{comment}\n")
+        line = f"    {option.key}={option.source},"
+        if option.comment and len(f"{line}  # {option.comment}") <= LINE_LENGTH:
+            line += f"  # {option.comment}"
+        elif option.comment:  # a comment too long to follow the keyword goes above it
+            wrapped = textwrap.wrap(option.comment, LINE_LENGTH - len("    # "), break_on_hyphens=False)
+            line = "".join(f"    # {part}\n" for part in wrapped) + line
+        kwarg_lines.append(line + "\n")
     blocks, imports = _callback_blocks(plan)
     text = _template("engine_module.py.tmpl").substitute(
         callbacks_block="".join(blocks),
