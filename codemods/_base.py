@@ -10,6 +10,7 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext
 from libcst.metadata import PositionProvider
 
+from unify.rewrite.import_order import import_style
 from unify.rewrite.imports import apply_scheduled_imports
 from unify.rewrite.outcome import Change, LeftAlone, Risk
 
@@ -63,8 +64,9 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         # libcst's CodemodCommand would run AddImportsVisitor and RemoveImportsVisitor here;
         # the same visitors run, at a fraction of the cost (see unify.rewrite.imports)
         tree = super().transform_module(tree)
-        return apply_scheduled_imports(tree, self.context, self.plan.imported_elsewhere.get(self.relative_path(),
-                                                                                           frozenset()))
+        own = (self.plan.engine_module, self.plan.raw_sql_module)
+        return apply_scheduled_imports(tree, self.context, import_style(self.plan.root, self.plan.import_root, own),
+                                       self.plan.imported_elsewhere.get(self.relative_path(), frozenset()))
 
     @property
     def DESCRIPTION(self) -> str:  # type: ignore[override]  # libcst's name for the summary

@@ -7,7 +7,8 @@ VENV="${UNIFY_VENV:-$UNIFY_ROOT/.venv}"
 EXTRAS="${1:-}"
 
 find_python() {
-    for candidate in python3.13 python3.12 python3.11 python3.10 python3; do
+    # newest first among those pgserver (the embedded PostgreSQL) ships wheels for
+    for candidate in python3.12 python3.11 python3.10 python3.13 python3; do
         if command -v "$candidate" >/dev/null 2>&1 &&
             "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
             echo "$candidate"

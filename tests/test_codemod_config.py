@@ -52,6 +52,7 @@ class TestConfigCodemod(CodemodTest):
             """,
             """
             import os
+
             from app.db.engine import database_url
 
             ASYNC_URL = database_url().render_as_string(hide_password=False)

@@ -35,6 +35,7 @@ class TestEngineCodemod(CodemodTest):
             """
             import os
             from sqlalchemy.ext.asyncio import async_sessionmaker
+
             from app.db.engine import engine
 
             URL = os.getenv("ASYNC_DATABASE_URL", "postgresql+asyncpg://localhost/db")
@@ -76,6 +77,7 @@ class TestEngineCodemod(CodemodTest):
             """,
             """
             import sqlalchemy.ext.asyncio as sa_async
+
             from app.db.engine import engine
 
             def make():
@@ -160,6 +162,7 @@ class TestEngineCodemod(CodemodTest):
             """,
             """
             from somewhere import engine
+
             from app.db.engine import engine as shared_engine
 
             other = shared_engine
@@ -199,6 +202,7 @@ class TestEngineCodemod(CodemodTest):
     def test_second_run_is_a_no_op(self):
         after = """
             from sqlalchemy.ext.asyncio import async_sessionmaker
+
             from app.db.engine import engine
 
             async_engine = engine

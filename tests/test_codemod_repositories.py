@@ -20,9 +20,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                         return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
             """,
             """
-            from app.db.raw_sql import first_record
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import first_record
 
             class Repo:
                 def __init__(self, pool: AsyncEngine):
@@ -48,9 +49,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                         return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
             """,
             """
-            from app.db.raw_sql import Record, first_record
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import Record, first_record
 
             class Repo:
                 def __init__(self, pool: AsyncEngine):
@@ -75,9 +77,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return [r["name"] for r in rows]
             """,
             """
-            from app.db.raw_sql import all_records
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import all_records
 
             async def names(pool: AsyncEngine, limit):
                 async with pool.connect() as conn:
@@ -101,9 +104,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     return await conn.fetchval(GET, a, meta, column=1)
             """,
             """
-            from app.db.raw_sql import first_value
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import first_value
 
             GET = r"SELECT * FROM t WHERE a = :p1 AND meta @> :p2\\:\\:jsonb"
 
@@ -124,9 +128,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return int(status.split()[-1])
             """,
             """
-            from app.db.raw_sql import command_status
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import command_status
 
             async def touch(conn: AsyncConnection, key):
                 await conn.execute(text("UPDATE t SET seen = now() WHERE k = :key"), {"key": key})
@@ -149,9 +154,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                             await conn.execute("DELETE FROM t WHERE a < 0")
             """,
             """
-            from app.db.raw_sql import driver_connection, execute_many, transaction
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import driver_connection, execute_many, transaction
 
             async def load(pool: AsyncEngine, rows):
                 async with pool.connect() as conn:
@@ -173,9 +179,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     return await conn.fetchval("SELECT count(*) FROM t")
             """,
             """
-            from app.db.raw_sql import first_value, transaction
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import first_value, transaction
 
             async def report(conn: AsyncConnection):
                 async with transaction(conn, isolation="serializable", readonly=True, deferrable=True):
@@ -192,8 +199,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return await conn.fetch(f"SELECT * FROM t WHERE {where}", *args)
             """,
             """
-            from app.db.raw_sql import all_records
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import all_records
 
             async def search(conn: AsyncConnection, where, args):
                 return all_records(await conn.exec_driver_sql(f"SELECT * FROM t WHERE {where}", tuple(args)))
@@ -214,9 +222,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     await pool.release(conn)
             """,
             """
-            from app.db.raw_sql import first_value
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import first_value
 
             async def resolve(pool: AsyncEngine, plates):
                 conn = await pool.connect()
@@ -309,8 +318,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return await conn.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection, a, b):
                 return await (await driver_connection(conn)).fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
@@ -340,8 +350,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """,
             """
             import logging
-            from app.db.raw_sql import first_record
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import first_record
 
             GET = "SELECT * FROM t WHERE a = $1"
 
@@ -364,9 +375,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     return await conn.fetchval(QUERY, a)
             """,
             """
-            from app.db.raw_sql import first_value
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import first_value
 
             QUERY = "SELECT version()"
 
@@ -392,8 +404,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """,
             """
             import asyncpg
-            from app.db.raw_sql import first_record
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import first_record
 
             BY_ID = "SELECT * FROM t WHERE id = $1"
 
@@ -439,8 +452,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             """,
             """
             import asyncio
-            from app.db.raw_sql import on_driver
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import on_driver
 
             async def both(pool: AsyncEngine):
                 return await asyncio.gather(on_driver(pool).fetchval("SELECT 1"), on_driver(pool).fetchval("SELECT 2"))
@@ -495,9 +509,10 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     a -= 1
             """,
             """
-            from app.db.raw_sql import execute_on, first_value
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import execute_on, first_value
 
             async def f(pool: AsyncEngine, a):
                 if a: return first_value(await execute_on(pool, text(r"SELECT :a\\:\\:int"), {"a": a}))
@@ -515,8 +530,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return pool.get_size(), pool.get_idle_size(), pool.get_max_size()
             """,
             """
-            from app.db.raw_sql import pool_idle_size, pool_max_size, pool_size
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import pool_idle_size, pool_max_size, pool_size
 
             def sizes(pool: AsyncEngine):
                 return pool_size(pool), pool_idle_size(pool), pool_max_size(pool)
@@ -535,8 +551,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                     return version
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import driver_connection
 
             async def stats(pool: AsyncEngine):
                 async with pool.connect() as conn:

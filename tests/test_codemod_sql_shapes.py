@@ -27,8 +27,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.fetchval("SELECT (ARRAY[1, 2, 3])[$1:$2]", lo, hi)
             """
         self.check(before, """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def window(conn: AsyncConnection, lo, hi):
                 return await (await driver_connection(conn)).fetchval("SELECT (ARRAY[1, 2, 3])[$1:$2]", lo, hi)
@@ -50,8 +51,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                     return await self._pool.execute("CREATE TABLE IF NOT EXISTS report (id int)")
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import driver_connection
 
             class Reports:
                 def __init__(self, pool: AsyncEngine):
@@ -76,9 +78,10 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return created, merged, counted
             """,
             """
-            from app.db.raw_sql import command_status, driver_connection
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import command_status, driver_connection
 
             async def setup(conn: AsyncConnection):
                 created = await (await driver_connection(conn)).execute("CREATE TEMP TABLE seen (k int PRIMARY KEY)")
@@ -98,9 +101,10 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.fetchrow("SELECT 1 AS total$1")
             """,
             """
-            from app.db.raw_sql import first_record
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import first_record
 
             async def label(conn: AsyncConnection):
                 return first_record(await conn.execute(text("SELECT 1 AS total$1")))
@@ -117,8 +121,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return [await stmt.fetchval(lo, hi) for lo, hi in bounds]
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def pages(conn: AsyncConnection, bounds):
                 stmt = await (await driver_connection(conn)).prepare("SELECT (ARRAY[1, 2, 3, 4])[$1:$2]")
@@ -142,8 +147,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return everything, one, both, rest, mixed
             """,
             """
-            from app.db.raw_sql import all_records, first_record, first_value
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import all_records, first_record, first_value
 
             async def find(conn: AsyncConnection, table, key, *more):
                 everything = all_records(await conn.exec_driver_sql(f"SELECT * FROM {table}"))
@@ -165,8 +171,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.execute(f"DELETE FROM {table} WHERE day < $1", day)
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def purge(conn: AsyncConnection, table, day):
                 return await (await driver_connection(conn)).execute(f"DELETE FROM {table} WHERE day < $1", day)
@@ -189,9 +196,10 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.fetchval(sql, a), await conn.fetchval(sql, b)
             """,
             """
-            from app.db.raw_sql import first_value
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+            from app.db.raw_sql import first_value
 
             async def rename(pool: AsyncEngine, user_id, name):
                 sql = "UPDATE users SET name = :name WHERE id = :user_id"
@@ -227,8 +235,9 @@ class TestSqlShapes(RepositoryCodemodTest):
             """,
             """
             import logging
-            from app.db.raw_sql import all_records, first_value
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import all_records, first_value
 
             async def logged(conn: AsyncConnection, a):
                 sql = "SELECT * FROM t WHERE a = $1"
@@ -258,8 +267,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.execute(sql)
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def make(conn: AsyncConnection):
                 sql = "CREATE TEMP TABLE IF NOT EXISTS scratch (k int)"
@@ -281,9 +291,10 @@ class TestSqlShapes(RepositoryCodemodTest):
                 await conn.executemany(f"INSERT INTO {table} VALUES ($1, $2)", rows)
             """,
             """
-            from app.db.raw_sql import execute_many
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import execute_many
 
             async def load(conn: AsyncConnection, table, owner, names, rows):
                 sql = "INSERT INTO tag (owner, name) VALUES (:p1, :p2)"
@@ -303,8 +314,9 @@ class TestSqlShapes(RepositoryCodemodTest):
                 return await conn.fetchval("SELECT pg_sleep($1)", n, timeout=2.5)
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def slow(conn: AsyncConnection, n):
                 return await (await driver_connection(conn)).fetchval("SELECT pg_sleep($1)", n, timeout=2.5)
@@ -326,9 +338,10 @@ class TestSqlShapes(RepositoryCodemodTest):
                     await pool.release(conn)
             """,
             """
-            from app.db.raw_sql import connect
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import connect
 
             async def both(pool: AsyncEngine):
                 async with connect(pool, timeout=5) as conn:
@@ -354,9 +367,10 @@ class TestSqlShapes(RepositoryCodemodTest):
             """,
             """
             from asyncpg import connect
-            from app.db.raw_sql import connect as connect_within
             from sqlalchemy import text
             from sqlalchemy.ext.asyncio import AsyncEngine
+
+            from app.db.raw_sql import connect as connect_within
 
             async def both(pool: AsyncEngine, dsn):
                 async with connect_within(pool, timeout=5) as conn:

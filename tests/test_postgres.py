@@ -4,10 +4,12 @@ started for real, and the ones it cannot offer must say why."""
 from __future__ import annotations
 
 import asyncio
+import filecmp
 import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from unify.postgres import (
 pytestmark = pytest.mark.postgres
 
 SECRET = "Sup3r-Secret-pw"
+COPY_PREFIX = "unify-pginstall-"  # folders holding copies of programs the server's account can reach
 
 
 # --------------------------------------------------------------------------- #
@@ -167,7 +170,7 @@ def test_unreachable_dsn_is_a_clear_error_without_the_password(clean_env) -> Non
     assert "connection refused" in message
     assert "postgresql://app:***@127.0.0.1" in message
     assert "UNIFY_DATABASE_URL" in message
-    assert "unify[embedded]" in message  # the other options are still named
+    assert "pip install pgserver" in message  # the other options are still named
     rendered = "".join(traceback.format_exception(error)) + repr(error)
     rendered += "".join(a.reason for a in error.attempts)
     assert SECRET not in rendered
@@ -308,14 +311,120 @@ def test_embedded_server_from_pgserver(clean_env) -> None:
     import importlib.util
 
     package_dir = Path(importlib.util.find_spec("pgserver").origin).parent
+    shipped = package_dir / "pginstall" / "bin" / "postgres"
     with provision(sources=["embedded"]) as server:
         assert server.source == "embedded"
         assert server.major_version >= 16
         executable = os.path.realpath(f"/proc/{server.pid}/exe")
-        assert executable.startswith(str(package_dir)), executable
+        # The wheel's own program, run in place or (for root, when the server's account
+        # cannot enter the folder the package sits in) from a copy of the wheel's tree.
+        assert filecmp.cmp(executable, shipped, shallow=False), executable
+        if not executable.startswith(str(package_dir)):
+            assert os.geteuid() == 0, executable
+            assert f"/{COPY_PREFIX}" in executable, executable
         with scratch_database(server) as url:
             assert run(fetchval(url, "SELECT current_database()")) == make_url(url).database
     assert_started_cluster_is_gone(server)
+    if not executable.startswith(str(package_dir)):
+        assert not Path(executable).exists(), "the copy of the programs was left behind"
+
+
+# --------------------------------------------------------------------------- #
+# Programs in a folder the server's account cannot enter
+# --------------------------------------------------------------------------- #
+
+
+def private_install(tmp_path: Path) -> Path:
+    """pgserver's install tree laid out in a 0700 folder, the way a project's .venv
+    in a private home or temporary directory holds it; returns its bin folder."""
+    import importlib.util
+
+    package_dir = Path(importlib.util.find_spec("pgserver").origin).parent
+    private = tmp_path / "private"
+    site = private / "venv" / "site-packages"
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(package_dir / "pginstall" / part, site / "pgserver" / "pginstall" / part)
+    libs = package_dir.parent / "pgserver.libs"  # initdb finds libpq there, relative to itself
+    if libs.is_dir():
+        shutil.copytree(libs, site / "pgserver.libs")
+    private.chmod(0o700)
+    return site / "pgserver" / "pginstall" / "bin"
+
+
+def modes_under(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path): (path.lstat().st_mode, path.lstat().st_uid)
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
+def copies_of_programs() -> set[Path]:
+    roots = {Path(tempfile.gettempdir()), Path("/tmp")}
+    return {path for root in roots for path in root.glob(f"{COPY_PREFIX}*")}
+
+
+def test_programs_in_a_private_folder_run_for_root_from_a_copy(clean_env, tmp_path: Path) -> None:
+    bindir = private_install(tmp_path)
+    private = tmp_path / "private"
+    before = modes_under(private)
+    copies_before = copies_of_programs()
+
+    with provision(sources=["binaries"], bindir=bindir) as first:
+        executable = Path(os.path.realpath(f"/proc/{first.pid}/exe"))
+        assert filecmp.cmp(executable, bindir / "postgres", shallow=False)
+        assert run(fetchval(first.dsn, "SELECT 1")) == 1
+        if os.geteuid() != 0:
+            # Nobody else runs the server: the programs run where they are.
+            assert executable == bindir / "postgres"
+        else:
+            assert Path(f"/proc/{first.pid}").stat().st_uid != 0
+            assert private not in executable.parents, executable
+            (copy,) = copies_of_programs() - copies_before
+            assert copy in executable.parents
+            # The server's account may read and run the copy, but not change it.
+            for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir() and not p.is_symlink())]:
+                info = folder.stat()
+                assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o755), folder
+            assert not any(p.stat().st_mode & 0o022 for p in copy.rglob("*") if p.is_file())
+
+            # A second cluster at the same time shares the copy; the copy outlives the
+            # first one's stop while the second still runs from it.
+            with provision(sources=["binaries"], bindir=bindir) as second:
+                assert Path(os.path.realpath(f"/proc/{second.pid}/exe")) == executable
+                assert copies_of_programs() - copies_before == {copy}
+            assert_started_cluster_is_gone(second)
+            assert executable.exists()
+            assert run(fetchval(first.dsn, "SELECT 2")) == 2
+
+    assert_started_cluster_is_gone(first)
+    assert copies_of_programs() - copies_before == set(), "the copy of the programs was left behind"
+    # The user's own files kept their permissions: the private folder is still private.
+    assert modes_under(private) == before
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+
+def test_a_copy_of_programs_nobody_holds_is_removed_by_the_next_start(clean_env) -> None:
+    import fcntl
+
+    root = Path(tempfile.gettempdir())
+    orphan = root / f"{COPY_PREFIX}orphan{os.getpid()}"
+    held = root / f"{COPY_PREFIX}held{os.getpid()}"
+    for folder in (orphan, held):
+        (folder / "bin").mkdir(parents=True)
+        (folder / "bin" / "postgres").write_text("left behind")
+        folder.chmod(0o755)
+    # A running process holds this one (a shared lock on the folder), so it stays.
+    holder = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        with provision(sources=["binaries"]):
+            pass
+        assert not orphan.exists(), "a copy of the programs nobody holds was not removed"
+        assert (held / "bin" / "postgres").read_text() == "left behind"
+    finally:
+        os.close(holder)
+        shutil.rmtree(held, ignore_errors=True)
+        shutil.rmtree(orphan, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -372,10 +481,48 @@ def test_error_names_every_option_when_nothing_works(clean_env, tmp_path: Path) 
         f"127.0.0.1:{port}",
         "pip install 'unify[docker]'",
         "apt install postgresql",
-        "pip install 'unify[embedded]'",
+        "pip install pgserver",
         DEFAULT_DOCKER_IMAGE,
     ):
         assert hint in message, hint
+
+
+def test_where_pgserver_has_no_wheel_the_message_says_what_to_install_instead() -> None:
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+    from unify.postgres import pgserver_wheel_problem
+
+    cases = [
+        # (system, machine, python, libc, wheel?, the environment markers pip evaluates)
+        ("Linux", "x86_64", (3, 11), "glibc", True, ("linux", "x86_64")),
+        ("Darwin", "arm64", (3, 12), "", True, ("darwin", "arm64")),
+        ("Windows", "AMD64", (3, 10), "", True, ("win32", "AMD64")),
+        ("Linux", "aarch64", (3, 11), "glibc", False, ("linux", "aarch64")),
+        ("Linux", "x86_64", (3, 13), "glibc", False, ("linux", "x86_64")),
+        ("Windows", "ARM64", (3, 11), "", False, ("win32", "ARM64")),
+    ]
+    project = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    import tomllib
+
+    dependencies = tomllib.loads(project.read_text())["project"]["dependencies"]
+    (pgserver,) = [Requirement(text) for text in dependencies if text.startswith("pgserver")]
+    for system, machine, python, libc, has_wheel, (sys_platform, platform_machine) in cases:
+        problem = pgserver_wheel_problem(system=system, machine=machine, python=python, libc=libc)
+        assert (problem is None) == has_wheel, (system, machine, python, problem)
+        if problem:
+            assert "no wheel" in problem and "pgserver" in problem
+        environment = {
+            "sys_platform": sys_platform,
+            "platform_machine": platform_machine,
+            "python_version": f"{python[0]}.{python[1]}",
+        }
+        # unify depends on pgserver exactly where a wheel exists, so installing it never fails
+        assert Marker(str(pgserver.marker)).evaluate(environment) == has_wheel, environment
+
+    # musl (Alpine) has the same markers as glibc Linux but no wheel: the message says so
+    musl = pgserver_wheel_problem(system="Linux", machine="x86_64", python=(3, 11), libc="")
+    assert musl and "musl" in musl
 
 
 def test_unknown_source_is_rejected(clean_env) -> None:

@@ -167,3 +167,125 @@ def test_import_rebound_by_an_added_import_goes_although_the_name_is_read():
 def test_nothing_scheduled_leaves_the_tree_as_it_is():
     tree = cst.parse_module("import asyncpg\n")
     assert apply_scheduled_imports(tree, _context()) is tree
+
+
+# --------------------------------------------------------------------------- #
+# Added imports in their sorted place and group (unify.rewrite.import_order)
+# --------------------------------------------------------------------------- #
+
+
+def _placed(source: str, added: list[tuple[str, str]], style) -> str:
+    context = CodemodContext(full_module_name="app.repo", full_package_name="app")
+    for module, name in added:
+        AddImportsVisitor.add_needed_import(context, module, name)
+    tree = cst.parse_module(textwrap.dedent(source).lstrip())
+    return apply_scheduled_imports(tree, context, style).code
+
+
+def test_added_imports_go_to_their_section_in_sorted_order(tmp_path) -> None:
+    from unify.rewrite.import_order import ImportStyle
+
+    (tmp_path / "app").mkdir()
+    style = ImportStyle(roots=(tmp_path,))
+    source = """
+        '''Repository.'''
+
+        import logging
+        import os
+
+        import asyncpg
+        from pydantic import BaseModel
+
+        from app.domain import Alert
+
+        log = logging.getLogger(__name__)
+    """
+    added = [("sqlalchemy", "text"), ("app.db.raw_sql", "first_record"), ("contextlib", "suppress")]
+    assert _placed(source, added, style) == textwrap.dedent("""\
+        '''Repository.'''
+
+        import logging
+        import os
+        from contextlib import suppress
+
+        import asyncpg
+        from pydantic import BaseModel
+        from sqlalchemy import text
+
+        from app.db.raw_sql import first_record
+        from app.domain import Alert
+
+        log = logging.getLogger(__name__)
+    """)
+
+
+def test_a_section_the_module_lacks_is_opened_and_long_imports_are_wrapped(tmp_path) -> None:
+    from unify.rewrite.import_order import ImportStyle
+
+    style = ImportStyle(line_length=60, first_party=frozenset({"app"}))
+    source = """
+        import os
+        from typing import Any
+
+        CONSTANT = 1
+    """
+    added = [("app.db.raw_sql", name) for name in ("first_value", "Record", "all_records", "binds")]
+    added.append(("sqlalchemy.ext.asyncio", "AsyncEngine"))
+    assert _placed(source, added, style) == textwrap.dedent("""\
+        import os
+        from typing import Any
+
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        from app.db.raw_sql import (
+            Record,
+            all_records,
+            binds,
+            first_value,
+        )
+
+        CONSTANT = 1
+    """)
+
+
+def test_lines_that_were_there_stay_as_they_were(tmp_path) -> None:
+    from unify.rewrite.import_order import ImportStyle
+
+    # an unsorted legacy block is not sorted: only the added line finds its place
+    source = """
+        import sys
+        import asyncio
+        from sqlalchemy import select
+
+        x = 1
+    """
+    placed = _placed(source, [("sqlalchemy", "text"), ("asyncpg", "Record")], ImportStyle())
+    assert placed.startswith("import sys\nimport asyncio\n")
+    # merged into the existing `from sqlalchemy import` line, which stays where it was
+    assert "from sqlalchemy import select, text\n" in placed
+    assert placed.index("\nfrom asyncpg import Record\n") < placed.index("\nfrom sqlalchemy import select, text\n")
+
+
+def test_the_targets_line_length_and_own_modules_come_from_its_pyproject(tmp_path) -> None:
+    from unify.rewrite.import_order import DEFAULT_LINE_LENGTH, import_style
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert import_style(plain, plain).line_length == DEFAULT_LINE_LENGTH == 88
+
+    configured = tmp_path / "configured"
+    configured.mkdir()
+    (configured / "pyproject.toml").write_text(
+        "[tool.black]\nline-length = 120\n"
+        "[tool.ruff]\nline-length = 100\n"
+        "[tool.ruff.lint.isort]\nknown-first-party = ['billing.core']\n"
+    )
+    style = import_style(configured, configured, ("svc.db.engine",))
+    assert style.line_length == 100  # ruff's own setting wins over black's
+    assert style.first_party == {"billing", "svc"}
+
+    isort_only = tmp_path / "isort_only"
+    isort_only.mkdir()
+    (isort_only / "pyproject.toml").write_text("[tool.isort]\nline_length = 79\nknown_first_party = ['ledger']\n")
+    style = import_style(isort_only, isort_only)
+    assert (style.line_length, style.first_party) == (79, {"ledger"})

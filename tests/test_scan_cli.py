@@ -207,3 +207,45 @@ def test_help_of_every_command_is_clear():
     assert sub.exit_code == 0
     for option in ("--format", "--fail-on", "--exclude", "--jobs", "--output"):
         assert option in sub.stdout
+
+
+def test_without_a_terminal_every_site_is_one_line_grep_finds():
+    # `unify scan examples/pepgmp | cat` in a CI log: a pipe, no terminal, no COLUMNS
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "pepgmp"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
+
+    def unify(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "unify", "scan", str(example), "--fail-on", "never", *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    data = json.loads(unify("--format", "json"))
+    lines = unify().splitlines()
+    assert not any("│" in line for line in lines), "tables in a pipe break cells over lines"
+
+    def line_of(location: dict) -> str:
+        where = f"{location['path']}:{location['line']}"
+        found = [line for line in lines if line.startswith(where + "  ")]
+        assert found, where
+        return found[0]
+
+    assert data["calls"] and data["factories"]
+    for call in data["calls"]:
+        line = line_of(call["location"])
+        assert f"method: {call['method']}" in line
+        if call["sql"] is not None:
+            assert "SQL: " + " ".join(call["sql"].split()) in line  # the whole statement, on the site's line
+    for factory in data["factories"]:
+        assert f"api: {factory['api']}" in line_of(factory["location"])
+    for finding in data["findings"]:
+        if finding["severity"] != "info":
+            where = f"{finding['location']['path']}:{finding['location']['line']}"
+            assert any(where in line and " ".join(finding["message"].split()) in line for line in lines), where
+    summary = [line for line in lines if line.endswith(" files scanned") or " files scanned, " in line]
+    assert len(summary) == 1 and "Findings:" in summary[0]

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from unify import __version__
+from unify.report.console import make_console
 
 app = typer.Typer(
     name="unify",
@@ -106,7 +107,7 @@ def scan(
             with output.open("w", encoding="utf-8") as handle:
                 render_console(inventory, Console(file=handle, width=160, no_color=True), verbose)
         else:
-            render_console(inventory, Console(), verbose)
+            render_console(inventory, make_console(), verbose)
     if fail_on is not FailOn.never:
         threshold = {"info": 0, "warning": 1, "error": 2}[fail_on.value]
         if any(f.severity.rank >= threshold for f in inventory.findings):
@@ -171,8 +172,8 @@ def migrate(
     from unify import codemods
     from unify.config import ConfigError, load_settings
 
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True)
     if list_codemods:
         _print_codemods(console)
         raise typer.Exit(0)

@@ -18,7 +18,7 @@ for an administrative database; `url` points at the fresh database.  Print
                   Docker engine and `unify[docker]`; image from UNIFY_PG_IMAGE)
     binaries      a throwaway cluster built with the local initdb/pg_ctl
     embedded      a throwaway cluster built with the binaries shipped in the
-                  `pgserver` wheel (`unify[embedded]`)
+                  `pgserver` wheel (a dependency of unify where pgserver has wheels)
 
 Whatever a source started is stopped and deleted when the `with` block ends,
 also when it ends with an exception.  When nothing works, `ProvisioningError`
@@ -67,6 +67,7 @@ __all__ = [
     "docker_engine_problem",
     "find_bindir",
     "pgserver_bindir",
+    "pgserver_wheel_problem",
     "provision",
     "scratch_database",
 ]
@@ -390,7 +391,16 @@ def _how_to(name: str, settings: _Settings) -> str:
             f"pg_ctl are on PATH or found through `pg_config --bindir`, or set {ENV_BINDIR}"
         )
     if name == "embedded":
-        return "`pip install 'unify[embedded]'` (PostgreSQL binaries shipped in the pgserver wheel)"
+        problem = pgserver_wheel_problem()
+        if problem:
+            return (
+                f"{problem}: there is no embedded server on this machine, so one of the other "
+                "options is needed"
+            )
+        return (
+            "`pip install pgserver` (unify depends on it where it ships a wheel; it carries "
+            "PostgreSQL 16's binaries, so no system install and no Docker are needed)"
+        )
     raise AssertionError(name)
 
 
@@ -671,11 +681,50 @@ def pgserver_bindir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
+# pgserver ships wheels (there is no source package) for these; unify depends on it
+# there, with the same conditions as environment markers in pyproject.toml.
+PGSERVER_PYTHONS = ((3, 9), (3, 12))
+PGSERVER_PLATFORMS = ("Linux x86_64 (glibc)", "macOS (Intel, Apple silicon)", "Windows x86_64")
+
+
+def pgserver_wheel_problem(
+    *,
+    system: str | None = None,
+    machine: str | None = None,
+    python: tuple[int, int] | None = None,
+    libc: str | None = None,
+) -> str | None:
+    """None when pgserver ships a wheel for this Python and platform, else which
+    part has none (the arguments stand in for this machine's values)."""
+    import platform
+
+    system = (system or platform.system()).lower()
+    machine = (machine or platform.machine()).lower()
+    python = python or sys.version_info[:2]
+    low, high = PGSERVER_PYTHONS
+    if not low <= python <= high:
+        return (
+            f"pgserver ships no wheel for Python {python[0]}.{python[1]} "
+            f"(only {low[0]}.{low[1]} to {high[0]}.{high[1]})"
+        )
+    if system == "darwin":
+        return None
+    if system == "windows" and machine in ("amd64", "x86_64"):
+        return None
+    if system == "linux" and machine in ("x86_64", "amd64"):
+        libc = libc if libc is not None else platform.libc_ver()[0]
+        if libc == "glibc":
+            return None
+        return f"pgserver ships no wheel for Linux with {libc or 'a C library other than glibc'} (musl, Alpine)"
+    return f"pgserver ships no wheel for {system} {machine} (only {', '.join(PGSERVER_PLATFORMS)})"
+
+
 @contextlib.contextmanager
 def _from_embedded(settings: _Settings) -> Iterator[Server]:
     bindir = pgserver_bindir()
     if bindir is None:
-        raise _Unavailable("the pgserver package is not installed")
+        problem = pgserver_wheel_problem()
+        raise _Unavailable(f"the pgserver package is not installed{f'; {problem}' if problem else ''}")
     if not _has_server_programs(bindir):
         raise _Unavailable(f"pgserver is installed but {bindir} lacks initdb, pg_ctl or postgres")
     with _throwaway_cluster(bindir, "embedded", settings) as server:
@@ -758,13 +807,19 @@ def _world_traversable(path: Path) -> bool:
     return True
 
 
-def _make_base_dir(identity: _Identity | None) -> Path:
+def _temp_root(identity: _Identity | None) -> Path:
+    """Where clusters (and copies of binaries) go: the temporary directory, or /tmp
+    when the server's account cannot reach that one or its path is too long for a socket."""
     root = Path(tempfile.gettempdir())
     if identity is not None and not _world_traversable(root):
         root = Path("/tmp")
     if len(str(root)) + 20 > _MAX_SOCKET_DIR and Path("/tmp").is_dir():
         root = Path("/tmp")
-    base = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=root))
+    return root
+
+
+def _make_base_dir(identity: _Identity | None) -> Path:
+    base = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=_temp_root(identity)))
     if identity is not None:
         os.chown(base, identity.uid, identity.gid)
     return base
@@ -792,19 +847,45 @@ def _throwaway_cluster(bindir: Path, source: str, settings: _Settings) -> Iterat
     127.0.0.1, and stop and delete it afterwards."""
     identity = _unprivileged_identity(settings.run_as)
     who = f" as user {identity.name}" if identity else ""
-    try:
-        probe = _run([bindir / "postgres", "--version"], identity, cwd=Path("/"), timeout=30)
-    except OSError as exc:
-        raise _Unavailable(f"{bindir}/postgres cannot be run{who}: {exc}") from None
-    if probe.returncode != 0:
-        raise _Unavailable(
-            f"{bindir}/postgres --version failed{who}: {_first_line(probe.stderr or probe.stdout)}"
-        )
-
-    major = _version_key(probe.stdout)[:1]
-    host_auth = "scram-sha-256" if not major or major[0] >= 10 else "md5"
-
     _sweep_stale_clusters()
+    with contextlib.ExitStack() as stack:
+        try:
+            probe = _run([bindir / "postgres", "--version"], identity, cwd=Path("/"), timeout=30)
+        except PermissionError as exc:
+            if identity is None:
+                raise _Unavailable(f"{bindir}/postgres cannot be run: {exc}") from None
+            # The programs sit under a directory the server's account may not enter
+            # (a project in a private home or temporary directory, run as root).
+            try:
+                reachable = stack.enter_context(_reachable_install(bindir, identity))
+            except (OSError, RuntimeError) as staging:
+                raise _Unavailable(
+                    f"{bindir}/postgres cannot be run{who} ({exc.strerror}), and a copy it can "
+                    f"reach could not be made: {staging}"
+                ) from None
+            log.info("%s is not reachable%s; using a copy in %s", bindir, who, reachable)
+            bindir = reachable
+            try:
+                probe = _run([bindir / "postgres", "--version"], identity, cwd=Path("/"), timeout=30)
+            except OSError as again:
+                raise _Unavailable(f"{bindir}/postgres cannot be run{who}: {again}") from None
+        except OSError as exc:
+            raise _Unavailable(f"{bindir}/postgres cannot be run{who}: {exc}") from None
+        if probe.returncode != 0:
+            raise _Unavailable(
+                f"{bindir}/postgres --version failed{who}: {_first_line(probe.stderr or probe.stdout)}"
+            )
+        with _started_cluster(bindir, source, settings, identity, probe.stdout) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def _started_cluster(
+    bindir: Path, source: str, settings: _Settings, identity: _Identity | None, version_text: str
+) -> Iterator[Server]:
+    who = f" as user {identity.name}" if identity else ""
+    major = _version_key(version_text)[:1]
+    host_auth = "scram-sha-256" if not major or major[0] >= 10 else "md5"
 
     base = _make_base_dir(identity)
     data = base / "data"
@@ -988,6 +1069,240 @@ def _is_our_postmaster(pid: int, data: Path) -> bool:
     return str(data) in cmdline
 
 
+# --------------------------------------------------------------------------- #
+# Programs the server's account cannot reach
+# --------------------------------------------------------------------------- #
+
+_INSTALL_PREFIX = "unify-pginstall-"
+# What initdb and the server read besides their programs; headers are not needed.
+_INSTALL_PARTS = ("bin", "lib", "share")
+_ORIGIN_RE = re.compile(rb"\$(?:ORIGIN|\{ORIGIN\})(/[^\x00:]*)")
+_BUILD_GRACE = 600.0  # a copy being built that no lock protects yet is left alone this long
+
+
+class _NotOurs(Exception):
+    """Something this process's user does not own sits where the shared copy goes."""
+
+
+@contextlib.contextmanager
+def _reachable_install(bindir: Path, identity: _Identity) -> Iterator[Path]:
+    """Yield a bin directory with the programs of `bindir` that `identity` can run.
+
+    Used when `bindir` lies under a directory the server's account may not enter
+    (a project in a private home or temporary directory, run as root).  The install
+    tree (bin, lib and share, which PostgreSQL finds relative to its programs, plus
+    the library folders the programs name relative to themselves) is hard-linked,
+    or copied where a link would not be readable or is impossible, into a folder of
+    its own in the temporary directory: owned by this process's user, mode 0755,
+    so the server's account can read and run it but not change it.  The original
+    tree and its permissions stay as they are.
+
+    Clusters that run at the same time share one copy, each holding a shared lock
+    on it; the last to stop removes it.  A copy no process holds any more (its owner
+    was killed) is removed by the next cluster start on the machine.
+    """
+    import fcntl
+
+    prefix = bindir.parent
+    parts = _install_parts(prefix)
+    anchor = Path(os.path.commonpath([str(prefix), *(str(part) for part in parts)]))
+    root = _temp_root(identity)
+    published = root / f"{_INSTALL_PREFIX}{_install_key(prefix)}"
+    where: Path | None = None
+    fd = -1
+    for _ in range(20):
+        try:
+            fd = _lock_install(published, fcntl)
+        except _NotOurs:
+            where, fd = _build_install(anchor, parts, root, published.name, fcntl)
+            break
+        if fd >= 0:
+            where = published
+            break
+        candidate, fd = _build_install(anchor, parts, root, published.name, fcntl)
+        try:
+            os.rename(candidate, published)
+        except OSError:  # another process published one first: use that
+            os.close(fd)
+            shutil.rmtree(candidate, ignore_errors=True)
+            continue
+        where = published
+        break
+    if where is None:
+        raise RuntimeError(f"no stable copy of {prefix} could be made in {root}")
+    try:
+        yield where / prefix.relative_to(anchor) / bindir.name
+    finally:
+        _release_install(where, fd, fcntl)
+
+
+def _install_parts(prefix: Path) -> list[Path]:
+    """The folders to copy: the install tree's parts, and library folders that
+    the programs name relative to themselves ($ORIGIN in their run path)."""
+    parts = [prefix / name for name in _INSTALL_PARTS if (prefix / name).is_dir()]
+    for program in _SERVER_PROGRAMS:
+        try:
+            content = (prefix / "bin" / program).read_bytes()
+        except OSError:
+            continue
+        for match in _ORIGIN_RE.finditer(content):
+            folder = Path(os.path.normpath(prefix / "bin" / match.group(1).decode(errors="replace").lstrip("/")))
+            if folder.is_dir() and not any(folder == part or part in folder.parents for part in parts):
+                parts.append(folder)
+    return parts
+
+
+def _install_key(prefix: Path) -> str:
+    """Names the copy after the tree it copies and that tree's server program, so a
+    reinstalled or upgraded tree gets a fresh copy."""
+    import hashlib
+
+    st = (prefix / "bin" / "postgres").stat()
+    text = "\0".join(
+        str(value)
+        for value in (os.path.realpath(prefix), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, os.geteuid())
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _lock_install(path: Path, fcntl: Any) -> int:
+    """A descriptor with a shared lock on the copy at `path`, or -1 when none is there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return -1
+    except OSError:  # a symbolic link or a file: not a copy this code made
+        raise _NotOurs(str(path)) from None
+    try:
+        held = os.fstat(fd)
+        if held.st_uid != os.geteuid() or held.st_mode & 0o022:
+            raise _NotOurs(str(path))
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            os.close(fd)  # removed while we waited for the lock
+            return -1
+        return fd
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
+
+
+def _build_install(anchor: Path, parts: Sequence[Path], root: Path, name: str, fcntl: Any) -> tuple[Path, int]:
+    """Copy `parts` (folders under `anchor`) into a new folder in `root`; return it
+    with a descriptor that holds a shared lock on it."""
+    target = Path(tempfile.mkdtemp(prefix=f"{name}.build-", dir=root))
+    fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.chmod(target, 0o755)
+        for part in parts:
+            _copy_tree(part, target / part.relative_to(anchor))
+    except BaseException:
+        os.close(fd)
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target, fd
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    for folder, subfolders, files in os.walk(source):
+        here = Path(folder)
+        there = target / here.relative_to(source)
+        there.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(there, 0o755)
+        for entry in [*subfolders, *files]:
+            origin = here / entry
+            copy = there / entry
+            if origin.is_symlink():
+                link = os.readlink(origin)
+                if not os.path.isabs(link) and Path(os.path.normpath(here / link)).is_relative_to(source):
+                    os.symlink(link, copy)
+                elif origin.is_file():
+                    _copy_file(Path(os.path.realpath(origin)), copy)
+                continue
+            if origin.is_file():
+                _copy_file(origin, copy)
+
+
+def _copy_file(origin: Path, copy: Path) -> None:
+    """A hard link when everyone may already read (and run) the file, else a copy
+    that they may: the original's mode is never changed."""
+    mode = origin.stat().st_mode
+    needed = 0o004 | (0o001 if mode & stat.S_IXUSR else 0)
+    if mode & needed == needed:
+        try:
+            os.link(origin, copy)
+            return
+        except OSError:
+            pass  # another file system, or links not allowed here
+    shutil.copyfile(origin, copy)
+    os.chmod(copy, 0o755 if mode & stat.S_IXUSR else 0o644)
+
+
+def _release_install(path: Path, fd: int, fcntl: Any) -> None:
+    """Drop our hold on a copy; remove it when nobody else holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # other clusters still run from it
+        os.close(fd)
+        return
+    _discard_install(path, fd)
+
+
+def _discard_install(path: Path, fd: int) -> None:
+    """Remove the copy at `path`, whose exclusive lock `fd` holds: renamed first, so
+    that nobody takes a lock on it from then on, then deleted."""
+    try:
+        held = os.fstat(fd)
+        now = os.lstat(path)
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            return
+        gone = path.with_name(f"{path.name}.gone-{secrets.token_hex(4)}")
+        os.rename(path, gone)
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    shutil.rmtree(gone, ignore_errors=True)
+
+
+def _sweep_installs(root: Path) -> None:
+    """Remove copies of binaries that no running process holds."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    for candidate in glob.glob(str(root / f"{_INSTALL_PREFIX}*")):
+        path = Path(candidate)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            continue
+        if ".gone-" in path.name:
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        if ".build-" in path.name and time.time() - info.st_mtime < _BUILD_GRACE:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        log.info("Removing a copy of PostgreSQL's programs no process uses: %s", path)
+        _discard_install(path, fd)
+
+
 def _sweep_stale_clusters() -> None:
     """Remove clusters left behind by unify processes that died without cleaning
     up (SIGKILL, power loss).  Only directories carrying our marker, created on
@@ -1013,6 +1328,7 @@ def _sweep_stale_clusters() -> None:
                 log.info("Stopping PostgreSQL left behind in %s", base)
                 _stop_cluster(Path(marker["bindir"]), data, identity, None)
             shutil.rmtree(base, ignore_errors=True)
+        _sweep_installs(root)
 
 
 # --------------------------------------------------------------------------- #

@@ -30,20 +30,26 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package, get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper
 
+from unify.rewrite.import_order import ImportStyle, place_added
+
 Scheduled = tuple[str, Optional[str], Optional[str]]  # (module, object, alias), as libcst schedules them
 _ANNOTATION_LIKE = re.compile(r"[\w.\[\], |'\"]+")
 _REMOVED: dict[tuple, tuple[cst.BaseStatement, ...]] = {}  # import lines and removals -> what is left of them
 
 
 def apply_scheduled_imports(tree: cst.Module, context: CodemodContext,
-                            keep: frozenset[str] = frozenset()) -> cst.Module:
-    """Run the import additions and removals in `context.scratch`, in libcst's order. Names in
-    `keep` stay imported even when this module no longer reads them: other modules import
-    them from it (`from app.db import Pool`)."""
+                            style: ImportStyle | None = None, keep: frozenset[str] = frozenset()) -> cst.Module:
+    """Run the import additions and removals in `context.scratch`, in libcst's order; with a
+    `style`, added imports go to their sorted place and group (unify.rewrite.import_order).
+    Names in `keep` stay imported even when this module no longer reads them: other modules
+    import them from it (`from app.db import Pool`)."""
     added = context.scratch.get(AddImportsVisitor.CONTEXT_KEY) or []
     removed = context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY) or []
     if added:
+        before = tree
         tree = _add_needed(tree, context)
+        if style is not None:
+            tree = place_added(before, tree, style)
     if removed:
         tree = _remove_unused(tree, context, list(removed), _bound_names(added), keep)
     return tree

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
+
+from unify.report.console import make_console
 
 DEFAULT_COMMAND = "build"
 
@@ -53,7 +54,7 @@ def build(
     from unify.schema.build import run_schema
     from unify.schema.report import print_result
 
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     try:
         result = run_schema(path, server)
     except ConfigError as exc:
@@ -62,7 +63,7 @@ def build(
     except ProvisioningError as exc:
         err.print(f"[red]error:[/red] no PostgreSQL server for the scratch databases: {escape(str(exc))}")
         raise typer.Exit(2)
-    print_result(result, Console(soft_wrap=True))
+    print_result(result, make_console(soft_wrap=True))
     if result.failed:
         raise typer.Exit(1)
 
@@ -81,8 +82,8 @@ def check(
     from unify.schema.build import layout
     from unify.schema.drift import check as run_check
 
-    err = Console(stderr=True)
-    out = Console()
+    err = make_console(stderr=True)
+    out = make_console()
     if not looks_like_database_url(dsn):
         err.print("[red]error:[/red] --dsn must be a database URL such as postgresql://user@host/db")
         raise typer.Exit(2)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import textwrap
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unify.rewrite.plan import MigrationPlan
+
+
+# The longest line the generated modules are written with (the default of black and ruff).
+LINE_LENGTH = 88
 
 
 def _template(name: str) -> Template:
@@ -30,10 +35,11 @@ def py_str(value: str) -> str:
 # SQLAlchemy's JSON type decode ORM columns itself.
 JSON_AS_TEXT = '''
 
-# Without a codec of its own, asyncpg handed json and jsonb values over as the server's text,
-# exactly as stored (numbers keep every digit, `1.50` stays `1.50`); the raw-SQL repositories
-# were written for that. The dialect would decode them in the driver; SQLAlchemy's JSON type
-# (ORM columns, typed Core expressions) decodes the text itself instead.
+# Without a codec of its own, asyncpg handed json and jsonb values over as the server's
+# text, exactly as stored (numbers keep every digit, `1.50` stays `1.50`); the raw-SQL
+# repositories were written for that. The dialect would decode them in the driver;
+# SQLAlchemy's JSON type (ORM columns, typed Core expressions) decodes the text itself
+# instead.
 engine.dialect.supports_native_json_deserialization = False
 
 
@@ -50,7 +56,7 @@ def _json_as_text(dbapi_connection: Any, connection_record: Any) -> None:
 def render_engine_module(plan: "MigrationPlan") -> str:
     if plan.url_default is not None:
         default_block = f"# The default the application had before; deployments set {plan.url_var}.\n" \
-                        f"DEFAULT_DATABASE_URL = {py_str(plan.url_default)}\n"
+                        f"DEFAULT_DATABASE_URL = {py_str(plan.url_default)}\n\n"
         env_read = f'os.environ.get("{plan.url_var}", DEFAULT_DATABASE_URL)'
     else:
         default_block = ""
@@ -63,8 +69,13 @@ def render_engine_module(plan: "MigrationPlan") -> str:
             connect_lines.append(f'    connect_args[{py_str(option.key)}] = {option.source}')
     kwarg_lines = []
     for option in plan.engine_kwargs:
-        comment = f"  # {option.comment}" if option.comment else ""
-        kwarg_lines.append(f"    {option.key}={option.source},{comment}\n")
+        line = f"    {option.key}={option.source},"
+        if option.comment and len(f"{line}  # {option.comment}") <= LINE_LENGTH:
+            line += f"  # {option.comment}"
+        elif option.comment:  # a comment too long to follow the keyword goes above it
+            wrapped = textwrap.wrap(option.comment, LINE_LENGTH - len("    # "), break_on_hyphens=False)
+            line = "".join(f"    # {part}\n" for part in wrapped) + line
+        kwarg_lines.append(line + "\n")
     blocks, imports = _callback_blocks(plan)
     text = _template("engine_module.py.tmpl").substitute(
         callbacks_block="".join(blocks),
@@ -123,9 +134,13 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
         if not callback.code:  # a module-level function: imported by its own module and name
             blocks.append(
                 f"\n\n@event.listens_for(engine.sync_engine, {py_str(callback.event)})\n"
-                f"def {listener}(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:\n"
-                f'    """create_pool({keyword}=...) of {callback.where}, run on every {when} connection as the pool did."""\n'
-                f"    from {callback.module} import {callback.function}  # imported here: that module imports this one\n\n"
+                f"def {listener}(\n"
+                f"    dbapi_connection: Any, connection_record: Any, *args: Any\n"
+                f") -> None:\n"
+                f'    """create_pool({keyword}=...) of {callback.where},\n'
+                f'    run on every {when} connection as the pool did."""\n'
+                f"    # imported here: that module imports this one\n"
+                f"    from {callback.module} import {callback.function}\n\n"
                 f"    dbapi_connection.run_async({callback.function})\n"
             )
             continue
@@ -145,8 +160,11 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
         blocks.append(
             f"\n\n{code.rstrip()}\n\n\n"
             f"@event.listens_for(engine.sync_engine, {py_str(callback.event)})\n"
-            f"def {listener}(dbapi_connection: Any, connection_record: Any, *args: Any) -> None:\n"
-            f'    """create_pool({keyword}=...) of {callback.where}, run on every {when} connection as the pool did."""\n'
+            f"def {listener}(\n"
+            f"    dbapi_connection: Any, connection_record: Any, *args: Any\n"
+            f") -> None:\n"
+            f'    """create_pool({keyword}=...) of {callback.where},\n'
+            f'    run on every {when} connection as the pool did."""\n'
             f"    dbapi_connection.run_async({name})\n"
         )
     return blocks, imports
@@ -168,7 +186,8 @@ def _with_local_imports(code: str, statements: list[str]) -> str:
         at = first.lineno - 1
     lines = code.splitlines(keepends=True)
     indent = " " * first.col_offset
-    added = [f"{indent}{statement}  # imported here: that module imports this one\n" for statement in statements]
+    added = [f"{indent}# imported here: that module imports this one\n"]
+    added += [f"{indent}{statement}\n" for statement in statements]
     return "".join(lines[:at] + added + ["\n"] + lines[at:])
 
 
