@@ -282,8 +282,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 return head, await cur.fetchrow()
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection):
                 cur = await (await driver_connection(conn)).cursor("SELECT g FROM generate_series(1, $1) AS g", 7)
@@ -488,8 +489,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
                 await tr.commit()
             """,
             """
-            from app.db.raw_sql import driver_connection
             from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection):
                 tr = (await driver_connection(conn)).transaction(isolation="serializable")
