@@ -121,7 +121,9 @@ def _suggestion(m: Mutant, rows: int | None) -> tuple[str, str | None]:
 
 class MutationRound:
     def __init__(self, sides: dict[str, SideProcess], clock: Clock, restart: Callable[[str], None],
-                 progress: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None], more_calls: Callable[[str], list[Replay]] | None = None) -> None:
+        self.more_calls = more_calls  # target -> further generated calls, compared like any other, as replays
+        self.extra: dict[str, list[Replay]] = {}
         self.sides = sides
         self.clock = clock
         self.restart = restart
@@ -153,12 +155,32 @@ class MutationRound:
                     if diff:
                         planted.killed_by, planted.kill_diff = replay.text, diff
                         break
+                if not planted.killed and self.more_calls is not None:
+                    self._second_chance(planted, sql)
                 if not planted.killed:
                     planted.suggestion, planted.possibly_equivalent = _suggestion(mutant, most_rows)
-                    if len(reaching) <= 2:
-                        planted.suggestion = (f"only {len(reaching)} call(s) sent this statement: more examples "
+                    if planted.reached <= 2:
+                        planted.suggestion = (f"only {planted.reached} call(s) sent this statement: more examples "
                                               f"(--examples) or a scenario that reaches it; then {planted.suggestion}")
         return self.result
+
+    def _second_chance(self, planted: PlantedMutant, sql: str) -> None:
+        """A survivor meets further generated calls of its methods (drawn once per method,
+        compared on both sides like the run's own calls) that send its statement."""
+        for method in planted.methods:
+            if method.startswith("scenario:"):
+                continue
+            if method not in self.extra:
+                self.extra[method] = self.more_calls(method)
+            for replay in self.extra[method]:
+                if sql not in replay.statements:
+                    continue
+                planted.reached += 1
+                diff = self._replay(replay, sql, planted.mutant.sql)
+                planted.calls += 1
+                if diff:
+                    planted.killed_by, planted.kill_diff = replay.text, diff
+                    return
 
     def _replay(self, replay: Replay, sql: str, mutated: str) -> str | None:
         """The first difference the replayed call shows with the mutant planted, or None."""

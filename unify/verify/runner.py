@@ -34,6 +34,9 @@ from unify.verify.trees import LegacyTree
 from unify.verify.wiring import Plan
 
 
+MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
+
+
 class UsageError(ValueError):
     """The run cannot start: bad input from the user (exit code 2)."""
 
@@ -191,6 +194,8 @@ class Run:
         self.row_counts: dict[str, int] = {}  # target -> most rows one legacy result held
         self.facts: dict = {}
         self.domains: dict[str, list] = {}
+        self.method_specs: dict[str, dict] = {}
+        self.hints: Hints | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -370,6 +375,7 @@ class Run:
     # ---------------------------------------------------------------- generated calls
 
     def _generated(self, old_description: dict, new_description: dict, hints: Hints) -> None:
+        self.hints = hints
         new_methods = {t["class"]: set(t.get("methods", {})) for t in new_description["targets"]}
         for target in old_description["targets"]:
             cls = target["class"]
@@ -391,6 +397,7 @@ class Run:
                     continue
                 self.result.methods += 1
                 self.progress(full)
+                self.method_specs[full] = method
                 self._method(cls, name, method, hints)
 
     def _method(self, cls: str, name: str, method: dict, hints: Hints) -> None:
@@ -540,6 +547,32 @@ class Run:
 
     # ---------------------------------------------------------------- mutants
 
+    def _more_calls(self, target: str) -> list:
+        """MORE_CALLS further generated calls of a method a mutant survived in, drawn with
+        another seed and compared on both sides like every call of the run (a difference
+        among them is a difference of the run); those without one, as replays."""
+        method = self.method_specs.get(target)
+        if method is None or self.hints is None:
+            return []
+        cls, name = target.split(".", 1)
+        strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+        replays = []
+        for call in self._draw(strategy, MORE_CALLS, 7919):
+            outcome = self._case(cls, name, call)
+            if outcome.diff:
+                rule = self._acceptance(target, outcome.kinds)
+                if rule is None:
+                    self._record(Difference(outcome, "generated", runs=1))
+                    break
+                continue
+            self._evidence(target, outcome)
+            replays.append(Replay(target, outcome.call, [self._last_request], set(self._last_sql),
+                                  raised=_raised(outcome.old_tree)))
+        self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + len(replays),
+                                        len(self.outcomes.get(target, ()))]
+        replays.sort(key=lambda r: r.raised)
+        return replays
+
     def _mutation_round(self) -> None:
         from unify.verify.mutation import MutationRound
 
@@ -552,7 +585,8 @@ class Run:
                     bucket = domains.setdefault(column, [])
                     if isinstance(value, str) and value not in bucket and len(bucket) < 30:
                         bucket.append(value)
-        rounds = MutationRound(self.sides, self.clock, self._restart, self.progress)
+        rounds = MutationRound(self.sides, self.clock, self._restart, self.progress,
+                               more_calls=lambda target: [] if target in differing else self._more_calls(target))
         self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts)
         self.result.mutation.skipped = [(t, "the run found a difference in it: mutants would prove nothing more")
                                         for t in sorted(differing)]
