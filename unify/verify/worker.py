@@ -163,7 +163,7 @@ class Statements:
         prepare = getattr(adapted, "_prepare", None)
         if prepare is not None:
             async def _prepare(self, operation, *args, **kwargs):
-                return await prepare(self, statements.see(None, operation), *args, **kwargs)
+                return await prepare(self, statements.see(self, operation), *args, **kwargs)
 
             adapted._prepare = _prepare
 
