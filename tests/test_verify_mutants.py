@@ -180,6 +180,8 @@ def test_mutants_of_get_statistics_are_scored_and_the_severity_filter_change_is_
 
 
 def test_the_planted_filter_change_is_a_difference_without_a_scenario(migrated, database_url, tmp_path):
+    """With --mutants the seed holds rows for each severity, so the change shows in the
+    run itself; a plain run keeps its seed and generation as they were."""
     target = tmp_path / "pepgmp"
     shutil.copytree(migrated, target, ignore=shutil.ignore_patterns("__pycache__", ".git"))
     path = target / "src" / "repositories" / "alert_repository.py"
@@ -187,7 +189,7 @@ def test_the_planted_filter_change_is_a_difference_without_a_scenario(migrated, 
     anchor = "FILTER (WHERE severity = 'critical') AS critical"
     assert source.count(anchor) == 1
     path.write_text(source.replace(anchor, "FILTER (WHERE severity = 'high') AS critical"))
-    result = runner.invoke(app, ["verify", str(target), "--dsn", database_url, "--no-scenarios",
+    result = runner.invoke(app, ["verify", str(target), "--dsn", database_url, "--no-scenarios", "--mutants",
                                  "-k", "AlertRepository.get_statistics"])
     assert result.exit_code == 1, result.output
     assert "PostgreSQLAlertRepository.get_statistics" in result.output

@@ -31,7 +31,10 @@ class Hints:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
 
     @classmethod
-    def from_state(cls, state: dict, checks: dict[str, list[str]], tables: dict | None = None) -> "Hints":
+    def from_state(cls, state: dict, checks: dict[str, list[str]], tables: dict | None = None,
+                   stamps: bool = False) -> "Hints":
+        """Hints from the seeded state; `stamps` (with --mutants) also keeps the rows'
+        timestamps, which datetime arguments then draw from."""
         hints = cls(checks={k: sorted(set(v)) for k, v in checks.items()}, tables=tables or {})
         for table, rows in state.get("tables", {}).items():
             for row in rows:
@@ -42,6 +45,8 @@ class Hints:
                             bucket.append(value)
                 if isinstance(row.get("id"), int):
                     hints.table_ids.setdefault(table, []).append(row["id"])
+            if not stamps:
+                continue
             stamp_columns = {c["name"] for c in hints.tables.get(table, []) if c.get("type") in ("timestamptz", "timestamp")}
             for row in rows:
                 for column in stamp_columns:

@@ -335,7 +335,7 @@ class Run:
                                  "[tool.unify.verify] schema") from exc
             description = builder.request({"op": "describe"})
             facts = builder.request({"op": "prepare"})
-            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"))
+            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
             creators = [(t["class"], name, m) for t in description["targets"] for name, m in t.get("methods", {}).items()
                         if is_creator(name) and not self.settings.excluded(f"{t['class']}.{name}")]
             for round_number in range(2):  # a second round can refer to rows the first one made
@@ -344,11 +344,12 @@ class Run:
                     for call in self._draw(strategy, self.settings.seed_rows, round_number):
                         builder.request({"op": "call", "target": cls, "method": name, **call})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"))
-            self.domains = _domains(facts, source_literals(self.legacy.path))
-            builder.request({"op": "enrich", "domains": self.domains})
-            facts = builder.request({"op": "prepare"})
-            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"))
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+            if self.mutants:  # rows that reach the branches the SQL names; a plain run keeps its seed as it was
+                self.domains = _domains(facts, source_literals(self.legacy.path))
+                builder.request({"op": "enrich", "domains": self.domains})
+                facts = builder.request({"op": "prepare"})
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True)
             builder.request({"op": "close"})
             self.facts = facts
         except SideDied as exc:
