@@ -374,8 +374,36 @@ def _unique_prefix(select: Any, unique: Mapping[str, Sequence[str]]) -> int | No
     return None
 
 
+def _exists_targets(root: Any) -> set[int]:
+    """id() of the output columns of every `EXISTS (SELECT ...)` subquery: what they hold
+    never reaches a result, only whether a row exists."""
+    found: set[int] = set()
+    for _, _, _, node in _walk(root):
+        if isinstance(node, ast.SubLink) and node.subLinkType == enums.SubLinkType.EXISTS_SUBLINK \
+                and isinstance(node.subselect, ast.SelectStmt):
+            found.update(id(t) for t in node.subselect.targetList or ())
+    return found
+
+
+def _only_table(root: Any) -> str | None:
+    """The one table a statement reads, when it reads one table once and joins nothing."""
+    nodes = [n for _, _, _, n in _walk(root)]
+    tables = [n for n in nodes if isinstance(n, ast.RangeVar)]
+    if len(tables) != 1 or any(isinstance(n, (ast.JoinExpr, ast.RangeSubselect, ast.RangeFunction)) for n in nodes):
+        return None
+    return tables[0].relname
+
+
 def _equivalence(original: Any, node: Any, parent_select: Any, operator: str, position: int | None,
-                 unique: Mapping[str, Sequence[str]]) -> str | None:
+                 unique: Mapping[str, Sequence[str]], notnull: Mapping[str, Sequence[str]] = {},
+                 parent: Any = None, exists_targets: set[int] = frozenset()) -> str | None:
+    if operator == "literal" and parent is not None and id(parent) in exists_targets:
+        return "an output column of EXISTS (SELECT ...): only whether a row exists reaches the result"
+    if operator == "aggregate" and isinstance(node, ast.FuncCall) and node.funcname[-1].sval.lower() == "count" \
+            and not node.agg_distinct and node.args and len(node.args) == 1:
+        table, column = _only_table(original), _column(node.args[0])
+        if table is not None and column in notnull.get(table, ()):
+            return f"{column} is NOT NULL in {table}, the only table read: count({column}) counts every row, as count(*)"
     if operator in ("sort-flip", "sort-drop") and parent_select is not None:
         if _single_row(parent_select):
             return "the query is an aggregate without GROUP BY: it returns one row, whatever its order"
@@ -387,12 +415,14 @@ def _equivalence(original: Any, node: Any, parent_select: Any, operator: str, po
 
 
 def statement_mutants(sql: str, domains: Mapping[str, Sequence[Any]] | None = None,
-                      unique: Mapping[str, Sequence[str]] | None = None) -> list[Mutant]:
+                      unique: Mapping[str, Sequence[str]] | None = None,
+                      notnull: Mapping[str, Sequence[str]] | None = None) -> list[Mutant]:
     """Every mutant of one statement, in the order the parse tree holds the places they change.
 
     `domains`: column name -> values of its domain (CHECK literals, enum labels, seeded
-    values); `unique`: table -> columns that are unique on their own."""
-    domains, unique = domains or {}, unique or {}
+    values); `unique`: table -> columns that are unique on their own; `notnull`: table ->
+    its NOT NULL columns."""
+    domains, unique, notnull = domains or {}, unique or {}, notnull or {}
     try:
         tree = parse_sql(sql)
     except Exception:
@@ -405,6 +435,7 @@ def statement_mutants(sql: str, domains: Mapping[str, Sequence[Any]] | None = No
     columns = _columns_of_literals(original)
     out: list[Mutant] = []
     seen = {base}
+    exists_targets = _exists_targets(original)
     for k, (parent, attr, index, node) in enumerate(sites):
         for operator, change in _operators(node, parent, attr, columns.get(id(node)), domains):
             copied = copy.deepcopy(original)
@@ -438,7 +469,8 @@ def statement_mutants(sql: str, domains: Mapping[str, Sequence[Any]] | None = No
                 before, after = described
             elif isinstance(node, (ast.SelectStmt, ast.UpdateStmt, ast.DeleteStmt)) and operator != "sort-drop":
                 before, after = _statement_change(node, replacement, operator)
-            equivalent = _equivalence(original, node, select, operator, position, unique)
+            equivalent = _equivalence(original, node, select, operator, position, unique, notnull, parent,
+                                      exists_targets)
             out.append(Mutant(operator, before, after, text, equivalent))
     return out
 

@@ -28,6 +28,7 @@ class Replay:
     requests: list[dict]  # one request per call or scenario step
     statements: set[str]
     raised: bool = False  # the legacy side raised: such a call tells little apart
+    size: int = 0  # length of the legacy result as encoded: larger results show more (rows, order)
 
 
 @dataclass
@@ -131,7 +132,7 @@ class MutationRound:
         self.result = MutationResult()
 
     def run(self, replays: list[Replay], domains: dict[str, list], unique: dict[str, list[str]],
-            row_counts: dict[str, int]) -> MutationResult:
+            row_counts: dict[str, int], notnull: dict[str, list[str]] | None = None) -> MutationResult:
         by_statement: dict[str, list[Replay]] = {}
         for replay in replays:
             for sql in replay.statements:
@@ -140,10 +141,11 @@ class MutationRound:
         self.result.statements = len(statements)
         for sql in statements:
             # calls that got past an error on the legacy side first: they tell more apart
-            reaching = sorted(by_statement[sql], key=lambda r: (r.raised, r.target.startswith("scenario:")))
+            # and, among them, larger results first (more rows: an order, a limit, a filter can show)
+            reaching = sorted(by_statement[sql], key=lambda r: (r.raised, r.target.startswith("scenario:"), -r.size))
             methods = sorted({r.target for r in reaching})
             most_rows = max((row_counts.get(r.target, 0) for r in reaching), default=0)
-            for mutant in statement_mutants(sql, domains, unique):
+            for mutant in statement_mutants(sql, domains, unique, notnull):
                 planted = PlantedMutant(mutant, sql, methods, reached=len(reaching))
                 self.result.planted.append(planted)
                 if mutant.equivalent:

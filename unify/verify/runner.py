@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import random
 import signal
 import tempfile
 import time
@@ -25,7 +26,7 @@ from unify.postgres import Server, provision, scratch_database
 from unify.verify.codec import render
 from unify.verify.compare import Clock, differences
 from unify.verify.inputs import Hints, call_strategy, is_creator
-from unify.verify.mutants import source_literals
+from unify.verify.mutants import is_application_statement, source_literals
 from unify.verify.mutation import Replay
 from unify.verify.process import SideDied, SideFailed, SideProcess, both
 from unify.verify.scenarios import Scenario
@@ -35,6 +36,7 @@ from unify.verify.wiring import Plan
 
 
 MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
+AIM_CALLS = 6  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
 
 
 class UsageError(ValueError):
@@ -428,8 +430,7 @@ class Run:
                 raise _Different()
             self._evidence(full, outcome)
             if self.mutants:
-                self.replays.append(Replay(full, outcome.call, [self._last_request], set(self._last_sql),
-                                           raised=_raised(outcome.old_tree)))
+                self.replays.append(self._replay_of(full, outcome))
             if len(self.result.passing) < 5000:
                 self.result.passing.append((full, call, outcome.old_tree, self._changed_tables(outcome.old_state)))
 
@@ -548,6 +549,62 @@ class Run:
 
     # ---------------------------------------------------------------- mutants
 
+    def _replay_of(self, target: str, outcome: Case) -> Replay:
+        return Replay(target, outcome.call, [self._last_request], set(self._last_sql), raised=_raised(outcome.old_tree),
+                      size=len(json.dumps(outcome.old_tree, default=str)))
+
+    def _aim(self, differing: set[str]) -> None:
+        """AIM_CALLS further calls for each statement text the generated calls sent, of the
+        method that sent it, with the same arguments present and absent (unify.verify.aim);
+        compared on both sides like every call of the run, and kept as replays."""
+        from unify.verify.aim import aimed_calls, pattern, table_of
+
+        by_statement: dict[str, list[Replay]] = {}
+        for replay in self.replays:
+            if replay.target in self.method_specs and replay.target not in differing:
+                for sql in replay.statements:
+                    by_statement.setdefault(sql, []).append(replay)
+        tables = self.seed_state.get("tables", {})
+        stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
+                         for t, columns in (self.hints.tables if self.hints else {}).items()}
+        rng = random.Random(self.seed)
+        pools: dict[str, list] = {}
+        done: set = set()
+        for sql in sorted(by_statement):
+            if not is_application_statement(sql):
+                continue
+            for target in sorted({r.target for r in by_statement[sql]}):
+                if target in differing:
+                    continue
+                sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
+                           for r in by_statement[sql] if r.target == target]
+                key = (target, pattern(sources[0]))
+                if key in done:
+                    continue
+                done.add(key)
+                sources = [c for c in sources if pattern(c) == key[1]]
+                method = self.method_specs[target]
+                cls, name = target.split(".", 1)
+                if target not in pools:
+                    strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+                    pools[target] = self._draw(strategy, 30, 4241)
+                table = table_of(cls, list(tables))
+                positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
+                for call in aimed_calls(sources, pools[target], tables.get(table, []) if table else [], table,
+                                        stamp_columns.get((table or "").split(".")[-1], []), AIM_CALLS, rng,
+                                        positional):
+                    outcome = self._case(cls, name, call)
+                    if outcome.diff:
+                        if self._acceptance(target, outcome.kinds) is None:
+                            self._record(Difference(outcome, "generated", runs=1))
+                            differing.add(target)
+                            break
+                        continue
+                    self._evidence(target, outcome)
+                    self.replays.append(self._replay_of(target, outcome))
+                    self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
+                                                    len(self.outcomes.get(target, ()))]
+
     def _more_calls(self, target: str) -> list:
         """MORE_CALLS further generated calls of a method a mutant survived in, drawn with
         another seed and compared on both sides like every call of the run (a difference
@@ -567,8 +624,7 @@ class Run:
                     break
                 continue
             self._evidence(target, outcome)
-            replays.append(Replay(target, outcome.call, [self._last_request], set(self._last_sql),
-                                  raised=_raised(outcome.old_tree)))
+            replays.append(self._replay_of(target, outcome))
         self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + len(replays),
                                         len(self.outcomes.get(target, ()))]
         replays.sort(key=lambda r: r.raised)
@@ -578,6 +634,7 @@ class Run:
         from unify.verify.mutation import MutationRound
 
         differing = {d.case.target for d in self.result.differences}
+        self._aim(differing)
         replays = [r for r in self.replays if r.target not in differing]
         domains = {k: list(v) for k, v in self.domains.items()}
         for table, rows in self.seed_state.get("tables", {}).items():
@@ -588,7 +645,8 @@ class Run:
                         bucket.append(value)
         rounds = MutationRound(self.sides, self.clock, self._restart, self.progress,
                                more_calls=lambda target: [] if target in differing else self._more_calls(target))
-        self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts)
+        self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts,
+                                             self.facts.get("notnull", {}))
         self.result.mutation.skipped = [(t, "the run found a difference in it: mutants would prove nothing more")
                                         for t in sorted(differing)]
 

@@ -322,21 +322,32 @@ class Side:
                 " WHERE i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL"
                 " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
             unique.setdefault(r["table_name"], []).append(r["name"])
-        return {"state": state, "checks": literals, "columns": tables, "unique": unique}
+        notnull: dict[str, list[str]] = {}
+        for r in await self.admin.fetch(
+                "SELECT c.relname AS table_name, a.attname AS name FROM pg_attribute a"
+                " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
+                " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
+            notnull.setdefault(r["table_name"], []).append(r["name"])
+        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull}
 
     async def enrich(self, domains: dict[str, list], per_table: int = 48) -> dict[str, int]:
         """Rows that reach the branches the statements name, added to the seed: copies of
         seeded rows with each value of a column's domain (in different numbers, so counts
         by value differ), both booleans, a NULL in each nullable column, and timestamps
         moved to both sides of the windows the calls take. Copies keep their source's
-        timestamps otherwise, so rows tie on them. A copy the schema refuses is skipped."""
+        timestamps otherwise, so rows tie on them. The last column of each unique key gets
+        a suffix (a key of several columns keeps its first ones, so rows share a `name`
+        and differ in `version`). A copy the schema refuses is skipped; a table the
+        creating methods left empty gets a few rows made from its column types first."""
         added: dict[str, int] = {}
         columns = await self.admin.fetch(
             """
             SELECT a.attrelid AS oid, quote_ident(a.attname) AS name, a.attname AS raw, t.typcategory::text AS category,
                    t.typname AS type, NOT a.attnotnull AS nullable,
+                   (SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder LIMIT 1) AS label,
                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
-                           AND a.attnum = ANY(i.indkey)) AS in_unique
+                           AND a.attnum = i.indkey[i.indnkeyatts - 1]) AS in_unique
               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
              WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
              ORDER BY a.attrelid, a.attnum
@@ -370,8 +381,9 @@ class Side:
                 continue
             rows = [json.loads(r[0]) for r in await self.admin.fetch(
                 f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {pk[0]} LIMIT 24")]
-            if not rows:
-                continue
+            made: list[dict] = []
+            if not rows:  # the creating methods left it empty: rows made from the column types
+                made = rows = [_made_row(cols, key, references.get, t["oid"], n) for n in range(3)]
             changes: list[dict] = []
             for c in cols:
                 if c is key:
@@ -388,7 +400,7 @@ class Side:
             stamps = [c["raw"] for c in cols if c["type"] in ("timestamptz", "timestamp", "date")]
             shifts = [dt.timedelta(hours=-2), dt.timedelta(days=-2), dt.timedelta(days=-45), dt.timedelta(hours=3),
                       dt.timedelta(days=-10)] if stamps else []
-            copies = [{**rows[i % len(rows)], **change} for i, change in enumerate(changes)]
+            copies = made + [{**rows[i % len(rows)], **change} for i, change in enumerate(changes)]
             for i, shift in enumerate(shifts * 3):
                 source = copies[i * 5 % len(copies)] if copies and i % 2 else rows[i % len(rows)]
                 copies.append({**source, **{name: _shifted(source.get(name), shift) for name in stamps}})
@@ -656,6 +668,36 @@ def _public_async(cls: type) -> list[str]:
         if inspect.iscoroutinefunction(fn):
             names.append(name)
     return names
+
+
+def _made_row(cols: list, key: Any, references: Any, oid: int, n: int) -> dict:
+    """A row of a table the creating methods left empty, the `n`th of a few: a value of each
+    column's type (the first parent key in a foreign key column, the first label of an enum)."""
+    now = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc) - dt.timedelta(days=n)
+    row: dict = {}
+    for c in cols:
+        if c is key:
+            continue
+        parents = references((oid, c["raw"]))
+        if parents:
+            row[c["raw"]] = parents[n % len(parents)]
+        elif c["label"] is not None:
+            row[c["raw"]] = c["label"]
+        elif c["type"] == "bool":
+            row[c["raw"]] = n % 2 == 1
+        elif c["type"] in ("json", "jsonb"):
+            row[c["raw"]] = {}
+        elif c["type"] in ("timestamptz", "timestamp"):
+            row[c["raw"]] = now.isoformat()
+        elif c["type"] == "date":
+            row[c["raw"]] = now.date().isoformat()
+        elif c["category"] == "N":
+            row[c["raw"]] = n + 1
+        elif c["category"] == "S":
+            row[c["raw"]] = f"{c['raw']}-{n + 1}"
+        elif c["category"] == "A":
+            row[c["raw"]] = []
+    return row
 
 
 def _shifted(value: Any, shift: dt.timedelta) -> Any:
