@@ -80,7 +80,10 @@ def table_of(owner: str, tables: list[str]) -> str | None:
 def _column(name: str, row: dict, table: str | None) -> str | None:
     """The column of `row` an argument named `name` stands for: the same name, its singular,
     or `id` for `<table>_id`/`<table>_ids`."""
-    for candidate in (name, name[:-1] if name.endswith("s") else None):
+    bare = name
+    for prefix in ("min_", "max_", "from_", "to_"):
+        bare = bare.removeprefix(prefix)
+    for candidate in (name, name[:-1] if name.endswith("s") else None, bare):
         if candidate and candidate in row:
             return candidate
     if table:
@@ -110,7 +113,31 @@ def _scalar(tag: str, value: Any) -> list | None:
         return ["str", value]
     if tag == "bool" and isinstance(value, bool):
         return ["bool", value]
+    if tag == "decimal" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ["decimal", str(value)]
+    if tag == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ["float", repr(float(value))]
     return None
+
+
+def _fits(tag: str, value: Any) -> Any:
+    return _scalar(tag, value) if tag in ("int", "str", "bool", "decimal", "float") else value
+
+
+def _nested(value: Any, name: str) -> list[str]:
+    """Strings inside a JSON value under a key the argument is named after (`object_class`:
+    the `class` of `[{"class": "person"}]`)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(inner, str) and (name == key or name.endswith("_" + key)):
+                found.append(inner)
+            else:
+                found += _nested(inner, name)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _nested(inner, name)
+    return found
 
 
 def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[str], rng: random.Random,
@@ -129,7 +156,14 @@ def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[s
     if tag == "int" and name in LIMITS:
         return ["int", rng.choice(LIMITS[name])]
     column = _column(name, row, table)
+    if column is not None and _fits(tag, row[column]) is None and name.startswith(("min_", "max_")):
+        column = None  # `min_objects` against a JSON `objects`: no value to take from it
+    if column is None and tag in ("int", "decimal", "float") and name.startswith("min_"):
+        return _scalar(tag, rng.choice([0, 1]))  # a lower bound most rows meet
     if column is None:
+        nested = _nested([v for v in row.values() if isinstance(v, (dict, list))], name) if tag == "str" else []
+        if nested:
+            return ["str", rng.choice(nested)]
         if tag == "str":  # a search text: a piece of one of the row's text values
             texts = [v for v in row.values() if isinstance(v, str) and v and _stamp(v) is None]
             if texts:

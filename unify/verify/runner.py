@@ -36,7 +36,7 @@ from unify.verify.wiring import Plan
 
 
 MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
-AIM_CALLS = 6  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
+AIM_CALLS = 8  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
 
 
 class UsageError(ValueError):
