@@ -98,6 +98,44 @@ def test_equivalent_mutants_are_recognised_only_where_the_statement_shows_it():
     assert not any(m.equivalent for m in joined)  # a join repeats the key: no claim
 
 
+def test_provable_equivalents_only():
+    exists = {m.before: m.equivalent for m in statement_mutants("SELECT EXISTS (SELECT 1 FROM cameras WHERE name = $1)")}
+    assert "EXISTS" in exists["1"] and exists["name = $1"] is None
+    one_table = [m for m in statement_mutants("SELECT count(d.id) FROM datasets d WHERE d.status = $1",
+                                              notnull={"datasets": ["id"]}) if m.operator == "aggregate"]
+    assert one_table and "NOT NULL" in one_table[0].equivalent
+    nullable = [m for m in statement_mutants("SELECT count(d.note) FROM datasets d", notnull={"datasets": ["id"]})
+                if m.operator == "aggregate"]
+    assert nullable and nullable[0].equivalent is None
+    joined = [m for m in statement_mutants("SELECT c.id, count(a.id) FROM cameras c LEFT JOIN alerts a "
+                                           "ON a.camera_id = c.id GROUP BY c.id", notnull={"alerts": ["id"]})
+              if m.operator == "aggregate"]
+    assert joined and joined[0].equivalent is None  # an outer join makes a.id NULL on unmatched rows
+
+
+def test_aimed_calls_keep_the_pattern_and_take_values_from_one_row():
+    import random
+
+    from unify.verify.aim import aimed_calls, pattern, table_of
+
+    assert table_of("PostgreSQLDetectionRecordRepository", ["cameras", "detection_records"]) == "detection_records"
+    row = {"id": 7, "camera_id": 2, "severity": "critical", "acknowledged": False, "metadata": {"zone": "dock"},
+           "created_at": "2024-03-01T10:00:00+00:00"}
+    source = {"args": [], "kwargs": {"camera_id": ["int", 99], "severity": ["list", [["str", "low"]]],
+                                     "alert_type": None, "since": ["datetime", "2000-01-01T00:00:00+00:00", 0],
+                                     "until": ["datetime", "2000-01-02T00:00:00+00:00", 0], "limit": ["int", 50]}}
+    calls = aimed_calls([source], [], [row], "alerts", ["created_at"], 7, random.Random(3))
+    assert len(calls) == 7
+    for call in calls:
+        assert pattern(call) == pattern(source)  # the same statement text
+        kw = call["kwargs"]
+        assert kw["camera_id"] == ["int", 2] and kw["severity"] == ["list", [["str", "critical"]]]
+        assert kw["alert_type"] is None and kw["limit"][1] in (1, 2, 3)
+    windows = {(c["kwargs"]["since"][1] <= row["created_at"] < c["kwargs"]["until"][1]) for c in calls}
+    assert windows == {True, False}  # some windows hold the row, some leave it out
+    assert any(c["kwargs"]["since"][1] == row["created_at"] for c in calls)  # the edge of a `>=`
+
+
 def test_only_application_statements_get_mutants():
     assert is_application_statement("SELECT * FROM alerts WHERE id = $1")
     assert not is_application_statement("SELECT t.oid FROM pg_catalog.pg_type t WHERE t.oid = $1")
