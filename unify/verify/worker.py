@@ -383,7 +383,7 @@ class Side:
                 f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {pk[0]} LIMIT 24")]
             made: list[dict] = []
             if not rows:  # the creating methods left it empty: rows made from the column types
-                made = rows = [_made_row(cols, key, references.get, t["oid"], n) for n in range(3)]
+                made = rows = [_made_row(cols, key, references.get, t["oid"], n, domains) for n in range(3)]
             changes: list[dict] = []
             for c in cols:
                 if c is key:
@@ -413,9 +413,10 @@ class Side:
                 for c in insert_cols:
                     if c["in_unique"] and copy.get(c["raw"]) is not None and (t["oid"], c["raw"]) not in references:
                         value = copy[c["raw"]]
-                        copy[c["raw"]] = (f"{value}~{n}" if isinstance(value, str) else
-                                          value + 100000 + n if isinstance(value, int) and not isinstance(value, bool)
-                                          else value)
+                        copy[c["raw"]] = (
+                            _shifted(value, dt.timedelta(microseconds=n + 1)) if c["type"] in ("timestamptz", "timestamp")
+                            else f"{value}~{n}" if isinstance(value, str) else
+                            value + 100000 + n if isinstance(value, int) and not isinstance(value, bool) else value)
                 copy.pop(key["raw"], None)
                 try:
                     async with self.admin.transaction():
@@ -670,9 +671,10 @@ def _public_async(cls: type) -> list[str]:
     return names
 
 
-def _made_row(cols: list, key: Any, references: Any, oid: int, n: int) -> dict:
+def _made_row(cols: list, key: Any, references: Any, oid: int, n: int, domains: dict[str, list]) -> dict:
     """A row of a table the creating methods left empty, the `n`th of a few: a value of each
-    column's type (the first parent key in a foreign key column, the first label of an enum)."""
+    column's type (a parent key in a foreign key column, the first label of an enum, a
+    value of the column's domain, which its CHECK allows, for text)."""
     now = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc) - dt.timedelta(days=n)
     row: dict = {}
     for c in cols:
@@ -693,6 +695,8 @@ def _made_row(cols: list, key: Any, references: Any, oid: int, n: int) -> dict:
             row[c["raw"]] = now.date().isoformat()
         elif c["category"] == "N":
             row[c["raw"]] = n + 1
+        elif c["category"] == "S" and domains.get(c["raw"]):
+            row[c["raw"]] = domains[c["raw"]][n % len(domains[c["raw"]])]
         elif c["category"] == "S":
             row[c["raw"]] = f"{c['raw']}-{n + 1}"
         elif c["category"] == "A":
