@@ -28,6 +28,7 @@ def verify(
     select: List[str] = typer.Option([], "--select", "-k", help="Only methods whose Class.method contains this text (repeatable)."),
     no_generated: bool = typer.Option(False, "--no-generated", help="Run the scenario files only."),
     no_scenarios: bool = typer.Option(False, "--no-scenarios", help="Run the generated calls only."),
+    mutants: bool = typer.Option(False, "--mutants", help="Measure the run's strength: plant SQL mutants in the migrated side one at a time and report which ones the calls told apart (docs/verify.md)."),
     emit_tests: Optional[Path] = typer.Option(None, "--emit-tests", help="Write the cases as plain pytest files into this folder."),
     output_format: VerifyFormat = typer.Option(VerifyFormat.text, "--format", "-f", help="text, json or markdown."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the report (in --format; text becomes Markdown) to this file."),
@@ -73,7 +74,7 @@ def verify(
         result = run_verify(
             path, make_tree, settings, examples=count, seed=settings.seed if seed is None else seed,
             scenarios=loaded, dsn=dsn, dsn_is_scratch=dsn_is_scratch, select=tuple(select),
-            import_root=base_settings.import_root,
+            import_root=base_settings.import_root, mutants=mutants,
             progress=lambda name: typer.echo(f"  {name}", err=True) if sys.stderr.isatty() else None,
         )
     except (BaselineError, UsageError, ProvisioningError) as exc:

@@ -26,11 +26,15 @@ class Hints:
     table_ids: dict[str, list[Any]] = field(default_factory=dict)  # table -> primary key values ("id")
     checks: dict[str, list[str]] = field(default_factory=dict)  # column -> literals its CHECK allows
     tables: dict[str, list[dict]] = field(default_factory=dict)  # table -> columns (name, type category, enum labels)
+    stamps: list[dt.datetime] = field(default_factory=list)  # seeded timestamps, for window arguments
     owner: str = ""  # the class whose method is being called, e.g. DatasetDAO
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
 
     @classmethod
-    def from_state(cls, state: dict, checks: dict[str, list[str]], tables: dict | None = None) -> "Hints":
+    def from_state(cls, state: dict, checks: dict[str, list[str]], tables: dict | None = None,
+                   stamps: bool = False) -> "Hints":
+        """Hints from the seeded state; `stamps` (with --mutants) also keeps the rows'
+        timestamps, which datetime arguments then draw from."""
         hints = cls(checks={k: sorted(set(v)) for k, v in checks.items()}, tables=tables or {})
         for table, rows in state.get("tables", {}).items():
             for row in rows:
@@ -41,6 +45,14 @@ class Hints:
                             bucket.append(value)
                 if isinstance(row.get("id"), int):
                     hints.table_ids.setdefault(table, []).append(row["id"])
+            if not stamps:
+                continue
+            stamp_columns = {c["name"] for c in hints.tables.get(table, []) if c.get("type") in ("timestamptz", "timestamp")}
+            for row in rows:
+                for column in stamp_columns:
+                    stamp = _parse_stamp(row.get(column))
+                    if stamp is not None and stamp not in hints.stamps and len(hints.stamps) < 60:
+                        hints.stamps.append(stamp)
         return hints
 
     def owner_table(self) -> list[dict]:
@@ -64,6 +76,20 @@ class Hints:
                 found.extend(ids)
         found.extend(v for v in self.columns.get(name, []) if isinstance(v, int))
         return sorted(set(found))
+
+
+def _parse_stamp(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+_STEPS = [dt.timedelta(0), dt.timedelta(microseconds=1), dt.timedelta(microseconds=-1), dt.timedelta(seconds=1),
+          dt.timedelta(seconds=-1), dt.timedelta(hours=1), dt.timedelta(hours=-1)]
 
 
 def _named(kind: str, name: str, hints: Hints) -> list[Any]:
@@ -121,7 +147,12 @@ def strategy_for(desc: dict, name: str, hints: Hints, depth: int = 0) -> st.Sear
         near = [now, now - dt.timedelta(hours=1), now - dt.timedelta(days=1), now - dt.timedelta(days=30),
                 now + dt.timedelta(days=1)]
         far = st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1), timezones=st.just(dt.timezone.utc))
-        return st.one_of(st.sampled_from(near), far).map(lambda v: ["datetime", v.isoformat(), 0])
+        options = [st.sampled_from(near), far]
+        if hints.stamps:  # the seeded rows' own timestamps, and a small step to either side: window edges
+            stamps = sorted(hints.stamps)
+            options[:0] = [st.sampled_from(stamps),
+                           st.tuples(st.sampled_from(stamps), st.sampled_from(_STEPS)).map(lambda p: p[0] + p[1])]
+        return st.one_of(*options).map(lambda v: ["datetime", v.isoformat(), 0])
     if k == "date":
         return st.dates(dt.date(2000, 1, 1), dt.date(2100, 1, 1)).map(lambda v: ["date", v.isoformat()])
     if k == "time":

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import random
 import signal
 import tempfile
 import time
@@ -25,11 +26,17 @@ from unify.postgres import Server, provision, scratch_database
 from unify.verify.codec import render
 from unify.verify.compare import Clock, differences
 from unify.verify.inputs import Hints, call_strategy, is_creator
+from unify.verify.mutants import is_application_statement, source_literals
+from unify.verify.mutation import Replay
 from unify.verify.process import SideDied, SideFailed, SideProcess, both
 from unify.verify.scenarios import Scenario
 from unify.verify.settings import Accepted, VerifySettings
 from unify.verify.trees import LegacyTree
 from unify.verify.wiring import Plan
+
+
+MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
+AIM_CALLS = 8  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
 
 
 class UsageError(ValueError):
@@ -66,6 +73,7 @@ class Timings:
     template: float = 0.0
     processes: float = 0.0
     cases: float = 0.0
+    mutants: float = 0.0
     cleanup: float = 0.0
     total: float = 0.0
 
@@ -93,6 +101,9 @@ class VerifyResult:
     cannot_run: list[str] = field(default_factory=list)
     # errors each side raised, rendered without the message's data: side -> {error: calls}
     errors: dict[str, dict[str, int]] = field(default_factory=lambda: {"old": {}, "new": {}})
+    # generated calls per method and how many distinct legacy outcomes (result and state) they produced
+    evidence: dict[str, list[int]] = field(default_factory=dict)
+    mutation: Any = None  # a MutationResult with --mutants
 
     @property
     def failed(self) -> bool:
@@ -160,7 +171,8 @@ def _refuse_non_empty(dsn: str, scratch: bool) -> None:
 class Run:
     def __init__(self, root: Path, legacy: LegacyTree, plan: Plan, settings: VerifySettings, *,
                  examples: int, seed: int, scenarios: list[Scenario], work: Path,
-                 progress: Callable[[str], None] = lambda s: None, select: tuple[str, ...] = ()) -> None:
+                 progress: Callable[[str], None] = lambda s: None, select: tuple[str, ...] = (),
+                 mutants: bool = False) -> None:
         self.root = root
         self.legacy = legacy
         self.plan = plan
@@ -178,6 +190,14 @@ class Run:
         self.sides: dict[str, SideProcess] = {}
         self.created: list[str] = []
         self.trees = {"old": legacy.path, "new": root}
+        self.mutants = mutants
+        self.replays: list = []  # with --mutants: the calls that showed no difference, with the statements they sent
+        self.outcomes: dict[str, set[str]] = {}  # target -> distinct legacy outcomes
+        self.row_counts: dict[str, int] = {}  # target -> most rows one legacy result held
+        self.facts: dict = {}
+        self.domains: dict[str, list] = {}
+        self.method_specs: dict[str, dict] = {}
+        self.hints: Hints | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -203,6 +223,11 @@ class Run:
                 self._scenario(scenario)
             self._migrated_side_ran()
         self.result.timings.cases = time.perf_counter() - t0
+        self.result.evidence = {t: [self.result.raised.get(t, [0])[0], len(o)] for t, o in sorted(self.outcomes.items())}
+        if self.mutants and new_description is not None and not self.result.cannot_run:
+            t0 = time.perf_counter()
+            self._mutation_round()
+            self.result.timings.mutants = time.perf_counter() - t0
         self.result.seed_state, self.result.plan = self.seed_state, self.plan.to_data()
         self.result.window = (self.clock.start.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat())
         self.close()
@@ -312,7 +337,7 @@ class Run:
                                  "[tool.unify.verify] schema") from exc
             description = builder.request({"op": "describe"})
             facts = builder.request({"op": "prepare"})
-            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"))
+            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
             creators = [(t["class"], name, m) for t in description["targets"] for name, m in t.get("methods", {}).items()
                         if is_creator(name) and not self.settings.excluded(f"{t['class']}.{name}")]
             for round_number in range(2):  # a second round can refer to rows the first one made
@@ -321,8 +346,14 @@ class Run:
                     for call in self._draw(strategy, self.settings.seed_rows, round_number):
                         builder.request({"op": "call", "target": cls, "method": name, **call})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"))
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+            if self.mutants:  # rows that reach the branches the SQL names; a plain run keeps its seed as it was
+                self.domains = _domains(facts, source_literals(self.legacy.path))
+                builder.request({"op": "enrich", "domains": self.domains})
+                facts = builder.request({"op": "prepare"})
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True)
             builder.request({"op": "close"})
+            self.facts = facts
         except SideDied as exc:
             raise UsageError(f"the legacy code could not seed the template database: {exc}") from exc
         finally:
@@ -347,6 +378,7 @@ class Run:
     # ---------------------------------------------------------------- generated calls
 
     def _generated(self, old_description: dict, new_description: dict, hints: Hints) -> None:
+        self.hints = hints
         new_methods = {t["class"]: set(t.get("methods", {})) for t in new_description["targets"]}
         for target in old_description["targets"]:
             cls = target["class"]
@@ -368,6 +400,7 @@ class Run:
                     continue
                 self.result.methods += 1
                 self.progress(full)
+                self.method_specs[full] = method
                 self._method(cls, name, method, hints)
 
     def _method(self, cls: str, name: str, method: dict, hints: Hints) -> None:
@@ -395,6 +428,9 @@ class Run:
                     return
                 failures.append(outcome)
                 raise _Different()
+            self._evidence(full, outcome)
+            if self.mutants:
+                self.replays.append(self._replay_of(full, outcome))
             if len(self.result.passing) < 5000:
                 self.result.passing.append((full, call, outcome.old_tree, self._changed_tables(outcome.old_state)))
 
@@ -430,7 +466,8 @@ class Run:
         request = {"op": "call", "target": cls, "method": name, "args": call["args"], "kwargs": call["kwargs"],
                    "state": True, "reset": True}
         self.result.cases += 1
-        old, new = both(self.sides["old"], self.sides["new"], request)
+        old, new = both(self.sides["old"], self.sides["new"], {**request, "trace": True} if self.mutants else request)
+        self._last_request, self._last_sql = request, new.get("sql", [])
         text = _call_text(f"{cls}.{name}", call)
         return self._compare(f"{cls}.{name}", text, old, new, call)
 
@@ -472,11 +509,16 @@ class Run:
         for side in self.sides.values():
             side.request({"op": "reset"})
         done: list[str] = []
+        requests: list[dict] = []
+        statements: set[str] = set()
+        differed = False
         for number, step in enumerate(scenario.steps, start=1):
             request = {"op": "call", "target": step.target, "method": step.method, "args": step.args,
                        "kwargs": step.kwargs, "save": step.save, "state": True, "reset": False}
             self.result.cases += 1
-            old, new = both(self.sides["old"], self.sides["new"], request)
+            old, new = both(self.sides["old"], self.sides["new"], {**request, "trace": True} if self.mutants else request)
+            requests.append(request)
+            statements.update(new.get("sql", []))
             text = _call_text(step.call, {"args": step.args, "kwargs": step.kwargs})
             done.append(f"{number}. {f'{step.save} = ' if step.save else ''}{text}")
             case = self._compare(target, "\n".join(done), old, new, None)
@@ -487,12 +529,156 @@ class Run:
                     continue
                 case.diff.insert(0, f"at step {number} of {len(scenario.steps)} ({scenario.path})")
                 self._record(Difference(case, "scenario", runs=number))
+                differed = True
                 break
+        if self.mutants and not differed and requests:
+            self.replays.append(Replay(target, "\n".join(done), requests, statements))
         for side in self.sides.values():
             side.request({"op": "reset"})
 
     def _record(self, difference: Difference) -> None:
         self.result.differences.append(difference)
+
+    def _evidence(self, target: str, outcome: Case) -> None:
+        """Distinct legacy outcomes per method, and the most rows one result held."""
+        self.outcomes.setdefault(target, set()).add(json.dumps([outcome.old_tree, self._changed_tables(outcome.old_state)],
+                                                                sort_keys=True, default=str))
+        rows = _rows(outcome.old_tree)
+        if rows is not None:
+            self.row_counts[target] = max(rows, self.row_counts.get(target, 0))
+
+    # ---------------------------------------------------------------- mutants
+
+    def _replay_of(self, target: str, outcome: Case) -> Replay:
+        return Replay(target, outcome.call, [self._last_request], set(self._last_sql), raised=_raised(outcome.old_tree),
+                      size=len(json.dumps(outcome.old_tree, default=str)))
+
+    def _aim(self, differing: set[str]) -> None:
+        """AIM_CALLS further calls for each statement text the generated calls sent, of the
+        method that sent it, with the same arguments present and absent (unify.verify.aim);
+        compared on both sides like every call of the run, and kept as replays."""
+        from unify.verify.aim import aimed_calls, pattern, table_of
+
+        by_statement: dict[str, list[Replay]] = {}
+        for replay in self.replays:
+            if replay.target in self.method_specs and replay.target not in differing:
+                for sql in replay.statements:
+                    by_statement.setdefault(sql, []).append(replay)
+        tables = self.seed_state.get("tables", {})
+        stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
+                         for t, columns in (self.hints.tables if self.hints else {}).items()}
+        rng = random.Random(self.seed)
+        pools: dict[str, list] = {}
+        done: set = set()
+        for sql in sorted(by_statement):
+            if not is_application_statement(sql):
+                continue
+            for target in sorted({r.target for r in by_statement[sql]}):
+                if target in differing:
+                    continue
+                sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
+                           for r in by_statement[sql] if r.target == target]
+                key = (target, pattern(sources[0]))
+                if key in done:
+                    continue
+                done.add(key)
+                sources = [c for c in sources if pattern(c) == key[1]]
+                method = self.method_specs[target]
+                cls, name = target.split(".", 1)
+                if target not in pools:
+                    strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+                    pools[target] = self._draw(strategy, 30, 4241)
+                table = table_of(cls, list(tables))
+                positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
+                for call in aimed_calls(sources, pools[target], tables.get(table, []) if table else [], table,
+                                        stamp_columns.get((table or "").split(".")[-1], []), AIM_CALLS, rng,
+                                        positional):
+                    outcome = self._case(cls, name, call)
+                    if outcome.diff:
+                        if self._acceptance(target, outcome.kinds) is None:
+                            self._record(Difference(outcome, "generated", runs=1))
+                            differing.add(target)
+                            break
+                        continue
+                    self._evidence(target, outcome)
+                    self.replays.append(self._replay_of(target, outcome))
+                    self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
+                                                    len(self.outcomes.get(target, ()))]
+
+    def _more_calls(self, target: str) -> list:
+        """MORE_CALLS further generated calls of a method a mutant survived in, drawn with
+        another seed and compared on both sides like every call of the run (a difference
+        among them is a difference of the run); those without one, as replays."""
+        method = self.method_specs.get(target)
+        if method is None or self.hints is None:
+            return []
+        cls, name = target.split(".", 1)
+        strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+        replays = []
+        for call in self._draw(strategy, MORE_CALLS, 7919):
+            outcome = self._case(cls, name, call)
+            if outcome.diff:
+                rule = self._acceptance(target, outcome.kinds)
+                if rule is None:
+                    self._record(Difference(outcome, "generated", runs=1))
+                    break
+                continue
+            self._evidence(target, outcome)
+            replays.append(self._replay_of(target, outcome))
+        self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + len(replays),
+                                        len(self.outcomes.get(target, ()))]
+        replays.sort(key=lambda r: r.raised)
+        return replays
+
+    def _mutation_round(self) -> None:
+        from unify.verify.mutation import MutationRound
+
+        differing = {d.case.target for d in self.result.differences}
+        self._aim(differing)
+        replays = [r for r in self.replays if r.target not in differing]
+        domains = {k: list(v) for k, v in self.domains.items()}
+        for table, rows in self.seed_state.get("tables", {}).items():
+            for row in rows:
+                for column, value in row.items():
+                    bucket = domains.setdefault(column, [])
+                    if isinstance(value, str) and value not in bucket and len(bucket) < 30:
+                        bucket.append(value)
+        rounds = MutationRound(self.sides, self.clock, self._restart, self.progress,
+                               more_calls=lambda target: [] if target in differing else self._more_calls(target))
+        self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts,
+                                             self.facts.get("notnull", {}))
+        self.result.mutation.skipped = [(t, "the run found a difference in it: mutants would prove nothing more")
+                                        for t in sorted(differing)]
+
+
+def _domains(facts: dict, literals: dict[str, list]) -> dict[str, list]:
+    """Column name -> the values of its domain: its CHECK literals (in the constraint's
+    order), its enum labels, and the literals the legacy SQL compares it with."""
+    domains: dict[str, list] = {}
+
+    def add(column: str, values: list) -> None:
+        bucket = domains.setdefault(column, [])
+        bucket.extend(v for v in values if v not in bucket)
+
+    for column, values in facts.get("checks", {}).items():
+        add(column, values)
+    for columns in facts.get("columns", {}).values():
+        for column in columns:
+            if column["labels"]:
+                add(column["name"], column["labels"])
+    for column, values in literals.items():
+        add(column, values)
+    return domains
+
+
+def _raised(tree: Any) -> bool:
+    return isinstance(tree, list) and tree[:1] in (["raise"], ["crash"])
+
+
+def _rows(tree: Any) -> int | None:
+    if isinstance(tree, list) and tree[:1] == ["list"] and len(tree) > 1 and isinstance(tree[1], list):
+        return len(tree[1])
+    return None
 
 
 def _call_text(target: str, call: dict) -> str:
@@ -504,7 +690,7 @@ def _call_text(target: str, call: dict) -> str:
 def verify(root: Path, legacy_tree: Callable[[Path], LegacyTree], settings: VerifySettings, *,
            examples: int, seed: int, scenarios: list[Scenario], dsn: str | None = None, dsn_is_scratch: bool = False,
            progress: Callable[[str], None] = lambda s: None, select: tuple[str, ...] = (),
-           import_root: str | None = None) -> VerifyResult:
+           import_root: str | None = None, mutants: bool = False) -> VerifyResult:
     """Run verify on `root` (the migrated tree) against the legacy tree made by `legacy_tree`."""
     from unify.config import Settings
     from unify.facts.inventory import scan
@@ -526,7 +712,7 @@ def verify(root: Path, legacy_tree: Callable[[Path], LegacyTree], settings: Veri
             plan = discover(legacy.path, inventory, settings, import_root)
             scan_time = time.perf_counter() - t0
             run = Run(root, legacy, plan, settings, examples=examples, seed=seed, scenarios=scenarios, work=work,
-                      progress=progress, select=select)
+                      progress=progress, select=select, mutants=mutants)
             if legacy.drifted:
                 run.result.notes.append("edited since the migration (the edited version is compared): "
                                         + ", ".join(legacy.drifted))

@@ -117,6 +117,60 @@ def describe_method(fn: Any, skip: set[str]) -> dict:
     return {"params": params}
 
 
+# --------------------------------------------------------------------------- statements on the wire
+
+
+class Statements:
+    """The statements the application sends to the server during one call, and at most
+    one substitution (a mutant in place of the statement it was made from, see
+    unify.verify.mutants). Installed on asyncpg's connection, where every query of
+    asyncpg and of SQLAlchemy's asyncpg dialect passes, and on the dialect's own cache of
+    prepared statements, which would otherwise answer before asyncpg sees the text."""
+
+    def __init__(self) -> None:
+        self.trace: set[str] | None = None
+        self.swap: dict[str, str] = {}
+        self.own: Any = None  # the harness's own connection: never traced, never changed
+        self.installed = False
+
+    def see(self, conn: Any, query: Any) -> Any:
+        if not isinstance(query, str) or conn is self.own:
+            return query
+        if self.trace is not None:
+            self.trace.add(query)
+        return self.swap.get(query, query)
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        self.installed = True
+        statements = self
+        connection = asyncpg.connection.Connection
+        get_statement, execute = connection._get_statement, connection.execute
+
+        async def _get_statement(self, query, *args, **kwargs):
+            return await get_statement(self, statements.see(self, query), *args, **kwargs)
+
+        async def _execute(self, query, *args, **kwargs):
+            return await execute(self, statements.see(self, query), *args, **kwargs)
+
+        connection._get_statement, connection.execute = _get_statement, _execute
+        try:
+            from sqlalchemy.dialects.postgresql import asyncpg as dialect
+        except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+            return
+        adapted = getattr(dialect, "AsyncAdapt_asyncpg_connection", None)
+        prepare = getattr(adapted, "_prepare", None)
+        if prepare is not None:
+            async def _prepare(self, operation, *args, **kwargs):
+                return await prepare(self, statements.see(self, operation), *args, **kwargs)
+
+            adapted._prepare = _prepare
+
+
+STATEMENTS = Statements()
+
+
 # --------------------------------------------------------------------------- the side
 
 
@@ -139,6 +193,7 @@ class Side:
 
     async def connect(self) -> None:
         self.admin = await asyncpg.connect(_url(self.dsn, "plain"))
+        STATEMENTS.own = self.admin
         try:  # a database of this run only: commits need not wait for the disk
             name = await self.admin.fetchval("SELECT current_database()")
             await self.admin.execute(f"ALTER DATABASE {_quote(name)} SET synchronous_commit = off")
@@ -259,7 +314,118 @@ class Side:
             tables.setdefault(c["table_name"], []).append(
                 {"name": c["name"], "category": c["category"], "type": c["type"], "labels": list(c["labels"] or []),
                  "required": c["required"]})
-        return {"state": state, "checks": literals, "columns": tables}
+        unique: dict[str, list[str]] = {}
+        for r in await self.admin.fetch(
+                "SELECT c.relname AS table_name, a.attname AS name FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+                " WHERE i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL"
+                " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
+            unique.setdefault(r["table_name"], []).append(r["name"])
+        notnull: dict[str, list[str]] = {}
+        for r in await self.admin.fetch(
+                "SELECT c.relname AS table_name, a.attname AS name FROM pg_attribute a"
+                " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
+                " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
+            notnull.setdefault(r["table_name"], []).append(r["name"])
+        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull}
+
+    async def enrich(self, domains: dict[str, list], per_table: int = 48) -> dict[str, int]:
+        """Rows that reach the branches the statements name, added to the seed: copies of
+        seeded rows with each value of a column's domain (in different numbers, so counts
+        by value differ), both booleans, a NULL in each nullable column, and timestamps
+        moved to both sides of the windows the calls take. Copies keep their source's
+        timestamps otherwise, so rows tie on them. The last column of each unique key gets
+        a suffix (a key of several columns keeps its first ones, so rows share a `name`
+        and differ in `version`). A copy the schema refuses is skipped; a table the
+        creating methods left empty gets a few rows made from its column types first."""
+        added: dict[str, int] = {}
+        columns = await self.admin.fetch(
+            """
+            SELECT a.attrelid AS oid, quote_ident(a.attname) AS name, a.attname AS raw, t.typcategory::text AS category,
+                   t.typname AS type, NOT a.attnotnull AS nullable,
+                   (SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder LIMIT 1) AS label,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
+                           AND a.attnum = i.indkey[i.indnkeyatts - 1]) AS in_unique
+              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+             WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+             ORDER BY a.attrelid, a.attnum
+            """)
+        by_table: dict[int, list] = {}
+        for c in columns:
+            by_table.setdefault(c["oid"], []).append(c)
+        # single-column foreign keys: the child column -> a few of the parent's keys
+        references: dict[tuple[int, str], list] = {}
+        for fk in await self.admin.fetch(
+                "SELECT c.conrelid, a.attname AS child, quote_ident(p.attname) AS parent,"
+                " quote_ident(n.nspname) || '.' || quote_ident(r.relname) AS parent_table"
+                " FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+                " JOIN pg_attribute p ON p.attrelid = c.confrelid AND p.attnum = c.confkey[1]"
+                " JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace n ON n.oid = r.relnamespace"
+                " WHERE c.contype = 'f' AND array_length(c.conkey, 1) = 1"):
+            keys = [r[0] for r in await self.admin.fetch(
+                f"SELECT DISTINCT {fk['parent']} FROM {fk['parent_table']} ORDER BY 1 LIMIT 6")]
+            references[(fk["conrelid"], fk["child"])] = keys
+        for t in await self._tables():
+            pk = t["pk"] or []
+            cols = by_table.get(t["oid"], [])
+            key = next((c for c in cols if len(pk) == 1 and c["name"] == pk[0]), None)
+            if key is None or key["category"] != "N":
+                continue
+            qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
+            default = await self.admin.fetchval(
+                "SELECT a.attidentity <> '' OR a.atthasdef FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2",
+                t["oid"], key["raw"])
+            if not default:
+                continue
+            rows = [json.loads(r[0]) for r in await self.admin.fetch(
+                f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {pk[0]} LIMIT 24")]
+            made: list[dict] = []
+            if not rows:  # the creating methods left it empty: rows made from the column types
+                made = rows = [_made_row(cols, key, references.get, t["oid"], n, domains) for n in range(3)]
+            changes: list[dict] = []
+            for c in cols:
+                if c is key:
+                    continue
+                for parent_key in references.get((t["oid"], c["raw"]), []):
+                    changes += [{c["raw"]: parent_key}] * 2  # two rows for each parent: an order can show
+                if c["type"] == "bool":
+                    changes += [{c["raw"]: True}, {c["raw"]: False}]
+                elif c["category"] == "S" and domains.get(c["raw"]) and not c["in_unique"]:
+                    for k, value in enumerate(domains[c["raw"]][:8]):
+                        changes += [{c["raw"]: value}] * (1 + k % 3)
+                if c["nullable"] and not c["in_unique"]:
+                    changes.append({c["raw"]: None})
+            stamps = [c["raw"] for c in cols if c["type"] in ("timestamptz", "timestamp", "date")]
+            shifts = [dt.timedelta(hours=-2), dt.timedelta(days=-2), dt.timedelta(days=-45), dt.timedelta(hours=3),
+                      dt.timedelta(days=-10)] if stamps else []
+            copies = made + [{**rows[i % len(rows)], **change} for i, change in enumerate(changes)]
+            for i, shift in enumerate(shifts * 3):
+                source = copies[i * 5 % len(copies)] if copies and i % 2 else rows[i % len(rows)]
+                copies.append({**source, **{name: _shifted(source.get(name), shift) for name in stamps}})
+            insert_cols = [c for c in cols if c is not key]
+            names = ", ".join(c["name"] for c in insert_cols)
+            statement = (f"INSERT INTO {qualified} ({names}) SELECT {names} FROM "
+                         f"json_populate_record(NULL::{qualified}, $1::json)")
+            done = 0
+            for n, copy in enumerate(copies[:per_table]):
+                for c in insert_cols:
+                    if c["in_unique"] and copy.get(c["raw"]) is not None and (t["oid"], c["raw"]) not in references:
+                        value = copy[c["raw"]]
+                        copy[c["raw"]] = (
+                            _shifted(value, dt.timedelta(microseconds=n + 1)) if c["type"] in ("timestamptz", "timestamp")
+                            else f"{value}~{n}" if isinstance(value, str) else
+                            value + 100000 + n if isinstance(value, int) and not isinstance(value, bool) else value)
+                copy.pop(key["raw"], None)
+                try:
+                    async with self.admin.transaction():
+                        await self.admin.execute(statement, json.dumps(copy))
+                    done += 1
+                except asyncpg.PostgresError:
+                    continue
+            added[t["name"]] = done
+        return added
 
     async def state_text(self) -> str:
         if len(self.state_queries) == 1:
@@ -400,6 +566,10 @@ class Side:
 
     async def call(self, request: dict) -> dict:
         answer: dict = {}
+        if request.get("trace") or request.get("mutate"):
+            STATEMENTS.install()
+        STATEMENTS.trace = set() if request.get("trace") else None
+        STATEMENTS.swap = dict([request["mutate"]]) if request.get("mutate") else {}
         try:
             instance, kind = await self.target(request["target"])
             args = [decode(a, self.resolve) for a in request.get("args", [])]
@@ -417,6 +587,10 @@ class Side:
                 self.results[request["save"]] = value
         except Exception as exc:
             answer["result"] = encode_error(exc)
+        finally:
+            if STATEMENTS.trace is not None:
+                answer["sql"] = sorted(STATEMENTS.trace)
+            STATEMENTS.trace, STATEMENTS.swap = None, {}
         if request.get("state"):
             state = await self.state_text()
             answer["state"] = state
@@ -440,6 +614,8 @@ class Side:
             return {"applied": await self.apply_schema()}
         if op == "prepare":
             return await self.prepare_state()
+        if op == "enrich":
+            return {"added": await self.enrich(request["domains"])}
         if op == "call":
             return await self.call(request)
         if op == "state":
@@ -493,6 +669,51 @@ def _public_async(cls: type) -> list[str]:
         if inspect.iscoroutinefunction(fn):
             names.append(name)
     return names
+
+
+def _made_row(cols: list, key: Any, references: Any, oid: int, n: int, domains: dict[str, list]) -> dict:
+    """A row of a table the creating methods left empty, the `n`th of a few: a value of each
+    column's type (a parent key in a foreign key column, the first label of an enum, a
+    value of the column's domain, which its CHECK allows, for text)."""
+    now = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc) - dt.timedelta(days=n)
+    row: dict = {}
+    for c in cols:
+        if c is key:
+            continue
+        parents = references((oid, c["raw"]))
+        if parents:
+            row[c["raw"]] = parents[n % len(parents)]
+        elif c["label"] is not None:
+            row[c["raw"]] = c["label"]
+        elif c["type"] == "bool":
+            row[c["raw"]] = n % 2 == 1
+        elif c["type"] in ("json", "jsonb"):
+            row[c["raw"]] = {}
+        elif c["type"] in ("timestamptz", "timestamp"):
+            row[c["raw"]] = now.isoformat()
+        elif c["type"] == "date":
+            row[c["raw"]] = now.date().isoformat()
+        elif c["category"] == "N":
+            row[c["raw"]] = n + 1
+        elif c["category"] == "S" and domains.get(c["raw"]):
+            row[c["raw"]] = domains[c["raw"]][n % len(domains[c["raw"]])]
+        elif c["category"] == "S":
+            row[c["raw"]] = f"{c['raw']}-{n + 1}"
+        elif c["category"] == "A":
+            row[c["raw"]] = []
+    return row
+
+
+def _shifted(value: Any, shift: dt.timedelta) -> Any:
+    """A timestamp (or date) as the server rendered it in JSON, moved by `shift`."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if len(value) == 10:
+            return (dt.date.fromisoformat(value) + shift).isoformat()
+        return (dt.datetime.fromisoformat(value) + shift).isoformat()
+    except ValueError:
+        return value
 
 
 def _quote(name: str) -> str:
