@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # a crash must not print local variables: URLs hold passwords
 )
 
 
@@ -337,5 +338,27 @@ from unify.verify.cli import verify as _verify  # noqa: E402
 app.command(name="verify")(_verify)
 
 
+# Exit codes shared by every command (docs/exit-codes.md).
+EXIT_OK = 0
+EXIT_FOUND = 1  # findings, changes pending, differences or drift: the tool worked and has something to say
+EXIT_USAGE = 2  # the command line or the configuration cannot be used
+EXIT_FAILED = 3  # the tool itself failed: a file it could not process, a step that broke, a crash
+
+
 def main() -> None:
-    app()
+    """The installed `unify` command. An unexpected error ends with one line, passwords masked,
+    and exit code 3; UNIFY_DEBUG=1 shows the traceback instead (without local variables)."""
+    import os
+
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("UNIFY_DEBUG", "").strip() not in ("", "0"):
+            raise
+        from unify.dsn import redact_text
+
+        sys.stderr.write(f"unify: internal error: {redact_text(f'{type(exc).__name__}: {exc}')}\n"
+                         "Run again with UNIFY_DEBUG=1 for the traceback.\n")
+        raise SystemExit(EXIT_FAILED) from None

@@ -32,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # a crash must not print local variables: URLs hold passwords
 )
 
 
@@ -39,8 +40,9 @@ app = typer.Typer(
 def build(
     path: Path = typer.Argument(..., exists=True, file_okay=False, resolve_path=True,
                                 help="Root of the application (after `unify migrate`)."),
-    server: Optional[str] = typer.Option(None, "--server", help="PostgreSQL server for the scratch databases "
-                                         "(default: $UNIFY_DATABASE_URL or what docs/postgres.md finds)."),
+    server: Optional[str] = typer.Option(None, "--server", envvar="UNIFY_DATABASE_URL", show_envvar=True,
+                                         help="PostgreSQL server for the scratch databases "
+                                         "(default: what docs/postgres.md finds)."),
 ) -> None:
     """Build the unified metadata module, the Alembic environment and the baseline revision, then
     prove the baseline: the legacy start-up schema and `alembic upgrade` compared object by object.
@@ -70,7 +72,9 @@ def build(
 @app.command()
 def check(
     path: Path = typer.Argument(..., exists=True, file_okay=False, resolve_path=True, help="Root of the application."),
-    dsn: str = typer.Option(..., "--dsn", help="URL of the database to compare with the metadata."),
+    dsn: str = typer.Option(..., "--dsn", envvar="UNIFY_DATABASE_URL", show_envvar=True,
+                            help="URL of the database to compare with the metadata (better in the "
+                                 "environment than on a command line, where it lands in shell history)."),
 ) -> None:
     """Compare a live database with the unified metadata and list every difference.
 
