@@ -75,13 +75,19 @@ def scan(
     """
     from unify.facts.inventory import scan as run_scan
 
-    from unify.config import Settings
+    from unify.config import ConfigError, load_settings
 
-    workers = Settings(jobs=jobs).workers
-    share = _shard(shard, Console(stderr=True))
+    err = Console(stderr=True)
+    try:  # [tool.unify] as migrate reads it: exclude, respect-gitignore and jobs apply, unknown keys are errors
+        settings = load_settings(path).with_overrides(exclude=exclude, jobs=jobs or None,
+                                                      respect_gitignore=False if no_gitignore else None)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {escape_markup(str(exc))}")
+        raise typer.Exit(2)
+    share = _shard(shard, err)
     per_file: list = []
-    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=workers, shard=share,
-                         per_file=per_file)
+    inventory = run_scan(path, exclude=settings.exclude, respect_gitignore=settings.respect_gitignore,
+                         jobs=settings.workers, shard=share, per_file=per_file)
     if output_format is OutputFormat.json:
         from unify.report.scan_data import to_data
 
@@ -90,7 +96,6 @@ def scan(
             from unify.files import collect
             from unify.report.merge import scan_shard_payload, scan_stamp
 
-            settings = Settings(exclude=tuple(exclude), respect_gitignore=not no_gitignore)
             total = len(collect(path, settings.exclude, settings.respect_gitignore).python)
             data.update(shard=scan_stamp(path if path.is_dir() else path.parent, settings, share),
                         shard_facts=scan_shard_payload(inventory, per_file, total))
