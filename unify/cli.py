@@ -32,6 +32,8 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    sarif = "sarif"
+    github = "github"
 
 
 class FailOn(str, Enum):
@@ -57,7 +59,7 @@ def root(
 @app.command()
 def scan(
     path: Path = typer.Argument(..., exists=True, resolve_path=True, help="Directory (or one file) of the application to scan."),
-    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table for people, json (docs/scan-json.md) or markdown for a pull request."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table for people, json (docs/scan.md), markdown for a pull request, sarif (2.1.0) for code scanning, github for GitHub Actions annotations."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of standard output."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
@@ -105,6 +107,14 @@ def scan(
         from unify.report.scan_markdown import render_markdown
 
         _emit(render_markdown(inventory), output)
+    elif output_format is OutputFormat.sarif:
+        from unify.report.scan_ci import to_sarif
+
+        _emit(json.dumps(to_sarif(inventory), indent=2, ensure_ascii=False) + "\n", output)
+    elif output_format is OutputFormat.github:
+        from unify.report.scan_ci import render_github
+
+        _emit(render_github(inventory), output)
     else:
         from unify.report.scan_console import render_console
 
