@@ -216,6 +216,7 @@ def test_a_failing_codemod_shows_no_password(secret_tree, monkeypatch, tmp_path)
     failed = [f for f in json.loads(as_json.stdout)["files"] if f["status"] == "failed"]
     assert failed and "cannot reach postgresql://app:***@db/app" in failed[0]["error"]
     assert "failed" in text.stderr
+    assert text.exit_code == 3 and as_json.exit_code == 3  # a file the tool could not process
     for output in (text.output, as_json.output, (tmp_path / "r.md").read_text()):
         assert SECRET not in output
 

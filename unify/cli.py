@@ -13,6 +13,13 @@ from rich.console import Console
 
 from unify import __version__
 
+# Exit codes shared by every command (docs/exit-codes.md).
+EXIT_OK = 0
+EXIT_FOUND = 1  # findings, changes pending, differences or drift: the tool worked and has something to say
+EXIT_USAGE = 2  # the command line or the configuration cannot be used
+EXIT_FAILED = 3  # the tool itself failed: a file it could not process, a step that broke, a crash
+
+
 app = typer.Typer(
     name="unify",
     help=(
@@ -73,7 +80,8 @@ def scan(
     Lists pools and engines, acquire sites, every asyncpg call (SQL, placeholders, casts,
     how the result is used), environment variables that configure the database with
     their defaults, deployment files, and schema sources. A file that does not parse is
-    reported and skipped. Exit codes: 0 clean, 1 a finding reached --fail-on, 2 usage error.
+    reported and skipped. Exit codes: 0 clean, 1 a finding reached --fail-on, 2 usage error,
+    3 the tool failed.
     """
     from unify.facts.inventory import scan as run_scan
 
@@ -180,9 +188,10 @@ def migrate(
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
-    Exit codes: 0 nothing to change, 1 changes pending (or a file failed, or a site has to be
-    settled by hand first: then nothing is written), 2 usage error
-    (unknown codemod, bad configuration, dirty work tree without --allow-dirty).
+    Exit codes: 0 nothing to change, 1 changes pending (or a site has to be settled by hand
+    first: then nothing is written), 2 usage error (unknown codemod, bad configuration, dirty
+    work tree without --allow-dirty), 3 the tool failed (a file could not be processed or
+    written).
     """
     from unify import codemods
     from unify.config import ConfigError, load_settings
@@ -275,9 +284,10 @@ def migrate(
         print_summary(result, err, wrote)
     if outcome is not None and outcome.interrupted is not None:
         raise typer.Exit(128 + outcome.interrupted)  # the shell's convention for a run ended by a signal
-    failed = bool(result.of(Failed)) or bool(blocking) or (wrote and bool(outcome.not_written))
-    if failed or (changed and not write):
-        raise typer.Exit(1)
+    if result.of(Failed) or (wrote and outcome.not_written):
+        raise typer.Exit(EXIT_FAILED)  # a file the codemods could not process, or a write that did not complete
+    if blocking or (changed and not write):
+        raise typer.Exit(EXIT_FOUND)
 
 
 def _shard(text: Optional[str], err: Console) -> Optional[tuple[int, int]]:
@@ -351,13 +361,6 @@ app.add_typer(__import__("unify.report.merge_cli", fromlist=["app"]).app, name="
 from unify.verify.cli import verify as _verify  # noqa: E402
 
 app.command(name="verify")(_verify)
-
-
-# Exit codes shared by every command (docs/exit-codes.md).
-EXIT_OK = 0
-EXIT_FOUND = 1  # findings, changes pending, differences or drift: the tool worked and has something to say
-EXIT_USAGE = 2  # the command line or the configuration cannot be used
-EXIT_FAILED = 3  # the tool itself failed: a file it could not process, a step that broke, a crash
 
 
 def main() -> None:

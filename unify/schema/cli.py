@@ -78,7 +78,7 @@ def check(
 ) -> None:
     """Compare a live database with the unified metadata and list every difference.
 
-    Exit codes: 0 no drift, 1 drift (or the comparison failed), 2 usage error.
+    Exit codes: 0 no drift, 1 drift, 2 usage error, 3 the comparison could not run.
     """
     from unify.config import ConfigError
     from unify.dsn import looks_like_database_url, redact
@@ -102,7 +102,7 @@ def check(
     target = escape(redact(dsn))
     if report.error:
         err.print(f"[red]error:[/red] comparing {target} with {where.tables_module} failed: {escape(report.error)}")
-        raise typer.Exit(1)
+        raise typer.Exit(3)  # the comparison did not run: no verdict on drift
     if not report.differences:
         out.print(f"no drift: {target} matches {where.tables_module}")
         return
