@@ -216,6 +216,7 @@ def test_a_failing_codemod_shows_no_password(secret_tree, monkeypatch, tmp_path)
     failed = [f for f in json.loads(as_json.stdout)["files"] if f["status"] == "failed"]
     assert failed and "cannot reach postgresql://app:***@db/app" in failed[0]["error"]
     assert "failed" in text.stderr
+    assert text.exit_code == 3 and as_json.exit_code == 3  # a file the tool could not process
     for output in (text.output, as_json.output, (tmp_path / "r.md").read_text()):
         assert SECRET not in output
 
@@ -282,3 +283,111 @@ def test_dsn_options_never_show_the_password(migrated_example, command, where):
                           capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode != 0
     assert SECRET not in done.stdout and SECRET not in done.stderr
+
+
+def _command_lines() -> dict[int, str]:
+    """The command line of every process this user can see (ps shows the same to everyone)."""
+    lines = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    lines[int(entry)] = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                pass  # gone meanwhile, or not ours to read
+    return lines
+
+
+@pytest.fixture
+def password_role(pg_server):
+    """A login role whose password is SECRET, dropped afterwards (a superuser: the sides reset their
+    databases with session_replication_role, which needs one)."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    role = f"unify_secret_{uuid.uuid4().hex[:8]}"
+    admin = make_url(pg_server.dsn).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{SECRET}'"))
+    yield role
+    asyncio.run(run(f"DROP ROLE IF EXISTS {role}"))
+
+
+def test_verify_puts_the_password_on_no_command_line(migrated_example, database_url, password_role):
+    """While `unify verify` runs (the parent and both sides' processes), no process's command
+    line holds the password: the URL comes in through UNIFY_DATABASE_URL and travels on to the
+    sides in their environment."""
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(username=password_role, password=SECRET).render_as_string(hide_password=False)
+    env = {**os.environ, "UNIFY_DATABASE_URL": url, "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "unify", "verify", str(migrated_example), "-n", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen: dict[int, str] = {}
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen.update((pid, line) for pid, line in _command_lines().items() if line)  # a zombie's line is empty
+        time.sleep(0.01)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    workers = [line for line in seen.values() if "unify.verify.worker" in line]
+    assert len(workers) >= 2, "the scan of the process table never saw the sides' processes"
+    assert "verify" in seen.get(proc.pid, ""), seen.get(proc.pid)  # the parent itself was seen too
+    assert not [line for line in seen.values() if SECRET in line]
+    assert SECRET not in out.decode() and SECRET not in err.decode()
+
+
+def test_every_command_takes_its_url_from_the_environment_and_hides_locals():
+    """`--dsn`-style options read UNIFY_DATABASE_URL, and no Typer app prints local variables
+    (URLs among them) when it crashes."""
+    import typer.main
+
+    from unify.cli import app as root_app
+
+    apps = [root_app, *(group.typer_instance for group in root_app.registered_groups)]
+    assert len(apps) >= 3
+    for each in apps:
+        assert each.pretty_exceptions_show_locals is False
+
+    def options(command, path=()):
+        for param in command.params:
+            yield path + (command.name,), param
+        for sub in getattr(command, "commands", {}).values():
+            yield from options(sub, path + (command.name,))
+
+    url_options = [(where, p) for where, p in options(typer.main.get_command(root_app))
+                   if {"--dsn", "--server"} & set(getattr(p, "opts", ()))]
+    assert len(url_options) == 3, url_options  # verify --dsn, schema build --server, schema check --dsn
+    for where, param in url_options:
+        assert param.envvar == "UNIFY_DATABASE_URL", where
+
+
+def test_a_crash_ends_with_one_masked_line_and_exit_code_3(secret_tree):
+    """An unexpected error in the installed command: no traceback, no local variables, the
+    password masked, and the exit code of a tool failure."""
+    crash = (
+        "import sys, unify.facts.inventory as inv, unify.cli as cli\n"
+        "def boom(*args, **kwargs):\n"
+        f"    url = 'postgresql://app:{SECRET}@db/app'\n"
+        "    raise RuntimeError('cannot reach ' + url)\n"
+        "inv.scan = boom\n"
+        "sys.argv = ['unify', 'scan', sys.argv[1]]\n"
+        "cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", crash, str(secret_tree)], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "UNIFY_DEBUG"})
+    assert done.returncode == 3, done.stderr
+    assert "internal error: RuntimeError: cannot reach postgresql://app:***@db/app" in done.stderr
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr
+    assert SECRET not in done.stderr + done.stdout

@@ -64,6 +64,8 @@ def test_the_migrated_tree_as_written_runs_and_compares(migrated, database_url):
     result, data = verify(migrated, database_url)
     assert result.exit_code == 0, result.output
     assert data["summary"]["migrated_code_runs"] and data["summary"]["cases"] == 3
+    # versioned like the JSON of every other command
+    assert data["schema_version"] == 1 and data["command"] == "verify" and data["tool"]["name"] == "unify"
 
 
 def test_an_engine_module_reading_a_variable_nobody_sets_fails_the_run(migrated, database_url):

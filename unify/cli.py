@@ -14,6 +14,13 @@ from rich.console import Console
 from unify import __version__
 from unify.report.console import make_console
 
+# Exit codes shared by every command (docs/exit-codes.md).
+EXIT_OK = 0
+EXIT_FOUND = 1  # findings, changes pending, differences or drift: the tool worked and has something to say
+EXIT_USAGE = 2  # the command line or the configuration cannot be used
+EXIT_FAILED = 3  # the tool itself failed: a file it could not process, a step that broke, a crash
+
+
 app = typer.Typer(
     name="unify",
     help=(
@@ -25,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # a crash must not print local variables: URLs hold passwords
 )
 
 
@@ -32,6 +40,8 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    sarif = "sarif"
+    github = "github"
 
 
 class FailOn(str, Enum):
@@ -57,7 +67,7 @@ def root(
 @app.command()
 def scan(
     path: Path = typer.Argument(..., exists=True, resolve_path=True, help="Directory (or one file) of the application to scan."),
-    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table for people, json (docs/scan-json.md) or markdown for a pull request."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table for people, json (docs/scan.md), markdown for a pull request, sarif (2.1.0) for code scanning, github for GitHub Actions annotations."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of standard output."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding reaches this severity."),
     exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
@@ -71,17 +81,24 @@ def scan(
     Lists pools and engines, acquire sites, every asyncpg call (SQL, placeholders, casts,
     how the result is used), environment variables that configure the database with
     their defaults, deployment files, and schema sources. A file that does not parse is
-    reported and skipped. Exit codes: 0 clean, 1 a finding reached --fail-on, 2 usage error.
+    reported and skipped. Exit codes: 0 clean, 1 a finding reached --fail-on, 2 usage error,
+    3 the tool failed.
     """
     from unify.facts.inventory import scan as run_scan
 
-    from unify.config import Settings
+    from unify.config import ConfigError, load_settings
 
-    workers = Settings(jobs=jobs).workers
-    share = _shard(shard, Console(stderr=True))
+    err = Console(stderr=True)
+    try:  # [tool.unify] as migrate reads it: exclude, respect-gitignore and jobs apply, unknown keys are errors
+        settings = load_settings(path).with_overrides(exclude=exclude, jobs=jobs or None,
+                                                      respect_gitignore=False if no_gitignore else None)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {escape_markup(str(exc))}")
+        raise typer.Exit(2)
+    share = _shard(shard, err)
     per_file: list = []
-    inventory = run_scan(path, exclude=exclude, respect_gitignore=not no_gitignore, jobs=workers, shard=share,
-                         per_file=per_file)
+    inventory = run_scan(path, exclude=settings.exclude, respect_gitignore=settings.respect_gitignore,
+                         jobs=settings.workers, shard=share, per_file=per_file)
     if output_format is OutputFormat.json:
         from unify.report.scan_data import to_data
 
@@ -90,7 +107,6 @@ def scan(
             from unify.files import collect
             from unify.report.merge import scan_shard_payload, scan_stamp
 
-            settings = Settings(exclude=tuple(exclude), respect_gitignore=not no_gitignore)
             total = len(collect(path, settings.exclude, settings.respect_gitignore).python)
             data.update(shard=scan_stamp(path if path.is_dir() else path.parent, settings, share),
                         shard_facts=scan_shard_payload(inventory, per_file, total))
@@ -100,6 +116,14 @@ def scan(
         from unify.report.scan_markdown import render_markdown
 
         _emit(render_markdown(inventory), output)
+    elif output_format is OutputFormat.sarif:
+        from unify.report.scan_ci import to_sarif
+
+        _emit(json.dumps(to_sarif(inventory), indent=2, ensure_ascii=False) + "\n", output)
+    elif output_format is OutputFormat.github:
+        from unify.report.scan_ci import render_github
+
+        _emit(render_github(inventory), output)
     else:
         from unify.report.scan_console import render_console
 
@@ -165,9 +189,10 @@ def migrate(
 ) -> None:
     """Run the codemods: a reviewable diff by default, the changes themselves with --write.
 
-    Exit codes: 0 nothing to change, 1 changes pending (or a file failed, or a site has to be
-    settled by hand first: then nothing is written), 2 usage error
-    (unknown codemod, bad configuration, dirty work tree without --allow-dirty).
+    Exit codes: 0 nothing to change, 1 changes pending (or a site has to be settled by hand
+    first: then nothing is written), 2 usage error (unknown codemod, bad configuration, dirty
+    work tree without --allow-dirty), 3 the tool failed (a file could not be processed or
+    written).
     """
     from unify import codemods
     from unify.config import ConfigError, load_settings
@@ -260,9 +285,10 @@ def migrate(
         print_summary(result, err, wrote)
     if outcome is not None and outcome.interrupted is not None:
         raise typer.Exit(128 + outcome.interrupted)  # the shell's convention for a run ended by a signal
-    failed = bool(result.of(Failed)) or bool(blocking) or (wrote and bool(outcome.not_written))
-    if failed or (changed and not write):
-        raise typer.Exit(1)
+    if result.of(Failed) or (wrote and outcome.not_written):
+        raise typer.Exit(EXIT_FAILED)  # a file the codemods could not process, or a write that did not complete
+    if blocking or (changed and not write):
+        raise typer.Exit(EXIT_FOUND)
 
 
 def _shard(text: Optional[str], err: Console) -> Optional[tuple[int, int]]:
@@ -339,4 +365,19 @@ app.command(name="verify")(_verify)
 
 
 def main() -> None:
-    app()
+    """The installed `unify` command. An unexpected error ends with one line, passwords masked,
+    and exit code 3; UNIFY_DEBUG=1 shows the traceback instead (without local variables)."""
+    import os
+
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("UNIFY_DEBUG", "").strip() not in ("", "0"):
+            raise
+        from unify.dsn import redact_text
+
+        sys.stderr.write(f"unify: internal error: {redact_text(f'{type(exc).__name__}: {exc}')}\n"
+                         "Run again with UNIFY_DEBUG=1 for the traceback.\n")
+        raise SystemExit(EXIT_FAILED) from None

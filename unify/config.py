@@ -45,18 +45,44 @@ class Settings:
 _LIST_KEYS = {"select", "ignore", "exclude"}
 
 
+# the sub-tables of [tool.unify], each read by its command; any other is an unknown key
+SECTIONS = ("schema", "verify")
+
+
+def find_pyproject(start: Path) -> Path:
+    """The pyproject.toml that configures a run on `start`: the nearest one, from start upward,
+    that has a [tool.unify] table (as ruff finds [tool.ruff]); start/pyproject.toml when none
+    has. A file that does not parse on the way is an error, not a file to pass over."""
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    for candidate in (directory, *directory.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            tool = _read(pyproject).get("tool", {})
+            if isinstance(tool, dict) and "unify" in tool:
+                return pyproject
+    return directory / "pyproject.toml"
+
+
+def _read(pyproject: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{pyproject}: cannot read: {exc.strerror or exc}") from exc
+
+
 def unify_table(root: Path, section: str | None = None) -> tuple[dict[str, Any], Path]:
-    """[tool.unify], or its [tool.unify.SECTION], from root/pyproject.toml, with that file to name in messages.
+    """[tool.unify], or its [tool.unify.SECTION], from the pyproject.toml find_pyproject picks
+    for root, with that file to name in messages.
 
     An absent file or table reads as empty, so every command falls back to its defaults.
     """
-    pyproject = root / "pyproject.toml"
+    pyproject = find_pyproject(root)
     if not pyproject.is_file():
         return {}, pyproject
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from exc
+    data = _read(pyproject)
     table = data.get("tool", {}).get("unify", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.unify] must be a table")
@@ -68,16 +94,19 @@ def unify_table(root: Path, section: str | None = None) -> tuple[dict[str, Any],
 
 
 def load_settings(target: Path) -> Settings:
-    """Read [tool.unify] from target/pyproject.toml (absent file or table: defaults)."""
-    table, pyproject = unify_table(target if target.is_dir() else target.parent)
+    """Read [tool.unify] (absent file or table: defaults) and check all of it, the sub-tables of
+    other commands included: every command rejects the same unknown keys with the same message."""
+    root = target if target.is_dir() else target.parent
+    table, pyproject = unify_table(root)
     known = {f.name.replace("_", "-"): f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        if isinstance(value, dict):
-            continue  # sub-tables such as [tool.unify.verify] belong to their commands
+        if key in SECTIONS:
+            continue  # checked below, by the reader of each section
         name = known.get(key) or (key if key in known.values() else None)
         if name is None:
-            raise ConfigError(f"{pyproject}: unknown key [tool.unify] {key!r}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"{pyproject}: unknown key [tool.unify] {key!r}; "
+                              f"known: {', '.join(sorted([*known, *SECTIONS]))}")
         if name in _LIST_KEYS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{pyproject}: [tool.unify] {key} must be a list of strings")
@@ -89,4 +118,13 @@ def load_settings(target: Path) -> Settings:
         elif name in ("engine_module", "import_root", "url_var") and not isinstance(value, str):
             raise ConfigError(f"{pyproject}: [tool.unify] {key} must be a string")
         values[name] = value
+    _check_sections(root)
     return Settings(**values)
+
+
+def _check_sections(root: Path) -> None:
+    from unify.schema.build import _schema_table
+    from unify.verify.settings import load_verify_settings
+
+    _schema_table(root)
+    load_verify_settings(root)

@@ -1,9 +1,13 @@
-"""Which files a run looks at: a walk that honours .gitignore, default and user excludes."""
+"""Which files a run looks at: inside a git work tree, the files git itself lists (tracked and
+untracked but not ignored); elsewhere a walk that honours .gitignore files. Default and user
+excludes apply to both."""
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
@@ -90,14 +94,67 @@ def _user_spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
+def git_listing(root: Path) -> list[str] | None:
+    """Files under root as git lists them (`git ls-files -co --exclude-standard`: tracked, and
+    untracked but not ignored by any .gitignore, .git/info/exclude or the global excludes
+    file), relative to root; None when root is not inside a git work tree or git is missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                              capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(root)],
+                             capture_output=True, timeout=60)
+    if ignored.returncode == 0:
+        return None  # root lies in a directory its repository ignores: git would list nothing of it
+    names = {name for name in done.stdout.decode("utf-8", "surrogateescape").split("\0") if name}
+    return sorted(names, key=_walk_order)
+
+
+def _walk_order(rel: str) -> tuple:
+    """The order of the directory walk: a directory's files by name, then its subdirectories by name."""
+    parts = rel.rstrip("/").split("/")
+    return tuple((1, p) for p in parts[:-1]) + ((0, parts[-1]),)
+
+
+def _git_walk(root: Path, names: list[str], user: pathspec.GitIgnoreSpec,
+              skipped: list[tuple[Path, str]] | None) -> Iterator[Path]:
+    for rel in names:
+        if rel.endswith("/"):
+            continue  # an untracked nested repository: git does not look inside, neither does unify
+        parts = rel.split("/")
+        if any(p in ALWAYS_EXCLUDED_DIRS for p in parts[:-1]):
+            continue
+        if any(user.match_file("/".join(parts[:i]) + "/") for i in range(1, len(parts))) or user.match_file(rel):
+            continue
+        path = root / rel
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue  # listed by git but deleted from the work tree
+        if stat.S_ISREG(mode):
+            yield path
+        elif stat.S_ISLNK(mode) and skipped is not None and (_relevant_name(path) or os.path.isdir(path)):
+            skipped.append((path, _symlink_reason(path)))
+
+
 def walk(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True,
          skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
     """Yield files under root in a stable order, pruning ignored directories early.
 
-    Symlinks and directories that cannot be listed are not yielded; with `skipped`, they
-    are appended there with the reason."""
+    Inside a git work tree (and unless respect_gitignore is off) the list comes from git, so
+    negated patterns, nested .gitignore files and .git/info/exclude mean what git makes of
+    them. Symlinks and directories that cannot be listed are not yielded; with `skipped`,
+    they are appended there with the reason."""
     root = root.resolve()
     user = _user_spec(exclude)
+    if respect_gitignore:
+        listed = git_listing(root)
+        if listed is not None:
+            yield from _git_walk(root, listed, user, skipped)
+            return
     # stack of (directory, specs that apply: list of (base, spec))
     pending: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, [])]
     while pending:

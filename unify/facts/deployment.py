@@ -120,29 +120,45 @@ def _kubernetes(doc: yaml.Node, rel: str) -> list[DeploymentSetting]:
 
 
 def _dotenv(text: str, rel: str) -> list[DeploymentSetting]:
+    """Through python-dotenv's parser, as the application's loader reads the file: quotes,
+    `export`, trailing comments and values over several lines included. Lines it cannot
+    parse are skipped, as the loader skips them."""
+    from io import StringIO
+
+    from dotenv.parser import parse_stream
+
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
+    for binding in parse_stream(StringIO(text)):
+        if binding.error or binding.key is None:
             continue
-        if stripped.startswith("export "):
-            stripped = stripped[len("export "):]
-        name, _, value = stripped.partition("=")
-        out.append(_setting(rel, number, "dotenv", name, value.strip().strip("'\"")))
+        out.append(_setting(rel, binding.original.line, "dotenv", binding.key, binding.value))
     return out
 
 
 def _dockerfile(text: str, rel: str) -> list[DeploymentSetting]:
+    """Every ENV instruction through dockerfile-parse: continued lines, quoted values with
+    spaces and the legacy `ENV NAME value` form. `$VAR` references stay as written."""
+    from io import BytesIO
+
+    from dockerfile_parse import DockerfileParser
+    from dockerfile_parse.util import extract_key_values
+
+    try:
+        instructions = DockerfileParser(fileobj=BytesIO(text.encode("utf-8")), env_replace=False).structure
+    except Exception:  # a file Docker would reject too; nothing reliable to report from it
+        return []
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        words = line.strip().split(None, 1)
-        if len(words) == 2 and words[0].upper() == "ENV":
-            body = words[1]
-            if "=" in body.split(None, 1)[0]:
-                for pair in body.split():
-                    name, _, value = pair.partition("=")
-                    out.append(_setting(rel, number, "dockerfile", name, value.strip("'\"")))
-            else:
-                name, _, value = body.partition(" ")
-                out.append(_setting(rel, number, "dockerfile", name, value))
+    for instruction in instructions:
+        if instruction["instruction"] != "ENV":
+            continue
+        try:
+            pairs = extract_key_values(env_replace=False, args={}, envs={}, instruction_value=instruction["value"])
+        except Exception:
+            continue
+        lines = instruction["content"].splitlines()
+        for name, value in pairs:
+            offset = next((i for i, line in enumerate(lines)
+                           if line.lstrip().startswith((f"{name}=", f"{name} ")) or f" {name}=" in line
+                           or line.split()[1:2] == [name]), 0)
+            out.append(_setting(rel, instruction["startline"] + offset + 1, "dockerfile", name, value))
     return out

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 
 app = typer.Typer(help="Work on JSON reports of earlier runs.", no_args_is_help=True,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  pretty_exceptions_show_locals=False)  # a crash must not print local variables
 
 
 class MergeFormat(str, Enum):

@@ -33,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # a crash must not print local variables: URLs hold passwords
 )
 
 
@@ -40,8 +41,9 @@ app = typer.Typer(
 def build(
     path: Path = typer.Argument(..., exists=True, file_okay=False, resolve_path=True,
                                 help="Root of the application (after `unify migrate`)."),
-    server: Optional[str] = typer.Option(None, "--server", help="PostgreSQL server for the scratch databases "
-                                         "(default: $UNIFY_DATABASE_URL or what docs/postgres.md finds)."),
+    server: Optional[str] = typer.Option(None, "--server", envvar="UNIFY_DATABASE_URL", show_envvar=True,
+                                         help="PostgreSQL server for the scratch databases "
+                                         "(default: what docs/postgres.md finds)."),
 ) -> None:
     """Build the unified metadata module, the Alembic environment and the baseline revision, then
     prove the baseline: the legacy start-up schema and `alembic upgrade` compared object by object.
@@ -71,11 +73,13 @@ def build(
 @app.command()
 def check(
     path: Path = typer.Argument(..., exists=True, file_okay=False, resolve_path=True, help="Root of the application."),
-    dsn: str = typer.Option(..., "--dsn", help="URL of the database to compare with the metadata."),
+    dsn: str = typer.Option(..., "--dsn", envvar="UNIFY_DATABASE_URL", show_envvar=True,
+                            help="URL of the database to compare with the metadata (better in the "
+                                 "environment than on a command line, where it lands in shell history)."),
 ) -> None:
     """Compare a live database with the unified metadata and list every difference.
 
-    Exit codes: 0 no drift, 1 drift (or the comparison failed), 2 usage error.
+    Exit codes: 0 no drift, 1 drift, 2 usage error, 3 the comparison could not run.
     """
     from unify.config import ConfigError
     from unify.dsn import looks_like_database_url, redact
@@ -99,7 +103,7 @@ def check(
     target = escape(redact(dsn))
     if report.error:
         err.print(f"[red]error:[/red] comparing {target} with {where.tables_module} failed: {escape(report.error)}")
-        raise typer.Exit(1)
+        raise typer.Exit(3)  # the comparison did not run: no verdict on drift
     if not report.differences:
         out.print(f"no drift: {target} matches {where.tables_module}")
         return

@@ -22,7 +22,7 @@ def verify(
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Git revision of the legacy code (default: the snapshot `unify migrate --write` kept in .unify/baseline/)."),
     examples: Optional[int] = typer.Option(None, "--examples", "-n", min=0, help="Generated calls per method (default 20, or examples in \\[tool.unify.verify])."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the generated inputs (same seed, same calls)."),
-    dsn: Optional[str] = typer.Option(None, "--dsn", help="PostgreSQL server to create the run's databases on (default: provisioned, see docs/postgres.md)."),
+    dsn: Optional[str] = typer.Option(None, "--dsn", envvar="UNIFY_DATABASE_URL", show_envvar=True, help="PostgreSQL server to create the run's databases on (default: provisioned, see docs/postgres.md); better in the environment than on a command line."),
     dsn_is_scratch: bool = typer.Option(False, "--dsn-is-scratch", help="Allow a --dsn whose database is not empty (it is never written to)."),
     scenarios: Optional[Path] = typer.Option(None, "--scenarios", help="Folder of scenario files (default: PATH/verify/)."),
     select: List[str] = typer.Option([], "--select", "-k", help="Only methods whose Class.method contains this text (repeatable)."),

@@ -11,6 +11,10 @@ from typing import Any
 
 from unify.dsn import redact_text
 
+# The variable that hands a side its database URL. A command line is visible to every user of
+# the machine (ps, /proc/PID/cmdline); a process's environment only to its owner and root.
+URL_VARIABLE = "UNIFY_VERIFY_WORKER_URL"
+
 
 class SideDied(RuntimeError):
     """The process of one side exited while it was answering (the code under test crashed)."""
@@ -31,9 +35,10 @@ class SideProcess:
         env = dict(os.environ)
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # never leave __pycache__ in the user's tree
         env.pop("PYTHONSTARTUP", None)
+        env[URL_VARIABLE] = dsn  # never on the command line
         self._log = log_file.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "unify.verify.worker", str(plan_file), str(root), dsn],
+            [sys.executable, "-m", "unify.verify.worker", str(plan_file), str(root)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, cwd=str(root), env=env,
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops the sides in order
         )

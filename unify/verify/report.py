@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from unify import __version__
 from unify.verify.runner import Difference, VerifyResult
 
 
@@ -108,6 +109,10 @@ def render_text(result: VerifyResult) -> str:
     return "\n".join(out) + "\n"
 
 
+# the version of the JSON below: a field added keeps it, a field renamed or removed raises it
+SCHEMA_VERSION = 1
+
+
 def to_data(result: VerifyResult) -> dict:
     def item(d: Difference) -> dict:
         return {"target": d.case.target, "source": d.source, "runs": d.runs, "call": d.case.call,
@@ -116,7 +121,8 @@ def to_data(result: VerifyResult) -> dict:
 
     t = result.timings
     return {
-        "tool": "unify verify", "root": result.root, "legacy": result.legacy,
+        "schema_version": SCHEMA_VERSION, "command": "verify",
+        "tool": {"name": "unify", "version": __version__}, "root": result.root, "legacy": result.legacy,
         "summary": {"classes": result.targets, "methods": result.methods, "scenarios": result.scenarios,
                     "cases": result.cases, "differences": len(result.differences), "accepted": len(result.accepted),
                     "migrated_code_runs": not result.cannot_run,

@@ -1,9 +1,10 @@
 """One side of a verify run: imports one tree of the application and calls into it.
 
-Started by the parent as `python -m unify.verify.worker PLAN.json ROOT DSN`, one process
-per side, because the legacy and migrated trees use the same module names. Requests and
-answers are JSON lines on stdin and on a duplicate of the original stdout; whatever the
-application prints goes to stderr. Values travel as tagged trees (unify.verify.codec).
+Started by the parent as `python -m unify.verify.worker PLAN.json ROOT`, one process per
+side, because the legacy and migrated trees use the same module names. The database URL
+comes in the environment variable UNIFY_VERIFY_WORKER_URL, never on the command line, where
+every user of the machine could read it. Requests and answers are JSON lines on stdin and on
+a duplicate of the original stdout; whatever the application prints goes to stderr. Values travel as tagged trees (unify.verify.codec).
 """
 
 from __future__ import annotations
@@ -745,7 +746,11 @@ async def serve(plan: dict, root: Path, dsn: str, channel: Any) -> None:
 
 def main(argv: list[str]) -> None:
     plan = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    root, dsn = Path(argv[1]).resolve(), argv[2]
+    root = Path(argv[1]).resolve()
+    # taken out of the environment at once: the application's own child processes never see it
+    dsn = os.environ.pop("UNIFY_VERIFY_WORKER_URL", "")
+    if not dsn:
+        sys.exit("unify.verify.worker: UNIFY_VERIFY_WORKER_URL is not set")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this side stops
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
