@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import uuid
 from pathlib import Path
 
@@ -27,53 +26,64 @@ def engine_module(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "raw, url, connect_args",
+    "raw, dsn",
     [
-        ("postgresql://u:pw@db:5432/app", "postgresql+asyncpg://u:pw@db:5432/app", {}),
-        ("postgres://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
-        ("postgresql+psycopg2://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
-        ("postgresql+asyncpg://u:pw@db/app", "postgresql+asyncpg://u:pw@db/app", {}),
-        # special characters in the password survive, percent-encoded
-        ("postgresql://u:p%40ss%3Aw%2Fo%23rd@db/app", "postgresql+asyncpg://u:p%40ss%3Aw%2Fo%23rd@db/app", {}),
-        ("postgresql://u@db/app?sslmode=require", "postgresql+asyncpg://u@db/app", {"ssl": "require"}),
-        ("postgresql://u@db/app?sslmode=disable&connect_timeout=7",
-         "postgresql+asyncpg://u@db/app", {"ssl": "disable", "timeout": 7.0}),
-        ("postgresql://u@db/app?application_name=api&options=-c%20statement_timeout%3D5000",
-         "postgresql+asyncpg://u@db/app",
-         {"server_settings": {"application_name": "api", "options": "-c statement_timeout=5000"}}),
-        # a unix socket directory stays a host parameter, which the asyncpg dialect passes on
-        ("postgresql:///app?host=/var/run/postgresql", "postgresql+asyncpg:///app?host=%2Fvar%2Frun%2Fpostgresql", {}),
-        ("postgresql://db/app?user=u&dbname=other&target_session_attrs=read-write",
-         "postgresql+asyncpg://u@db/other?target_session_attrs=read-write", {}),
+        ("postgresql://u:pw@db:5432/app", "postgresql://u:pw@db:5432/app"),
+        ("postgres://u:pw@db/app", "postgresql://u:pw@db/app"),
+        ("postgresql+psycopg2://u:pw@db/app", "postgresql://u:pw@db/app"),
+        ("postgresql+asyncpg://u:pw@db/app?sslmode=prefer", "postgresql://u:pw@db/app?sslmode=prefer"),
+        # everything after the scheme reaches asyncpg as written: encoding, host lists, libpq
+        # parameters asyncpg reads itself (service, passfile, options, ...)
+        ("postgresql://u:p%40ss@a:5432,b:5433/app?target_session_attrs=any&service=prod",
+         "postgresql://u:p%40ss@a:5432,b:5433/app?target_session_attrs=any&service=prod"),
+        ("postgresql:///app?host=/var/run/postgresql&options=-c%20search_path%3Dx",
+         "postgresql:///app?host=/var/run/postgresql&options=-c%20search_path%3Dx"),
+        # not a PostgreSQL URL: asyncpg refuses it as it refused it before
+        ("mysql://u@db/app", "mysql://u@db/app"),
     ],
 )
-def test_url_derivation(engine_module, raw, url, connect_args):
-    derived, args = engine_module.asyncpg_url(raw)
-    assert derived.render_as_string(hide_password=False) == url
-    assert args == connect_args
+def test_asyncpg_reads_the_url_as_the_application_wrote_it(engine_module, raw, dsn):
+    assert engine_module.asyncpg_dsn(raw) == dsn
 
 
-def test_password_with_special_characters_is_decoded_for_the_driver(engine_module):
-    derived, _ = engine_module.asyncpg_url("postgresql://u:p%40ss%3Aw%2Fo%23rd@db/app")
-    assert derived.password == "p@ss:w/o#rd"
-    assert "p@ss" not in repr(derived)  # SQLAlchemy hides it when printed
+@pytest.mark.parametrize(
+    "raw, url",
+    [
+        ("postgresql://u:pw@db:5432/app", "postgresql+asyncpg://u:pw@db:5432/app"),
+        ("postgres://u:p%40ss%3Aw%2Fo%23rd@db/app", "postgresql+asyncpg://u:p%40ss%3Aw%2Fo%23rd@db/app"),
+        # libpq parameters the dialect would hand to asyncpg.connect() as unknown keywords are
+        # left out; the engine's own connections keep them (asyncpg reads the URL itself)
+        ("postgresql://u@db/app?sslmode=require&application_name=api&service=prod",
+         "postgresql+asyncpg://u@db/app"),
+        ("postgresql:///app?host=/var/run/postgresql", "postgresql+asyncpg:///app?host=%2Fvar%2Frun%2Fpostgresql"),
+        ("postgresql://db/app?user=u&dbname=other&target_session_attrs=read-write",
+         "postgresql+asyncpg://u@db/other?target_session_attrs=read-write"),
+    ],
+)
+def test_database_url_for_the_orm_and_alembic_side(tmp_path, monkeypatch, raw, url):
+    module = load_engine_module(tmp_path, monkeypatch, raw)
+    assert module.database_url().render_as_string(hide_password=False) == url
+    assert module.database_url().password in (None, "pw", "p@ss:w/o#rd")  # decoded for the driver
 
 
-def test_certificate_files_become_an_ssl_context(engine_module, tmp_path):
-    ca = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
-    if not ca.is_file():
-        ca = Path("/etc/ssl/certs/ca-certificates.crt")
-    _, args = engine_module.asyncpg_url(f"postgresql://u@db/app?sslmode=verify-full&sslrootcert={ca}")
-    context = args["ssl"]
-    assert isinstance(context, ssl.SSLContext)
-    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
-    _, args = engine_module.asyncpg_url(f"postgresql://u@db/app?sslmode=verify-ca&sslrootcert={ca}")
-    assert not args["ssl"].check_hostname and args["ssl"].verify_mode == ssl.CERT_REQUIRED
-
-
-def test_other_databases_are_refused(engine_module):
+def test_other_databases_are_refused(tmp_path, monkeypatch):
+    module = load_engine_module(tmp_path, monkeypatch, "mysql://u@db/app")
     with pytest.raises(ValueError, match="must point at PostgreSQL, not 'mysql'"):
-        engine_module.asyncpg_url("mysql://u@db/app")
+        module.database_url()
+
+    async def connect():
+        async with module.repository_engine.connect():
+            pass
+
+    with pytest.raises(ValueError, match="invalid DSN"):  # asyncpg's own refusal, as before
+        asyncio.run(connect())
+
+
+def test_error_messages_show_no_password(engine_module):
+    shown = engine_module._shown(("postgresql://u:secret@a:1,b:2/app?password=secret2&sslmode=prefer",
+                                  {"password": "secret3", "host": "db"}))
+    assert "secret" not in shown
+    assert "u:***@a:1,b:2/app" in shown and "sslmode=prefer" in shown and "host='db'" in shown
 
 
 def test_pool_options_reach_the_engine(tmp_path, monkeypatch):
@@ -118,7 +128,7 @@ def test_a_url_chosen_in_code_wins_until_reset(tmp_path, monkeypatch, database_u
         async with engine.connect() as conn:
             name = await conn.scalar(text("SELECT current_database()"))
         await module.engine.dispose()  # the engine holds connections to that database until then
-        module._chosen_url = None  # back to the variable, without connecting to its (unreachable) server
+        module._chosen = None  # back to the variable, without connecting to its (unreachable) server
         return engine, name
 
     engine, name = asyncio.run(check())
@@ -130,7 +140,7 @@ def test_a_url_chosen_in_code_wins_until_reset(tmp_path, monkeypatch, database_u
 def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database_url):
     raw = make_url(database_url)
     libpq = raw.set(drivername="postgresql").update_query_dict(
-        {"application_name": "unify-engine-test", "sslmode": "disable", "connect_timeout": "5",
+        {"application_name": "unify-engine-test", "sslmode": "disable",
          "options": "-c statement_timeout=4321"})
     module = load_engine_module(
         tmp_path, monkeypatch, libpq.render_as_string(hide_password=False),
@@ -366,13 +376,11 @@ def test_a_nested_init_callback_runs_from_the_engine_module(tmp_path, monkeypatc
     assert asyncio.run(run()) == {"tagged": [1, 2]}
 
 
-def test_a_server_given_in_pieces_becomes_one_url(engine_module):
-    url_of = engine_module._url_of
-    assert url_of(None, {"user": "bot", "password": "p@ss", "host": "db", "port": "5433", "database": "game",
-                         "min_size": 2, "max_size": 9}) == "postgresql://bot:p%40ss@db:5433/game"
-    # a Unix socket directory, as asyncpg took it, goes where asyncpg's dialect reads it
-    url, _ = engine_module.asyncpg_url(url_of(None, {"host": "/var/run/postgresql", "database": "game"}))
-    assert (url.host, url.database, url.query.get("host")) == (None, "game", "/var/run/postgresql")
-    assert url_of("postgresql://a@b/c", {}) == "postgresql://a@b/c"
+def test_a_server_given_in_pieces_goes_to_asyncpg_as_keywords(engine_module):
+    server_of = engine_module._server_of
+    pieces = {"user": "bot", "password": "p@ss", "host": "/var/run/postgresql", "port": "5433",
+              "database": "game", "min_size": 2, "max_size": 9, "command_timeout": 5, "ssl": None}
+    assert server_of(pieces) == {"user": "bot", "password": "p@ss", "host": "/var/run/postgresql",
+                                 "port": "5433", "database": "game"}
     with pytest.raises(TypeError, match="record_class"):
-        url_of(None, {"host": "db", "record_class": object})
+        server_of({"host": "db", "record_class": object})
