@@ -27,8 +27,9 @@ RUFF = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.whic
 
 # (example, rule) -> findings the migration still adds; lower these as the output improves
 NEW_FINDINGS = {
-    ("pepgmp", "E501"): 21,  # rewritten calls not yet wrapped as a formatter would
-    ("fleetlog", "E501"): 31,
+    # one SQL string literal, split over two lines, longer than the line whichever way it is
+    # laid out; a formatter leaves it as it is too
+    ("pepgmp", "E501"): 2,
 }
 
 
@@ -58,7 +59,7 @@ def test_counting_findings_per_file_and_rule() -> None:
     assert added_by_migration(migrated, legacy) == Counter()
 
 
-@pytest.mark.parametrize("name", ["pepgmp", "fleetlog"])
+@pytest.mark.parametrize("name", ["pepgmp", "fleetlog", "guildbot"])
 def test_migration_adds_no_more_ruff_findings_than_recorded(name: str, tmp_path: Path) -> None:
     legacy_root = copy_example(name, tmp_path / "legacy", as_git=False)
     migrated_root = copy_example(name, tmp_path / "migrated")

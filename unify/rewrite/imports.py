@@ -135,6 +135,14 @@ def _remove_unused(tree: cst.Module, context: CodemodContext, scheduled: list[Sc
         return tree
     edited = _remove_from(tree, context, affected)
     body = [edited.get(index, statement) for index, statement in enumerate(tree.body)]
+    # a removed import line takes no blank line with it: the group separation it opened
+    # (`import asyncpg` after the standard library) stays before the line that follows
+    for index, statement in enumerate(body):
+        blank = [line for line in tree.body[index].leading_lines if line.comment is None]
+        if statement is None and blank and index + 1 < len(body):
+            following = body[index + 1]
+            if following is not None and not following.leading_lines:
+                body[index + 1] = following.with_changes(leading_lines=blank)
     return tree.with_changes(body=[statement for statement in body if statement is not None])
 
 

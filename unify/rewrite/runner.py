@@ -27,7 +27,9 @@ from unify.files import auxiliary, collect, read_source, relative, shard_of
 from unify.facts.flow import Verdict
 from unify.rewrite.closure import ClosureFinding, check, legacy_program
 from unify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
+from unify.rewrite.import_order import import_style
 from unify.rewrite.imports import run_on_tree
+from unify.rewrite.wrapping import wrap_changed
 from unify.rewrite.dependencies import declare_sqlalchemy
 from unify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
                                   Unchanged)
@@ -82,6 +84,15 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     new = tree.bytes
     if new == source:
         return Unchanged(rel, tuple(left_alone))
+    # statements the migration made longer than the target's lines, laid out as a formatter would
+    limit = import_style(plan.root, plan.import_root).line_length
+    try:
+        old_text = source.decode(tree.encoding)
+    except (UnicodeDecodeError, LookupError):
+        old_text = ""
+    wrapped = wrap_changed(tree, old_text, limit)
+    if wrapped is not tree:
+        new = wrapped.bytes
     try:
         compile(new, filename, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
     except SyntaxError as err:
