@@ -48,27 +48,45 @@ def test_a_long_rewritten_call_is_opened_from_the_outside_in():
     assert wrapped(out, old=out) == out  # nothing new: nothing to do
 
 
-def test_strings_over_several_lines_get_lines_of_their_own():
+def test_a_statement_spread_over_lines_is_laid_out_afresh():
+    # the statement is read on one line, as a formatter reads it, then opened again
     out = wrapped('''
         class Repo:
             async def get(self, key, status, rows):
                 async with self.pool.connect() as conn:
-                    await execute_many(conn, text("INSERT INTO alerts (camera_id, alert_type) "
-                        "VALUES (:p1, :p2)"), [{"p1": values[0], "p2": values[1], "p3": values[2]} for values in rows])
+                    deleted = command_status(await conn.execute(
+                        text("DELETE FROM detections WHERE camera_id = :camera_id AND frame_id BETWEEN :a AND :b"),
+                        {"camera_id": key, "a": 1, "b": 2},
+                    ), "DELETE")
                     return 1
     ''')
     expected = [
-        "            await execute_many(",
-        "                conn,",
-        "                text(",
-        '                    "INSERT INTO alerts (camera_id, alert_type) "',
-        '                    "VALUES (:p1, :p2)"',
+        "            deleted = command_status(",
+        "                await conn.execute(",
+        "                    text(",
+        '                        "DELETE FROM detections WHERE camera_id = :camera_id AND frame_id BETWEEN :a AND :b"',
+        "                    ),",
+        '                    {"camera_id": key, "a": 1, "b": 2},',
         "                ),",
+        '                "DELETE",',
+        "            )",
     ]
     lines = out.splitlines()
     start = lines.index(expected[0])
     assert lines[start:start + len(expected)] == expected
     compile(out, "out.py", "exec")
+    # a comment inside the brackets keeps the author's layout
+    commented = '''
+        class Repo:
+            async def get(self, key, status, rows):
+                async with self.pool.connect() as conn:
+                    deleted = command_status(await conn.execute(  # the frames of one camera
+                        text("DELETE FROM detections WHERE camera_id = :camera_id AND frame_id BETWEEN :a AND :b"),
+                        {"camera_id": key, "a": 1, "b": 2},
+                    ), "DELETE")
+                    return 1
+    '''
+    assert wrapped(commented) == textwrap.dedent(commented)
 
 
 def test_lines_the_migration_did_not_touch_stay_as_they_are():

@@ -108,9 +108,13 @@ MUTATIONS = {
     "lost commit": (  # the engine without autocommit, and no commit before the connection closes
         "src/repositories/camera_repository.py",
         "        async with self._pool.connect() as conn:\n"
-        "            result = command_status(await conn.execute(text(UPDATE_CAMERA_STATUS_SQL)",
+        "            result = command_status(\n"
+        "                await conn.execute(\n"
+        "                    text(UPDATE_CAMERA_STATUS_SQL)",
         "        async with __import__(\"src.database.engine\", fromlist=[\"engine\"]).engine.connect() as conn:\n"
-        "            result = command_status(await conn.execute(text(UPDATE_CAMERA_STATUS_SQL)",
+        "            result = command_status(\n"
+        "                await conn.execute(\n"
+        "                    text(UPDATE_CAMERA_STATUS_SQL)",
         "PostgreSQLCameraRepository.update_status", "table cameras"),
     "json changes type": (
         "src/repositories/camera_repository.py", "        return json.loads(config)\n", "        return config\n",

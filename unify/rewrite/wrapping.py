@@ -49,7 +49,11 @@ class _Wrapper(cst.CSTTransformer):
         lines = self._lines(updated_node, indent)
         if not any(len(line) > self.limit and line not in self.old_lines for line in lines):
             return updated_node
-        statement = updated_node.body[0]
+        statement = _flattened(updated_node.body[0])
+        if statement is None:
+            return updated_node  # comments inside the statement: its author's layout stays
+        if _fits(statement, self.module, indent, self.limit):
+            return updated_node.with_changes(body=[statement])
         laid = _lay_out(statement, self.module, indent, self.limit, depth=0)
         if laid is statement:
             return updated_node
@@ -151,7 +155,7 @@ def _open(node: cst.CSTNode, extra: str, closing: str, one_line_body: bool) -> c
             comma = cst.MaybeSentinel.DEFAULT if last else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         else:
             comma = cst.Comma(whitespace_after=newline(closing if last else extra))
-        item = item.with_changes(comma=comma)
+        item = item.with_changes(comma=comma, value=_shifted(item.value, extra))
         if isinstance(item.value, cst.ConcatenatedString):
             item = item.with_changes(value=_aligned(item.value, newline(extra)))
         if isinstance(item, cst.Arg):
@@ -166,6 +170,56 @@ def _open(node: cst.CSTNode, extra: str, closing: str, one_line_body: bool) -> c
                                  rbracket=cst.RightSquareBracket(whitespace_before=closing_space))
     return node.with_changes(elements=opened, lbrace=cst.LeftCurlyBrace(whitespace_after=newline(extra)),
                              rbrace=cst.RightCurlyBrace(whitespace_before=closing_space))
+
+
+def _flattened(statement: cst.BaseSmallStatement) -> cst.BaseSmallStatement | None:
+    """The statement on one line, as a formatter first sees it; None when a comment sits
+    inside its brackets."""
+    class Flatten(cst.CSTTransformer):
+        commented = False
+
+        def leave_ParenthesizedWhitespace(self, original_node, updated_node):
+            if updated_node.first_line.comment is not None or any(
+                    line.comment is not None for line in updated_node.empty_lines):
+                Flatten.commented = True
+            return cst.SimpleWhitespace("")
+
+        def leave_Comma(self, original_node, updated_node):
+            return updated_node.with_changes(whitespace_before=cst.SimpleWhitespace(""),
+                                             whitespace_after=cst.SimpleWhitespace(" "))
+
+        def leave_ConcatenatedString(self, original_node, updated_node):
+            return updated_node.with_changes(whitespace_between=cst.SimpleWhitespace(" "))
+
+        def leave_Call(self, original_node, updated_node):
+            return updated_node.with_changes(args=_no_trailing_comma(list(updated_node.args)))
+
+        def leave_List(self, original_node, updated_node):
+            return updated_node.with_changes(elements=_no_trailing_comma(list(updated_node.elements)))
+
+        def leave_Dict(self, original_node, updated_node):
+            return updated_node.with_changes(elements=_no_trailing_comma(list(updated_node.elements)))
+
+    flat = statement.visit(Flatten())
+    return None if Flatten.commented else flat
+
+
+def _no_trailing_comma(items: list) -> list:
+    if items and isinstance(items[-1].comma, cst.Comma):
+        items[-1] = items[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return items
+
+
+def _shifted(value: cst.CSTNode, extra: str) -> cst.CSTNode:
+    """`value` moved `extra` further right: the lines it already spread over (its author's
+    layout, relative to the statement's first line) move with it."""
+    class Shift(cst.CSTTransformer):
+        def leave_ParenthesizedWhitespace(self, original_node, updated_node):
+            if not updated_node.indent:
+                return updated_node
+            return updated_node.with_changes(last_line=cst.SimpleWhitespace(extra + updated_node.last_line.value))
+
+    return value.visit(Shift())
 
 
 def _wraps_strings(value: cst.BaseExpression) -> bool:
