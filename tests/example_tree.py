@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -17,6 +18,17 @@ def git(cwd: Path, *args: str) -> str:
                                  "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin:/usr/local/bin",
                                  "HOME": str(cwd)})
     return result.stdout
+
+
+def git_tree(root: Path, files: dict[str, str]) -> Path:
+    """A git repository of `files` (path -> dedented text, line numbers as written), committed."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "legacy")
+    return root
 
 
 def copy_example(name: str, destination: Path, as_git: bool = True) -> Path:

@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from example_tree import git_tree
 from unify.cli import app
 
 APP = """
@@ -43,14 +43,6 @@ TEST = """
 """
 
 
-def _tree(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(textwrap.dedent(text))
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "legacy"]):
-        subprocess.run(["git", *args], cwd=root, check=True)
-
-
 def _own_suite(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root,
@@ -58,7 +50,7 @@ def _own_suite(root: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_patch_follows_create_pool_and_the_test_still_passes(tmp_path):
-    _tree(tmp_path, {"app/__init__.py": "", "app/db.py": APP, "tests/test_db.py": TEST})
+    git_tree(tmp_path, {"app/__init__.py": "", "app/db.py": APP, "tests/test_db.py": TEST})
     before = _own_suite(tmp_path)
     assert before.returncode == 0, before.stdout + before.stderr
 
@@ -78,7 +70,7 @@ def test_the_patch_follows_create_pool_and_the_test_still_passes(tmp_path):
 def test_a_patch_the_new_call_would_not_satisfy_stops_the_run(tmp_path):
     # min_size goes to the engine module, so use_database_url() is called without it and the
     # test's assertion about the call could not hold: the patch stays and the run is refused
-    _tree(tmp_path, {
+    git_tree(tmp_path, {
         "app/__init__.py": "",
         "app/db.py": APP.replace('os.environ["DATABASE_URL"])', 'os.environ["DATABASE_URL"], min_size=2)'),
         "tests/test_db.py": TEST,

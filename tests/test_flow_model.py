@@ -6,12 +6,12 @@ Each tree is a small application written in a shape met in real asyncpg code bas
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from example_tree import git_tree
 from unify.cli import app
 from unify.facts.flow import Program, Verdict
 from unify.rewrite.closure import check
@@ -290,14 +290,6 @@ def test_closure_check_finds_asyncpg_calls_left_on_sqlalchemy_objects():
                         ("repo.py", "self.pool.fetchval(...)")]
 
 
-def _git_tree(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(textwrap.dedent(text))
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "legacy"]):
-        subprocess.run(["git", *args], cwd=root, check=True)
-
-
 def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
     # LISTEN on a pooled connection: the codemod has no rewrite for it, and moving the pool
     # without it would leave it on a SQLAlchemy connection
@@ -323,7 +315,7 @@ def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
                 return Stats(await asyncpg.create_pool(os.environ["DATABASE_URL"]))
         """,
     }
-    _git_tree(tmp_path, legacy)
+    git_tree(tmp_path, legacy)
     before = (tmp_path / "service.py").read_text()
     result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write", "--format", "json"])
     assert result.exit_code == 1, result.output
@@ -575,7 +567,7 @@ def test_tests_checking_asyncpg_calls_on_a_mock_handed_to_a_rewritten_function_a
 
 
 def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):
-    _git_tree(tmp_path, {
+    git_tree(tmp_path, {
         "repo.py": """
             import os
 
@@ -624,7 +616,7 @@ def test_risk_tiers_say_how_sure_the_tool_is(tmp_path):
 
 
 def test_a_local_connection_of_its_own_keeps_its_annotation(tmp_path):
-    _git_tree(tmp_path, {
+    git_tree(tmp_path, {
         "app.py": """
             import os
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 from typer.testing import CliRunner
 
+from example_tree import git_tree
 from unify.cli import app
 from unify.rewrite.import_check import importers, starts_at_import
 
@@ -54,16 +53,8 @@ APP = {
 }
 
 
-def _tree(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(textwrap.dedent(text))
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "legacy"]):
-        subprocess.run(["git", *args], cwd=root, check=True)
-
-
 def test_a_module_that_no_longer_imports_stops_the_write(tmp_path):
-    _tree(tmp_path, APP)
+    git_tree(tmp_path, APP)
     result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write", "--format", "json",
                                       "--python", sys.executable])
     assert result.exit_code == 1, result.output
@@ -87,7 +78,7 @@ def test_a_module_that_no_longer_imports_stops_the_write(tmp_path):
 
 def test_modules_that_import_both_times_let_the_write_go_on(tmp_path):
     files = {rel: text for rel, text in APP.items() if rel != "app/records.py"}
-    _tree(tmp_path, files)
+    git_tree(tmp_path, files)
     result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write", "--format", "json",
                                       "--python", sys.executable])
     assert result.exit_code == 0, result.output
@@ -98,7 +89,7 @@ def test_modules_that_import_both_times_let_the_write_go_on(tmp_path):
 
 
 def test_without_the_projects_interpreter_it_says_it_did_not_run(tmp_path):
-    _tree(tmp_path, APP)
+    git_tree(tmp_path, APP)
     data = json.loads(CliRunner().invoke(app, ["migrate", str(tmp_path), "--format", "json"]).stdout)
     assert data["import_check"] is None
     assert any(n.startswith("import check not run: no interpreter of the project's own environment")

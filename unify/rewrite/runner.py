@@ -193,19 +193,16 @@ def run(
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files.python) > 1 else None
     try:
-        result, plan = _run(files, names, settings, pool, progress, shard)
+        return _run(files, names, settings, pool, progress, shard, python if import_check else False)
     finally:
         if pool is not None:
             pool.shutdown()
-    if shard is None and import_check and result.pending and not result.blocking:
-        _import_check(files, plan, result, python)
-    return result, plan
 
 
-def _import_check(files, plan: MigrationPlan, result: RunResult, python: Path | None) -> None:
+def _import_check(root: Path, sources: dict[str, str], plan: MigrationPlan, result: RunResult,
+                  python: Path | None) -> None:
     """Every changed module of the application, and the generated ones, imported by the
     project's own interpreter before and after (see unify.rewrite.import_check)."""
-    root = files.root
     interpreter = project_python(root, python)
     if interpreter is None:
         result.notes.append("import check not run: no interpreter of the project's own environment was found "
@@ -219,7 +216,7 @@ def _import_check(files, plan: MigrationPlan, result: RunResult, python: Path | 
         if outcome.path.endswith(".py") and not auxiliary(outcome.path) and path.is_relative_to(import_root):
             changed[outcome.path] = ".".join(path.relative_to(import_root).with_suffix("").parts).removesuffix(".__init__")
     # the application's modules that import a migrated one (and may import a name it lost)
-    sources = {rel: text for rel, text in _sources(files).items() if not auxiliary(rel)}
+    sources = {rel: text for rel, text in sources.items() if not auxiliary(rel)}
     modules = {**changed, **importers(sources, changed, import_root, root)}
     texts = {rel: new_texts[rel].decode("utf-8", "replace") if rel in new_texts else sources.get(rel, "")
              for rel in modules}
@@ -239,7 +236,10 @@ def _import_check(files, plan: MigrationPlan, result: RunResult, python: Path | 
 
 
 
-def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, MigrationPlan]:
+def _run(files, names, settings, pool, progress, shard,
+         python: Path | None | bool = None) -> tuple[RunResult, MigrationPlan]:
+    """`python`: the interpreter for the import check (None: the project's own, if found;
+    False: no import check)."""
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False)
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
@@ -316,6 +316,8 @@ def _run(files, names, settings, pool, progress, shard) -> tuple[RunResult, Migr
     if model_error:
         result.closure.append(ClosureFinding("", 0, "unify", f"{redact_text(model_error)}; nothing can be proven, so "
                                              "nothing is written (please report this)"))
+    if shard is None and python is not False and result.pending and not result.blocking:
+        _import_check(files.root, sources, plan, result, python)
     return result, plan
 
 

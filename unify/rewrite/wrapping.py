@@ -2,8 +2,9 @@
 
 A rewritten call (`first_record(await conn.execute(text("..."), {"p1": key}))`) is often
 longer than the line it replaced. After the codemods, every simple statement that has a
-line the old file did not have, longer than the target's line length, gets its brackets
-opened from the outside in, as black and ruff's formatter do: first the outermost call's
+line the old file did not have, longer than the target's line length, is read on one line
+(unless a comment sits inside it) and gets its brackets opened from the outside in, as
+black and ruff's formatter do: first the outermost call's
 arguments on one indented line of their own, and where that line is still too long, one
 argument per line with a trailing comma, then the same inside each argument that still
 does not fit. Lines the migration did not touch are never reformatted, so a review diff
@@ -65,8 +66,7 @@ class _Wrapper(cst.CSTTransformer):
 
 
 def _lay_out(node: cst.CSTNode, module: cst.Module, indent: str, limit: int, depth: int) -> cst.CSTNode:
-    """The outermost bracket of `node` (a call's arguments, a list, a dict) whose contents
-    are on one line, opened."""
+    """The outermost bracket of `node` (a call's arguments, a list, a dict), opened."""
     if depth > 6:
         return node
     bracket = _outermost_bracket(node)
@@ -89,9 +89,6 @@ def _lay_out(node: cst.CSTNode, module: cst.Module, indent: str, limit: int, dep
         line = indent + extra + module.code_for_node(item.with_changes(comma=cst.MaybeSentinel.DEFAULT)) + ","
         if len(line) > limit:
             item = item.with_changes(value=_lay_out(item.value, module, indent, limit, depth + 1))
-        elif "\n" in line and _wraps_strings(item.value):
-            # `text("..." "...")` over two lines: the strings get lines of their own, aligned
-            item = item.with_changes(value=_open(item.value, extra + _INDENT, extra, one_line_body=True))
         opened.append(item)
     return _replace(node, bracket, _with_items(exploded, opened))
 
@@ -108,36 +105,20 @@ def _with_items(node: cst.CSTNode, items: list) -> cst.CSTNode:
 
 
 def _outermost_bracket(node: cst.CSTNode) -> cst.CSTNode | None:
-    """The first bracket, outermost first, whose items are all on one line."""
+    """The first bracket, outermost first (the statement is on one line: see _flattened)."""
     found: list[cst.CSTNode] = []
 
     class Finder(cst.CSTVisitor):
         def on_visit(self, child: cst.CSTNode) -> bool:
             if found or isinstance(child, cst.Lambda):
                 return False
-            if isinstance(child, _BRACKETS) and _items(child) and not _laid_out(child):
+            if isinstance(child, _BRACKETS) and _items(child):
                 found.append(child)
                 return False
             return True
 
     node.visit(Finder())
     return found[0] if found else None
-
-
-def _breaks(whitespace: object) -> bool:
-    return isinstance(whitespace, cst.ParenthesizedWhitespace)
-
-
-def _laid_out(node: cst.CSTNode) -> bool:
-    """Whether the bracket's items are already spread over lines (by its author or by us)."""
-    if isinstance(node, cst.Call):
-        opening = node.whitespace_before_args
-    elif isinstance(node, cst.List):
-        opening = node.lbracket.whitespace_after
-    else:
-        opening = node.lbrace.whitespace_after
-    return _breaks(opening) or any(
-        isinstance(item.comma, cst.Comma) and _breaks(item.comma.whitespace_after) for item in _items(node))
 
 
 def _open(node: cst.CSTNode, extra: str, closing: str, one_line_body: bool) -> cst.CSTNode:
@@ -155,9 +136,7 @@ def _open(node: cst.CSTNode, extra: str, closing: str, one_line_body: bool) -> c
             comma = cst.MaybeSentinel.DEFAULT if last else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         else:
             comma = cst.Comma(whitespace_after=newline(closing if last else extra))
-        item = item.with_changes(comma=comma, value=_shifted(item.value, extra))
-        if isinstance(item.value, cst.ConcatenatedString):
-            item = item.with_changes(value=_aligned(item.value, newline(extra)))
+        item = item.with_changes(comma=comma)
         if isinstance(item, cst.Arg):
             trailing = newline(closing) if one_line_body and last else cst.SimpleWhitespace("")
             item = item.with_changes(whitespace_after_arg=trailing)
@@ -208,34 +187,6 @@ def _no_trailing_comma(items: list) -> list:
     if items and isinstance(items[-1].comma, cst.Comma):
         items[-1] = items[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return items
-
-
-def _shifted(value: cst.CSTNode, extra: str) -> cst.CSTNode:
-    """`value` moved `extra` further right: the lines it already spread over (its author's
-    layout, relative to the statement's first line) move with it."""
-    class Shift(cst.CSTTransformer):
-        def leave_ParenthesizedWhitespace(self, original_node, updated_node):
-            if not updated_node.indent:
-                return updated_node
-            return updated_node.with_changes(last_line=cst.SimpleWhitespace(extra + updated_node.last_line.value))
-
-    return value.visit(Shift())
-
-
-def _wraps_strings(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and not _laid_out(value) and len(value.args) == 1 \
-        and isinstance(value.args[0].value, cst.ConcatenatedString)
-
-
-def _aligned(strings: cst.ConcatenatedString, newline: cst.ParenthesizedWhitespace) -> cst.ConcatenatedString:
-    """Implicitly concatenated strings that continue on the next lines start where the first
-    one does, once it has a line of its own."""
-    right = strings.right
-    if isinstance(right, cst.ConcatenatedString):
-        right = _aligned(right, newline)
-    between = newline if isinstance(strings.whitespace_between, cst.ParenthesizedWhitespace) \
-        else strings.whitespace_between
-    return strings.with_changes(right=right, whitespace_between=between)
 
 
 def _replace(node: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
