@@ -1,4 +1,4 @@
-"""How fast `unify migrate` goes through a large monorepo, next to libcst doing nothing.
+"""How fast `pgunify migrate` goes through a large monorepo, next to libcst doing nothing.
 
 The yardstick is libcst's own no-op codemod over the same tree with the same number of
 processes: it parses and renders every file and changes none, so it is the floor of any
@@ -6,7 +6,7 @@ libcst-based tool. Runs are interleaved (the order alternates by round) and repe
 machine is shared, so medians and ratios are what to read, not single times.
 
 Three questions, three tables:
-  cold  unify migrate --diff --jobs 2 with an empty cache vs the no-op (target: <= 1.3x)
+  cold  pgunify migrate --diff --jobs 2 with an empty cache vs the no-op (target: <= 1.3x)
   warm  the same run again over the unchanged tree, served by the per-file cache
         (target: <= 10% of the cold time)
   peak  the largest resident memory of the whole process tree (all processes added up,
@@ -40,7 +40,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def unify_command(tree: Path, jobs: int) -> list[str]:
-    return [sys.executable, "-m", "unify", "migrate", str(tree), "--diff", "--jobs", str(jobs)]
+    return [sys.executable, "-m", "pgunify", "migrate", str(tree), "--diff", "--jobs", str(jobs)]
 
 
 def noop_command(tree: Path, jobs: int) -> list[str]:
@@ -89,7 +89,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict:
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
-    if proc.returncode not in (0, 1):  # unify exits 1 when changes are pending, as a dry run does here
+    if proc.returncode not in (0, 1):  # pgunify exits 1 when changes are pending, as a dry run does here
         raise RuntimeError(f"{' '.join(command[:6])} ... exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
     return {"wall_s": round(wall, 3), "peak_rss_mb": round(peak[0] / 1048576, 1)}
 
@@ -110,7 +110,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "libcst": version("libcst"),
-        "unify": version("unify"),
+        "pgunify": version("pgunify"),
         "load_average_at_start": _load(),
     }
 
@@ -120,13 +120,13 @@ def run(files: int, rounds: int, jobs: int, memory_sizes: tuple[int, ...], seed:
     stats = generate(tree, files, seed)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFY_")}
     base_env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # unify runs from a frozen copy of its code: the cache's fingerprint covers every module of
-    # unify, so an edit in a shared checkout between the cold and the warm run would empty it
+    # pgunify runs from a frozen copy of its code: the cache's fingerprint covers every module of
+    # pgunify, so an edit in a shared checkout between the cold and the warm run would empty it
     code = workdir / "code"
     if code.exists():
         shutil.rmtree(code)
-    shutil.copytree(ROOT / "unify", code / "unify", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "codemods", code / "unify" / "codemods", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "pgunify", code / "pgunify", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "codemods", code / "pgunify" / "codemods", ignore=shutil.ignore_patterns("__pycache__"))
     unify_env = dict(base_env, PYTHONPATH=str(code))
     rows: list[dict] = []
 
@@ -136,7 +136,7 @@ def run(files: int, rounds: int, jobs: int, memory_sizes: tuple[int, ...], seed:
     for number in range(rounds):
         cache_dir = workdir / f"cache-{number}"
         env = dict(unify_env, UNIFY_CACHE_DIR=str(cache_dir))
-        order = ("noop", "unify") if number % 2 == 0 else ("unify", "noop")
+        order = ("noop", "pgunify") if number % 2 == 0 else ("pgunify", "noop")
         row: dict = {"round": number + 1, "order": list(order), "load_average": _load()}
         for which in order:
             if which == "noop":
@@ -148,7 +148,7 @@ def run(files: int, rounds: int, jobs: int, memory_sizes: tuple[int, ...], seed:
         row["warm_over_cold"] = round(row["warm"]["wall_s"] / row["cold"]["wall_s"], 3)
         rows.append(row)
         (workdir / "rounds.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")  # in case the run is cut short
-        print(f"round {number + 1}: noop {row['noop']['wall_s']:.1f}s  unify cold {row['cold']['wall_s']:.1f}s "
+        print(f"round {number + 1}: noop {row['noop']['wall_s']:.1f}s  pgunify cold {row['cold']['wall_s']:.1f}s "
               f"({row['cold_over_noop']:.2f}x)  warm {row['warm']['wall_s']:.2f}s ({row['warm_over_cold']:.1%} of cold)",
               flush=True)
 
@@ -170,7 +170,7 @@ def run(files: int, rounds: int, jobs: int, memory_sizes: tuple[int, ...], seed:
         "benchmark": "codemod_throughput",
         "machine": dict(machine(), load_average_at_end=_load()),
         "commands": {
-            "unify": " ".join(["python"] + unify_command(Path("TREE"), jobs)[1:]),
+            "pgunify": " ".join(["python"] + unify_command(Path("TREE"), jobs)[1:]),
             "noop": " ".join(["python"] + noop_command(Path("TREE"), jobs)[1:]),
         },
         "tree": {"files": stats.files, "lines": stats.lines, "asyncpg_files": stats.asyncpg_files, "seed": seed},
@@ -207,11 +207,11 @@ def main() -> None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         results = run(args.files, args.rounds, args.jobs, sizes, args.seed, args.workdir)
     else:
-        with tempfile.TemporaryDirectory(prefix="unify-codemod-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="pgunify-codemod-bench-") as tmp:
             results = run(args.files, args.rounds, args.jobs, sizes, args.seed, Path(tmp))
     results["mode"] = "quick" if args.quick else "full"
     m = results["median"]
-    print(f"\nmedians over {len(results['rounds'])} rounds: noop {m['noop_s']:.1f}s, unify cold {m['cold_s']:.1f}s "
+    print(f"\nmedians over {len(results['rounds'])} rounds: noop {m['noop_s']:.1f}s, pgunify cold {m['cold_s']:.1f}s "
           f"({m['cold_over_noop']:.2f}x the no-op), warm {m['warm_s']:.2f}s ({m['warm_over_cold']:.1%} of cold)")
     print("targets: " + ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in results["targets"].items()))
     if args.json:

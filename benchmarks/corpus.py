@@ -1,10 +1,10 @@
-"""`unify migrate --write` on a folder of local snapshots of real codebases, measured.
+"""`pgunify migrate --write` on a folder of local snapshots of real codebases, measured.
 
 For every sub-folder of SNAPSHOTS (one repository each, usually a git work tree), the
 harness copies the files (without `.git`) to a temporary directory, commits them to a
 fresh git repository, and runs
 
-    unify migrate --write -j 1 --format json --report report.json
+    pgunify migrate --write -j 1 --format json --report report.json
 
 then records:
 
@@ -23,10 +23,10 @@ then records:
   report         changes per risk tier, sites left alone, statements proven, failed and
                  skipped files (from the JSON report of the run)
   no longer parse  `.py` files that compiled before the write and do not compile after it
-  second run     whether a second `unify migrate --write` on the committed result changes
+  second run     whether a second `pgunify migrate --write` on the committed result changes
                  any file (`git status --porcelain`)
 
-The `$n` counter is plain `ast` and shares no code with unify, so it can disagree with it.
+The `$n` counter is plain `ast` and shares no code with pgunify, so it can disagree with it.
 A call counts when its method is fetch, fetchrow, fetchval, execute, executemany,
 prepare, cursor or copy_from_query and its first argument is SQL text containing a `$1`
 style placeholder: a string literal (implicit concatenation included), the constant parts
@@ -37,7 +37,7 @@ literals reach it.
 It needs git and nothing from the network; it is not part of the test suite.
 
     python benchmarks/corpus.py SNAPSHOTS --json results.json [--markdown table.md]
-        [--only NAME]... [--timeout 300] [--keep DIR] [--unify PATH/TO/unify]
+        [--only NAME]... [--timeout 300] [--keep DIR] [--pgunify PATH/TO/pgunify]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ SQL_METHODS = frozenset(
 )
 DRIVER_HELPERS = ("driver_connection", "asyncpg_connection")
 PLACEHOLDER = re.compile(r"\$\d")
-SKIP_DIRS = frozenset({".git", ".unify", ".venv", "venv", "node_modules", "__pycache__"})
+SKIP_DIRS = frozenset({".git", ".pgunify", ".venv", "venv", "node_modules", "__pycache__"})
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -308,7 +308,7 @@ def compiles(root: Path) -> set[str]:
     return good
 
 
-# --------------------------------------------------------------------------- running unify
+# --------------------------------------------------------------------------- running pgunify
 
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
@@ -332,12 +332,12 @@ class Run:
     stderr: str
 
 
-def run_migrate(unify: str, target: Path, report: Path, timeout: float, env: dict) -> Run:
+def run_migrate(pgunify: str, target: Path, report: Path, timeout: float, env: dict) -> Run:
     out_path, err_path = report.with_suffix(".stdout"), report.with_suffix(".stderr")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [unify, "migrate", str(target), "--write", "-j", "1", "--format", "json", "--report", str(report)],
+            [pgunify, "migrate", str(target), "--write", "-j", "1", "--format", "json", "--report", str(report)],
             stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         deadline = started + timeout
@@ -379,7 +379,7 @@ def tracebacks(text: str) -> list[dict]:
             elif follow and not follow.startswith((" ", "\t")) and TRACEBACK not in follow:
                 exception = follow.strip()[:300]
                 break
-        own = [f for f in frames if re.search(r"/(unify|codemods)/", f)]
+        own = [f for f in frames if re.search(r"/(pgunify|codemods)/", f)]
         found.append({"exception": exception, "frame": frames[-1] if frames else None,
                       "tool_frame": own[-1] if own else None})
     return found
@@ -422,7 +422,7 @@ def summarise_report(report: dict) -> dict:
     }
 
 
-def measure(snapshot: Path, unify: str, timeout: float, keep: Path | None) -> dict:
+def measure(snapshot: Path, pgunify: str, timeout: float, keep: Path | None) -> dict:
     name = snapshot.name
     with tempfile.TemporaryDirectory(prefix=f"corpus-{name}-") as tmp:
         base = Path(keep) / name if keep else Path(tmp)
@@ -437,7 +437,7 @@ def measure(snapshot: Path, unify: str, timeout: float, keep: Path | None) -> di
 
         # cold (a cache of its own), and tracebacks in Python's plain format
         env = dict(os.environ, UNIFY_CACHE_DIR=str(base / "cache"), TYPER_STANDARD_TRACEBACK="1")
-        first = run_migrate(unify, target, base / "report.json", timeout, env)
+        first = run_migrate(pgunify, target, base / "report.json", timeout, env)
         try:
             report = json.loads((base / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -448,8 +448,8 @@ def measure(snapshot: Path, unify: str, timeout: float, keep: Path | None) -> di
         second_changed: list[str] | None = None
         second = None
         if first.exit != "timeout":
-            _commit_all(target, "unify migrate --write")
-            second = run_migrate(unify, target, base / "report2.json", timeout, env)
+            _commit_all(target, "pgunify migrate --write")
+            second = run_migrate(pgunify, target, base / "report2.json", timeout, env)
             second_changed = [line for line in _git(target, "status", "--porcelain").splitlines() if line]
 
         result = {
@@ -528,9 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="measure only this sub-folder (repeatable)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per migrate run (default 300)")
     parser.add_argument("--keep", type=Path, help="keep the migrated trees and reports under this folder")
-    default_unify = Path(sys.executable).with_name("unify")
-    parser.add_argument("--unify", default=str(default_unify) if default_unify.exists() else "unify",
-                        help="the unify executable (default: the one beside this Python)")
+    default_unify = Path(sys.executable).with_name("pgunify")
+    parser.add_argument("--pgunify", default=str(default_unify) if default_unify.exists() else "pgunify",
+                        help="the pgunify executable (default: the one beside this Python)")
     args = parser.parse_args(argv)
 
     snapshots = sorted(p for p in args.snapshots.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -539,8 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for snapshot in snapshots:
         print(f"{snapshot.name} …", file=sys.stderr, flush=True)
-        results.append(measure(snapshot, args.unify, args.timeout, args.keep))
-        args.json.write_text(json.dumps({"unify": args.unify, "results": results}, indent=2) + "\n",
+        results.append(measure(snapshot, args.pgunify, args.timeout, args.keep))
+        args.json.write_text(json.dumps({"pgunify": args.pgunify, "results": results}, indent=2) + "\n",
                              encoding="utf-8")
     table = markdown(results)
     print(table)

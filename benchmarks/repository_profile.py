@@ -1,4 +1,4 @@
-"""Where the time of a repository call goes, before and after `unify migrate`.
+"""Where the time of a repository call goes, before and after `pgunify migrate`.
 
     python benchmarks/repository_profile.py [--workload NAME]... [--ops N] [--what-if CHANGE]...
                                             [--json FILE] [--quick]
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"what_if": args.what_if, "workloads": []}
     out: list[str] = []
     with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unify-profile-")))
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgunify-profile-")))
         copies = make_copies(workdir, log)
         server, url = stack.enter_context(_database(args.dsn, log))
 

@@ -1,4 +1,4 @@
-"""Repository throughput, before and after `unify migrate`, on the bundled pepgmp example.
+"""Repository throughput, before and after `pgunify migrate`, on the bundled pepgmp example.
 
     python benchmarks/repository_throughput.py [--quick] [--rounds N] [--json FILE]
         [--workload NAME]... [--what-if CHANGE]... [--latency-ms MS] [--scale F] [--dsn URL]
@@ -6,8 +6,8 @@
 What it does:
 
 1. copies examples/pepgmp twice into a temporary directory: `legacy` as it is, and
-   `migrated`, on which `unify migrate --write --allow-dirty` runs;
-2. provisions PostgreSQL (unify.postgres: --dsn / UNIFY_DATABASE_URL, a local server,
+   `migrated`, on which `pgunify migrate --write --allow-dirty` runs;
+2. provisions PostgreSQL (pgunify.postgres: --dsn / UNIFY_DATABASE_URL, a local server,
    Docker, ...) and creates a scratch database, dropped at the end;
 3. starts one process per side (both copies have a package named `src`), each with the
    application's own DatabaseService: an asyncpg pool (min 5, max 20) on the legacy side,
@@ -98,7 +98,7 @@ QUICK = Sizes(rounds=2, warmup_fraction=0.5, cameras=20, alerts=200, detections=
 
 
 def make_copies(workdir: Path, log) -> dict[str, Any]:
-    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".unify", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify", "*.pyc")
     legacy = workdir / "legacy"
     migrated = workdir / "migrated"
     shutil.copytree(EXAMPLE, legacy, ignore=ignore)
@@ -108,7 +108,7 @@ def make_copies(workdir: Path, log) -> dict[str, Any]:
     env = dict(os.environ, UNIFY_NO_CACHE="1")
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "unify", "migrate", str(migrated), "--write", "--allow-dirty", "--no-diff", "--format", "json"],
+        [sys.executable, "-m", "pgunify", "migrate", str(migrated), "--write", "--allow-dirty", "--no-diff", "--format", "json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -117,7 +117,7 @@ def make_copies(workdir: Path, log) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(
-            f"unify migrate failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}\n{proc.stdout[-4000:]}"
+            f"pgunify migrate failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}\n{proc.stdout[-4000:]}"
         )
     report = json.loads(proc.stdout)
     service = (migrated / "src" / "services" / "database_service.py").read_text(encoding="utf-8")
@@ -396,7 +396,7 @@ def _delayed(url: str, delay: float, stack: contextlib.ExitStack) -> tuple[str, 
 
 @contextlib.contextmanager
 def _database(dsn: str | None, log) -> Iterator[tuple[Any, str]]:
-    from unify.postgres import provision, scratch_database
+    from pgunify.postgres import provision, scratch_database
 
     with provision(dsn=dsn) as server:
         log(f"PostgreSQL: {server.describe()}")
@@ -407,7 +407,7 @@ def _database(dsn: str | None, log) -> Iterator[tuple[Any, str]]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Throughput of the pepgmp repositories before (asyncpg pool) and after "
-        "(shared SQLAlchemy engine) `unify migrate`.",
+        "(shared SQLAlchemy engine) `pgunify migrate`.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that it runs (numbers mean nothing)")
     parser.add_argument("--rounds", type=int, help=f"measured rounds (default {FULL.rounds}, quick {QUICK.rounds})")
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             for side in SIDES:
                 shutil.rmtree(workdir / side, ignore_errors=True)
         else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unify-bench-")))
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgunify-bench-")))
         copies = make_copies(workdir, log)
         server, url = stack.enter_context(_database(args.dsn, log))
         app_url, rtt_ms = url, None

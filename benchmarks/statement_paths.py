@@ -5,7 +5,7 @@ path, to price the choices that the repository codemod could make:
 
   asyncpg          pool.acquire() + fetchrow: the original
   core             engine.connect() on the AUTOCOMMIT view + execute(text()): what
-                   `unify migrate` generates
+                   `pgunify migrate` generates
   driver_sql       the same, with exec_driver_sql() and the $1 SQL as it was written
   driver_auto      asyncpg's fetchrow on the driver connection under a connection of
                    the AUTOCOMMIT view
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dsn", help="PostgreSQL server URL (default: UNIFY_DATABASE_URL, then provisioning)")
     args = parser.parse_args(argv)
-    from unify.postgres import provision
+    from pgunify.postgres import provision
 
     with provision(dsn=args.dsn) as server:
         rates = asyncio.run(measure(server.dsn, args.calls, args.rounds))

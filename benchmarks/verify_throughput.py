@@ -1,9 +1,9 @@
-"""`unify verify` on the bundled pepgmp example: cases per second and where the time goes.
+"""`pgunify verify` on the bundled pepgmp example: cases per second and where the time goes.
 
-Copies examples/pepgmp into a temporary git repository, runs `unify migrate --write` on
+Copies examples/pepgmp into a temporary git repository, runs `pgunify migrate --write` on
 it (not measured), then runs verify with the default number of examples over every
 repository and DAO method and the example's scenario files, `--runs` times. The first run
-starts with an empty scan cache, the later ones reuse it (after `unify migrate` a user's
+starts with an empty scan cache, the later ones reuse it (after `pgunify migrate` a user's
 cache already holds the legacy files, so their first run is a warm one). Reported per
 run: total wall time, and its parts: scan of the legacy tree, provisioning, the seeded
 template database, starting the two side processes, and the cases themselves (cases/s and
@@ -37,23 +37,23 @@ def _git(cwd: Path, *args: str) -> None:
 
 def make_migrated_copy(workdir: Path) -> tuple[Path, float]:
     target = workdir / "pepgmp"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".unify"))
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify"))
     _git(target, "init", "-q")
     _git(target, "add", "-A")
     _git(target, "commit", "-qm", "legacy")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "unify", "migrate", str(target), "--write", "--no-diff"],
+    proc = subprocess.run([sys.executable, "-m", "pgunify", "migrate", str(target), "--write", "--no-diff"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"unify migrate failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"pgunify migrate failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return target, time.perf_counter() - started
 
 
 def one_run(target: Path, examples: int, select: tuple[str, ...], dsn: str | None) -> dict:
-    from unify.verify.runner import verify
-    from unify.verify.scenarios import load_scenarios
-    from unify.verify.settings import load_verify_settings
-    from unify.verify.trees import from_baseline
+    from pgunify.verify.runner import verify
+    from pgunify.verify.scenarios import load_scenarios
+    from pgunify.verify.settings import load_verify_settings
+    from pgunify.verify.trees import from_baseline
 
     settings = load_verify_settings(target)
     scenarios = load_scenarios(target / settings.scenarios, target)
@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="PostgreSQL server URL (default: UNIFY_DATABASE_URL, then provisioning)")
     args = parser.parse_args(argv)
 
-    from unify.verify.settings import VerifySettings
+    from pgunify.verify.settings import VerifySettings
 
     examples = args.examples if args.examples is not None else (2 if args.quick else VerifySettings().examples)
     runs = 1 if args.quick else max(1, args.runs)
     select = ("PostgreSQLCameraRepository",) if args.quick else ()
-    with tempfile.TemporaryDirectory(prefix="unify-verify-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pgunify-verify-bench-") as tmp:
         work = Path(tmp)
         os.environ["UNIFY_CACHE_DIR"] = str(work / "migrate-cache")
         target, migrate_s = make_migrated_copy(work)

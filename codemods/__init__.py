@@ -1,6 +1,6 @@
-"""The codemods of `unify migrate`, registered in the one place that fixes their order.
+"""The codemods of `pgunify migrate`, registered in the one place that fixes their order.
 
-Installed as `unify.codemods`. To add one: write a module with a UnifyCodemod subclass
+Installed as `pgunify.codemods`. To add one: write a module with a UnifyCodemod subclass
 (its `info` carries name, summary, risk and docs) and add it to REGISTRY below. A codemod
 too large for one module is a package composed of passes (`repositories/`), still one
 entry here and one name for `--select`/`--ignore` and the reports.
@@ -18,7 +18,7 @@ from .test_patches import TestPatchesCodemod
 # Order matters. `repositories` runs first, while receivers can still be traced to
 # asyncpg.create_pool(); `engine` then replaces the pools and engines themselves; `config`
 # runs after them, when it can see which URL variables nothing reads any more; `schema-startup`
-# only acts once `unify schema` has written the Alembic baseline; `test-patches` follows the
+# only acts once `pgunify schema` has written the Alembic baseline; `test-patches` follows the
 # engine codemod's replacements into the tests.
 REGISTRY: tuple[type[UnifyCodemod], ...] = (
     RepositoryCodemod,

@@ -1,4 +1,4 @@
-"""What every unify codemod is: metadata (name, summary, risk, docs) plus a libcst transformer."""
+"""What every pgunify codemod is: metadata (name, summary, risk, docs) plus a libcst transformer."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import libcst as cst
 from libcst.codemod import Codemod, CodemodContext
 from libcst.metadata import PositionProvider
 
-from unify.rewrite.import_order import import_style
-from unify.rewrite.imports import apply_scheduled_imports
-from unify.rewrite.outcome import Change, LeftAlone, Risk
+from pgunify.rewrite.import_order import import_style
+from pgunify.rewrite.imports import apply_scheduled_imports
+from pgunify.rewrite.outcome import Change, LeftAlone, Risk
 
 if TYPE_CHECKING:
-    from unify.rewrite.plan import MigrationPlan
+    from pgunify.rewrite.plan import MigrationPlan
 
 DOCS_BASE = "docs/codemods"
 
@@ -42,7 +42,7 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
     """Base of every codemod: per-file state, change and left-alone records with line numbers.
 
     A libcst Codemod that visits the tree as a plain CSTTransformer. libcst's
-    VisitorBasedCodemodCommand adds matcher decorators, which no unify codemod uses and
+    VisitorBasedCodemodCommand adds matcher decorators, which no pgunify codemod uses and
     which cost 13 to 16 ms per instance (it inspects every attribute of the class) and a
     check at every node visited; scheduled imports run as CodemodCommand would run them.
     """
@@ -62,7 +62,7 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         # libcst's CodemodCommand would run AddImportsVisitor and RemoveImportsVisitor here;
-        # the same visitors run, at a fraction of the cost (see unify.rewrite.imports)
+        # the same visitors run, at a fraction of the cost (see pgunify.rewrite.imports)
         tree = super().transform_module(tree)
         own = (self.plan.engine_module, self.plan.raw_sql_module)
         return apply_scheduled_imports(tree, self.context, import_style(self.plan.root, self.plan.import_root, own),
@@ -82,7 +82,7 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
             return filename.as_posix()
 
     def in_generated_file(self) -> bool:
-        """Whether this file is one unify generated (the engine module, the raw-SQL helpers)."""
+        """Whether this file is one pgunify generated (the engine module, the raw-SQL helpers)."""
         filename = (self.context.filename or "").replace("\\", "/")
         return any(path and filename.endswith(path) for path in (self.plan.engine_path, self.plan.raw_sql_path))
 

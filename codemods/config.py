@@ -12,8 +12,8 @@ import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
-from unify.facts.receivers import qualified_names
-from unify.rewrite.outcome import Risk
+from pgunify.facts.receivers import qualified_names
+from pgunify.rewrite.outcome import Risk
 
 from ._base import CodemodInfo, UnifyCodemod
 

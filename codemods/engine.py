@@ -16,11 +16,11 @@ import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
-from unify.facts.receivers import qualified_names
-from unify.files import auxiliary
-from unify.rewrite.outcome import Risk
-from unify.rewrite.sources import engine_origins, kept_engine_reason
-from unify.templates import render_engine_module
+from pgunify.facts.receivers import qualified_names
+from pgunify.files import auxiliary
+from pgunify.rewrite.outcome import Risk
+from pgunify.rewrite.sources import engine_origins, kept_engine_reason
+from pgunify.templates import render_engine_module
 
 from ._base import CodemodInfo, UnifyCodemod
 
@@ -164,7 +164,7 @@ class EngineCodemod(UnifyCodemod):
                 original_node,
                 "asyncpg.create_pool() stays until its call sites move: the shared engine decodes json/jsonb and "
                 "wraps driver errors, so the pool and the queries that use it have to change together",
-                "run `unify migrate` with the repository codemod selected",
+                "run `pgunify migrate` with the repository codemod selected",
             )
         elif self._is(original_node.func, CONNECT):
             self.leave_alone(

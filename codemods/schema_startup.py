@@ -1,6 +1,6 @@
 """schema-startup: the application stops creating its schema when it starts.
 
-Once `unify schema` has written the Alembic baseline, `alembic upgrade head` owns every table:
+Once `pgunify schema` has written the Alembic baseline, `alembic upgrade head` owns every table:
 `metadata.create_all(...)`, `CREATE TABLE IF NOT EXISTS` executed from code, and the calls of
 schema installers (init_db(), init_schema(), ...) in start-up hooks go. Before the baseline
 exists every such site stays, with the reason, so no database is ever left without a schema.
@@ -15,11 +15,11 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import RemoveImportsVisitor
 
-from unify.rewrite.outcome import Risk
+from pgunify.rewrite.outcome import Risk
 
 from ._base import CodemodInfo, UnifyCodemod
 
-NO_BASELINE = "no Alembic baseline yet: run unify schema first"
+NO_BASELINE = "no Alembic baseline yet: run pgunify schema first"
 _CREATE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+|UNIQUE\s+)?(TABLE|INDEX|TYPE|EXTENSION|SEQUENCE|VIEW|FUNCTION|TRIGGER)\b",
                      re.IGNORECASE)
 _INSTALLER = re.compile(r"^(?:init|install|create|apply|ensure|setup)_(?:db|database|schema|tables)$")
@@ -85,7 +85,7 @@ class SchemaStartupCodemod(UnifyCodemod):
             return
         if not self.plan.alembic_baseline:
             self.leave_alone(node, f"{what} left in place: {NO_BASELINE}",
-                             "run `unify schema` to write the Alembic baseline, then `unify migrate` again")
+                             "run `pgunify schema` to write the Alembic baseline, then `pgunify migrate` again")
             return
         self._remove.add(id(node))
         self.record(node, f"{what} removed: `alembic upgrade head` creates the schema now (see MIGRATIONS.md)")

@@ -15,8 +15,8 @@ import re
 
 import libcst as cst
 
-from unify.files import auxiliary
-from unify.rewrite.outcome import Risk
+from pgunify.files import auxiliary
+from pgunify.rewrite.outcome import Risk
 
 from ._base import CodemodInfo, UnifyCodemod
 

@@ -1,1 +1,1 @@
-"""The Alembic environment `unify schema` installs into an application (package data)."""
+"""The Alembic environment `pgunify schema` installs into an application (package data)."""

@@ -1,4 +1,4 @@
-# Sourced by the other scripts: make sure .venv exists with unify and the given extras installed.
+# Sourced by the other scripts: make sure .venv exists with pgunify and the given extras installed.
 # Usage: . scripts/bootstrap.sh [extras]
 set -euo pipefail
 
@@ -20,7 +20,7 @@ find_python() {
 
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)" || {
-        echo "unify needs Python 3.10 or newer (with the venv module); none was found on PATH." >&2
+        echo "pgunify needs Python 3.10 or newer (with the venv module); none was found on PATH." >&2
         echo "Install one (e.g. 'apt install python3.11 python3.11-venv' or from python.org) and run this again." >&2
         exit 1
     }
@@ -31,9 +31,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     }
 fi
 
-stamp="$VENV/.unify-installed${EXTRAS:+-$EXTRAS}"
+stamp="$VENV/.pgunify-installed${EXTRAS:+-$EXTRAS}"
 if [ ! -f "$stamp" ] || [ "$UNIFY_ROOT/pyproject.toml" -nt "$stamp" ]; then
-    echo "Installing unify${EXTRAS:+[$EXTRAS]} into $VENV" >&2
+    echo "Installing pgunify${EXTRAS:+[$EXTRAS]} into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$UNIFY_ROOT${EXTRAS:+[$EXTRAS]}"
     touch "$stamp"
 fi

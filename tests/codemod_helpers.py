@@ -12,8 +12,8 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext, CodemodTest
 
-from unify.codemods.repositories import RepositoryCodemod
-from unify.rewrite.plan import MigrationPlan
+from pgunify.codemods.repositories import RepositoryCodemod
+from pgunify.rewrite.plan import MigrationPlan
 
 
 def make_plan(**overrides) -> MigrationPlan:

@@ -1,6 +1,6 @@
 """Shared fixtures: one PostgreSQL server per test session, fresh databases per test.
 
-The server comes from `unify.postgres.provision()` (explicit URL, local server,
+The server comes from `pgunify.postgres.provision()` (explicit URL, local server,
 Docker, local binaries or the embedded server, in that order; see
 docs/postgres.md).  When none is available the tests that need one are
 skipped, or fail when UNIFY_REQUIRE_DB=1 (set that in CI).
@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from unify.postgres import ProvisioningError, Server, provision, scratch_database
+from pgunify.postgres import ProvisioningError, Server, provision, scratch_database
 
 
 def _database_required() -> bool:
@@ -53,7 +53,7 @@ def session_database_url(pg_server: Server) -> Iterator[str]:
 def _private_cache(tmp_path_factory) -> Iterator[None]:
     """Keep the per-file result cache of this test session out of the user's ~/.cache."""
     previous = os.environ.get("UNIFY_CACHE_DIR")
-    os.environ["UNIFY_CACHE_DIR"] = str(tmp_path_factory.mktemp("unify-cache"))
+    os.environ["UNIFY_CACHE_DIR"] = str(tmp_path_factory.mktemp("pgunify-cache"))
     yield
     if previous is None:
         os.environ.pop("UNIFY_CACHE_DIR", None)

@@ -33,7 +33,7 @@ def git_tree(root: Path, files: dict[str, str]) -> Path:
 
 def copy_example(name: str, destination: Path, as_git: bool = True) -> Path:
     target = destination / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".unify"))
+    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify"))
     if as_git:
         git(target, "init", "-q")
         git(target, "add", "-A")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 from sql_strategies import sql_statements
 
-from unify.sql.lexing import shape
+from pgunify.sql.lexing import shape
 
 __all__ = ["Statement", "RepositoryModule", "repository_modules", "call_forms", "METHODS"]
 

@@ -1,4 +1,4 @@
-"""Proof helpers for `unify schema`: the legacy schema, Alembic runs, pg_dump and reflection."""
+"""Proof helpers for `pgunify schema`: the legacy schema, Alembic runs, pg_dump and reflection."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from unify.postgres import find_bindir
-from unify.schema.build import build_legacy_database, layout, legacy_sources
-from unify.schema.catalog import read_catalog
+from pgunify.postgres import find_bindir
+from pgunify.schema.build import build_legacy_database, layout, legacy_sources
+from pgunify.schema.catalog import read_catalog
 
 
 def legacy_schema(root: Path, url: str) -> None:
@@ -28,7 +28,7 @@ def alembic(root: Path, url_var: str, url: str, *args: str) -> subprocess.Comple
 
 
 def pg_dump_binary() -> Path:
-    """pg_dump from the same place unify.postgres finds the server programs."""
+    """pg_dump from the same place pgunify.postgres finds the server programs."""
     bindir, looked = find_bindir(os.environ.get("UNIFY_PG_BINDIR"))
     assert bindir is not None and (bindir / "pg_dump").is_file(), f"no pg_dump; looked at {looked}"
     return bindir / "pg_dump"

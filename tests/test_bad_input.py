@@ -1,7 +1,7 @@
-"""`unify scan` and `unify migrate` on bad input: every bad file gets its own message in the
+"""`pgunify scan` and `pgunify migrate` on bad input: every bad file gets its own message in the
 console summary, the JSON and the Markdown report, and the rest of the run goes on.
 
-Permission tests hold for root as well: unify honours permission bits as the user's intent.
+Permission tests hold for root as well: pgunify honours permission bits as the user's intent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scan_helpers import write_tree
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 
@@ -166,7 +166,7 @@ def test_write_keeps_encoding_bom_line_endings_tabs_and_mode(tmp_path):
     # the bad files are untouched, the symlinks still symlinks
     assert (root / "bad/link.py").is_symlink() and os.readlink(root / "bad/link.py") == "../good/plain.py"
     assert (root / "bad/syntax.py").read_text() == "import asyncpg\ndef f(:\n    pass\n"
-    assert not list(root.rglob("*.unify-tmp"))
+    assert not list(root.rglob("*.pgunify-tmp"))
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def test_read_only_file_or_directory_stops_the_whole_write(small_tree, tmp_path,
         assert f"not written {words}" in _flat(result.stderr)
         assert f"not written {words}" in _flat(report.read_text())
         assert _snapshot(small_tree) == before  # nothing written, not even the baseline
-        assert not (small_tree / ".unify").exists()
+        assert not (small_tree / ".pgunify").exists()
         as_json = runner.invoke(app, ["migrate", str(small_tree), "--write", "--format", "json"])
         assert any(f"not written {words}" in _flat(n) for n in json.loads(as_json.stdout)["notes"])
     finally:
@@ -232,7 +232,7 @@ def test_symlinked_file_is_never_written_through(small_tree):
 
 
 def test_unlistable_directory_is_reported(small_tree, monkeypatch):
-    import unify.files as files
+    import pgunify.files as files
 
     real_scandir = os.scandir
 

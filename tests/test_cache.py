@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unify import cache
-from unify.facts.inventory import analyse_python_file
+from pgunify import cache
+from pgunify.facts.inventory import analyse_python_file
 
 
 def test_unchanged_file_is_served_from_the_cache_and_changes_miss(tmp_path, monkeypatch):

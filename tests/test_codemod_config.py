@@ -5,7 +5,7 @@ from __future__ import annotations
 from libcst.codemod import CodemodContext, CodemodTest
 
 from codemod_helpers import make_plan
-from unify.codemods.config import ConfigCodemod
+from pgunify.codemods.config import ConfigCodemod
 
 
 class TestConfigCodemod(CodemodTest):

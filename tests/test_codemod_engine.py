@@ -10,8 +10,8 @@ from libcst.codemod import CodemodContext, CodemodTest
 import pytest
 
 from codemod_helpers import make_plan
-from unify.codemods.engine import EngineCodemod
-from unify.rewrite.sources import Callback, Refused, resolve_callback
+from pgunify.codemods.engine import EngineCodemod
+from pgunify.rewrite.sources import Callback, Refused, resolve_callback
 
 
 class TestEngineCodemod(CodemodTest):

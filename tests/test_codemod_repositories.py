@@ -250,7 +250,7 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             from sqlalchemy.ext.asyncio import AsyncConnection
 
             def get(conn: AsyncConnection):
-                tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
+                tr = conn.transaction()  # pgunify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
                 return tr
             """,
         )
@@ -474,7 +474,7 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             from sqlalchemy.ext.asyncio import AsyncConnection
 
             def f(conn: AsyncConnection, a):
-                if a: tr = conn.transaction()  # unify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
+                if a: tr = conn.transaction()  # pgunify: review a transaction started by hand (tr.start()/commit()) outside an async function is not migrated
             """,
         )
 

@@ -10,9 +10,9 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, ScopeProvider
 from typer.testing import CliRunner
 
-from unify.cli import app
-from unify.codemods import REGISTRY
-from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
+from pgunify.cli import app
+from pgunify.codemods import REGISTRY
+from pgunify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from codemod_helpers import RepositoryCodemodTest, load_module, make_plan
 from example_tree import git
-from unify.cli import app
-from unify.templates import render_engine_module, render_raw_sql_module
+from pgunify.cli import app
+from pgunify.templates import render_engine_module, render_raw_sql_module
 
 class TestSqlShapes(RepositoryCodemodTest):
     # -- statements text() cannot carry: the asyncpg connection under the engine's connection ---------

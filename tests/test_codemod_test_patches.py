@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from example_tree import git_tree
-from unify.cli import app
+from pgunify.cli import app
 
 APP = """
     import os

@@ -1,5 +1,5 @@
 """The generated monorepo of the codemod benchmark: deterministic, realistic in its mix, and
-every file valid Python that unify can migrate."""
+every file valid Python that pgunify can migrate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""[tool.unify] is read by every command, found upward from PATH, and an unknown key is
+"""[tool.pgunify] is read by every command, found upward from PATH, and an unknown key is
 refused by each command with the same message."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from scan_helpers import write_tree
-from unify.cli import app
-from unify.config import find_pyproject, load_settings
+from pgunify.cli import app
+from pgunify.config import find_pyproject, load_settings
 
 runner = CliRunner()
 
@@ -27,7 +27,7 @@ async def pool():
 
 def test_scan_applies_exclude_from_the_configuration(tmp_path):
     write_tree(tmp_path, {"app/db.py": LOCALHOST, "legacy/old.py": LOCALHOST,
-                          "pyproject.toml": '[tool.unify]\nexclude = ["legacy/"]\n'})
+                          "pyproject.toml": '[tool.pgunify]\nexclude = ["legacy/"]\n'})
     data = json.loads(runner.invoke(app, ["scan", str(tmp_path), "--format", "json"]).stdout)
     assert data["summary"]["files_scanned"] == 1
     assert {f["location"]["path"] for f in data["findings"] if f["location"]} == {"app/db.py"}
@@ -38,22 +38,22 @@ def test_scan_applies_exclude_from_the_configuration(tmp_path):
 
 
 def test_the_nearest_pyproject_with_a_unify_table_is_found_upward(tmp_path):
-    write_tree(tmp_path, {"pyproject.toml": '[tool.unify]\njobs = 3\n',
+    write_tree(tmp_path, {"pyproject.toml": '[tool.pgunify]\njobs = 3\n',
                           "services/api/pyproject.toml": '[project]\nname = "api"\n',
                           "services/api/app/db.py": LOCALHOST})
     start = tmp_path / "services/api/app"
     assert find_pyproject(start) == tmp_path / "pyproject.toml"
     assert load_settings(start).jobs == 3
-    (tmp_path / "services/api/pyproject.toml").write_text('[project]\nname = "api"\n[tool.unify]\njobs = 2\n')
+    (tmp_path / "services/api/pyproject.toml").write_text('[project]\nname = "api"\n[tool.pgunify]\njobs = 2\n')
     assert find_pyproject(start) == tmp_path / "services/api/pyproject.toml"
     assert load_settings(start).jobs == 2
 
 
 BAD = {
-    "top-level key": ('[tool.unify]\nexclud = ["x/"]\n', "unknown key [tool.unify] 'exclud'"),
-    "unknown section": ('[tool.unify.verfy]\nexamples = 3\n', "unknown key [tool.unify] 'verfy'"),
-    "verify key": ('[tool.unify.verify]\nexampels = 3\n', "[tool.unify.verify] unknown key 'exampels'"),
-    "schema key": ('[tool.unify.schema]\ntable-module = "x"\n', "unknown key [tool.unify.schema] 'table-module'"),
+    "top-level key": ('[tool.pgunify]\nexclud = ["x/"]\n', "unknown key [tool.pgunify] 'exclud'"),
+    "unknown section": ('[tool.pgunify.verfy]\nexamples = 3\n', "unknown key [tool.pgunify] 'verfy'"),
+    "verify key": ('[tool.pgunify.verify]\nexampels = 3\n', "[tool.pgunify.verify] unknown key 'exampels'"),
+    "schema key": ('[tool.pgunify.schema]\ntable-module = "x"\n', "unknown key [tool.pgunify.schema] 'table-module'"),
 }
 COMMANDS = {
     "scan": ["scan", "{path}"],

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from unify.cli import app
-from unify.rewrite.dependencies import declare_sqlalchemy
+from pgunify.cli import app
+from pgunify.rewrite.dependencies import declare_sqlalchemy
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -197,7 +197,7 @@ def test_a_conflicting_pin_is_manual_exit_1_and_nothing_is_written(tmp_path):
 
 
 def test_a_backend_folders_requirements_and_their_variants_gain_sqlalchemy(tmp_path):
-    from unify.rewrite.dependencies import declare_sqlalchemy
+    from pgunify.rewrite.dependencies import declare_sqlalchemy
 
     (tmp_path / "backend/app").mkdir(parents=True)
     (tmp_path / "backend/requirements.txt").write_text("asyncpg==0.29.0\nfastapi\n")

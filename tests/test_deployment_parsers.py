@@ -9,8 +9,8 @@ import textwrap
 from typer.testing import CliRunner
 
 from scan_helpers import write_tree
-from unify.cli import app
-from unify.facts.deployment import read_deployment_file
+from pgunify.cli import app
+from pgunify.facts.deployment import read_deployment_file
 
 runner = CliRunner()
 

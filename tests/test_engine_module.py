@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from codemod_helpers import load_module, make_plan
-from unify.rewrite.plan import EngineOption
-from unify.templates import render_engine_module
+from pgunify.rewrite.plan import EngineOption
+from pgunify.templates import render_engine_module
 
 
 def load_engine_module(tmp_path: Path, monkeypatch, url: str, **plan):
@@ -140,7 +140,7 @@ def test_a_url_chosen_in_code_wins_until_reset(tmp_path, monkeypatch, database_u
 def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database_url):
     raw = make_url(database_url)
     libpq = raw.set(drivername="postgresql").update_query_dict(
-        {"application_name": "unify-engine-test", "sslmode": "disable",
+        {"application_name": "pgunify-engine-test", "sslmode": "disable",
          "options": "-c statement_timeout=4321"})
     module = load_engine_module(
         tmp_path, monkeypatch, libpq.render_as_string(hide_password=False),
@@ -160,7 +160,7 @@ def test_real_connection_through_the_derived_url(tmp_path, monkeypatch, database
             await module.engine.dispose()
 
     name, timeout, path, database = asyncio.run(check())
-    assert (name, timeout, path) == ("unify-engine-test", "4321ms", "public")
+    assert (name, timeout, path) == ("pgunify-engine-test", "4321ms", "public")
     assert database == raw.database
 
 
@@ -350,7 +350,7 @@ async def open_store(url):
 def test_a_nested_init_callback_runs_from_the_engine_module(tmp_path, monkeypatch, database_url):
     """The callback defined inside the function that created the pool, moved into the engine
     module, runs on every new connection; the module-level function of the same name does not."""
-    from unify.rewrite.sources import resolve_callback
+    from pgunify.rewrite.sources import resolve_callback
 
     name = f"store_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(NESTED_INIT_STORE)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from unify.cli import app
+from pgunify.cli import app
 
 LEGACY = {
     "bot.py": """

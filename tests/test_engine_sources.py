@@ -1,4 +1,4 @@
-"""Where pools and engines get their URL and callbacks, end to end through `unify migrate`:
+"""Where pools and engines get their URL and callbacks, end to end through `pgunify migrate`:
 what moves onto the shared engine, what stays, and what refuses the run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from codemod_helpers import load_module, make_plan
-from unify.templates import render_engine_module
+from pgunify.templates import render_engine_module
 
 # what a session was opened with: who, where, through what, with which settings
 SESSION = """

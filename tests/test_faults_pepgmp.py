@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from example_tree import copy_example
-from unify.cli import app
-from unify.postgres import provision, restart, scratch_database
+from pgunify.cli import app
+from pgunify.postgres import provision, restart, scratch_database
 
 SCENARIOS = Path(__file__).resolve().parent / "fault_scenarios.py"
 TREES = ("legacy", "migrated")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from example_tree import git
 from scan_helpers import write_tree
-from unify.files import collect, walk
+from pgunify.files import collect, walk
 
 DB = "import asyncpg\n"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from example_tree import git_tree
-from unify.cli import app
-from unify.facts.flow import Program, Verdict
-from unify.rewrite.closure import check
+from pgunify.cli import app
+from pgunify.facts.flow import Program, Verdict
+from pgunify.rewrite.closure import check
 
 
 def model(files: dict[str, str], generated=()) -> Program:
@@ -330,7 +330,7 @@ def test_migrate_refuses_to_write_what_the_closure_check_rejects(tmp_path):
 
 def test_scan_of_a_migrated_tree_reports_what_the_closure_check_reports(tmp_path):
     files = {
-        "engine.py": '"""The engine. Written by `unify migrate`; application code from now on."""\nrepository_engine = None\n',
+        "engine.py": '"""The engine. Written by `pgunify migrate`; application code from now on."""\nrepository_engine = None\n',
         "repo.py": """
             from engine import repository_engine
 

@@ -10,8 +10,8 @@ import sys
 from typer.testing import CliRunner
 
 from example_tree import git_tree
-from unify.cli import app
-from unify.rewrite.import_check import importers, starts_at_import
+from pgunify.cli import app
+from pgunify.rewrite.import_check import importers, starts_at_import
 
 APP = {
     "app/__init__.py": "",

@@ -1,4 +1,4 @@
-"""`unify migrate --write` stopped by a real signal in the middle of writing many files.
+"""`pgunify migrate --write` stopped by a real signal in the middle of writing many files.
 
 The run is a real subprocess; UNIFY_WRITE_PAUSE makes it stop after N files and wait, so
 the signal arrives at a known point. Afterwards every file must be wholly old or wholly new,
@@ -47,11 +47,11 @@ def _tree(root: Path) -> Path:
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".unify" not in p.parts}
+            if p.is_file() and ".pgunify" not in p.parts}
 
 
 def _unify(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "unify", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "pgunify", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "COLUMNS": "300", **(env or {})})
 
 
@@ -97,11 +97,11 @@ def test_signal_leaves_each_file_old_or_new_and_says_which(trees, tmp_path, sign
         assert f"written {path}" in stderr
     for path in untouched:
         assert f"not written {path}: interrupted by {name} before it was written" in stderr
-    assert not list(root.rglob("*.unify-tmp"))
+    assert not list(root.rglob("*.pgunify-tmp"))
     # the baseline holds every old file: putting it back gives the tree before the run
-    latest = (root / ".unify/baseline/LATEST").read_text().strip()
-    assert f".unify/baseline/{latest}/files" in stderr
-    base = root / ".unify/baseline" / latest
+    latest = (root / ".pgunify/baseline/LATEST").read_text().strip()
+    assert f".pgunify/baseline/{latest}/files" in stderr
+    base = root / ".pgunify/baseline" / latest
     manifest = json.loads((base / "manifest.json").read_text())
     for entry in manifest["files"]:
         if entry["created_by_unify"]:

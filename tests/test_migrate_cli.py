@@ -1,4 +1,4 @@
-"""`unify migrate` end to end on a copy of examples/pepgmp, through the CLI runner."""
+"""`pgunify migrate` end to end on a copy of examples/pepgmp, through the CLI runner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from example_tree import copy_example, git, run_example_tests
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 
@@ -40,7 +40,7 @@ def test_write_then_second_run_is_a_no_op(example):
     first = migrate(str(example), "--write")
     assert first.exit_code == 0, first.output
     assert (example / "src/database/engine.py").is_file()
-    baseline = example / ".unify/baseline"
+    baseline = example / ".pgunify/baseline"
     latest = (baseline / "LATEST").read_text().strip()
     manifest = json.loads((baseline / latest / "manifest.json").read_text())
     assert {f["path"] for f in manifest["files"]} >= {
@@ -154,14 +154,14 @@ def test_list_select_and_ignore(example):
 
 
 def test_configuration_from_pyproject(example):
-    (example / "pyproject.toml").write_text('[tool.unify]\nselect = ["engine"]\nengine-module = "src.db_engine"\n')
+    (example / "pyproject.toml").write_text('[tool.pgunify]\nselect = ["engine"]\nengine-module = "src.db_engine"\n')
     data = json.loads(migrate(str(example), "--format", "json").stdout)
     paths = {f["path"] for f in data["files"] if f["status"] == "changed"}
     assert "src/db_engine.py" in paths
     assert {c["codemod"] for f in data["files"] for c in f.get("changes", [])} == {"engine"}
-    (example / "pyproject.toml").write_text('[tool.unify]\nselec = ["engine"]\n')
+    (example / "pyproject.toml").write_text('[tool.pgunify]\nselec = ["engine"]\n')
     bad = migrate(str(example))
-    assert bad.exit_code == 2 and "unknown key [tool.unify] 'selec'" in bad.output
+    assert bad.exit_code == 2 and "unknown key [tool.pgunify] 'selec'" in bad.output
 
 
 def test_parallel_output_is_identical(example, monkeypatch):
@@ -214,7 +214,7 @@ def test_pools_on_different_databases_keep_their_queries(tmp_path):
 
 
 def test_a_file_changed_during_the_run_stops_the_write(example, monkeypatch):
-    from unify.rewrite import writing
+    from pgunify.rewrite import writing
 
     original = writing.apply_changes
 
@@ -224,10 +224,10 @@ def test_a_file_changed_during_the_run_stops_the_write(example, monkeypatch):
         return original(root, changed)
 
     monkeypatch.setattr(writing, "apply_changes", edit_then_apply)
-    import unify.cli  # the command imports apply_changes when it runs
+    import pgunify.cli  # the command imports apply_changes when it runs
 
     result = migrate(str(example), "--write", "--allow-dirty")
     assert result.exit_code == 3  # the write could not complete: the tool failed, not "changes pending"
-    assert "changed on disk while unify was running" in " ".join(result.output.split())
+    assert "changed on disk while pgunify was running" in " ".join(result.output.split())
     assert not (example / "src/database/engine.py").exists()  # nothing written: no half migration
-    assert not (example / ".unify").exists()
+    assert not (example / ".pgunify").exists()

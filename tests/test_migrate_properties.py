@@ -1,4 +1,4 @@
-"""Properties of the migration over generated repository modules, run as `unify migrate` runs
+"""Properties of the migration over generated repository modules, run as `pgunify migrate` runs
 the codemods (transform_source, every codemod in registry order):
 
 - the output always parses, and nothing fails;
@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 
 from codemod_helpers import make_plan
 from repository_modules import RepositoryModule, Statement, repository_modules
-from unify import codemods
-from unify.rewrite.outcome import Changed, Unchanged
-from unify.rewrite.runner import transform_source
-from unify.sql.proof import prove
+from pgunify import codemods
+from pgunify.rewrite.outcome import Changed, Unchanged
+from pgunify.rewrite.runner import transform_source
+from pgunify.sql.proof import prove
 
 PROPERTY = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

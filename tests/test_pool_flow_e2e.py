@@ -13,7 +13,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from unify.cli import app
+from pgunify.cli import app
 
 LEGACY = {
     "storage.py": """

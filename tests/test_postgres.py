@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from unify.postgres import (
+from pgunify.postgres import (
     DEFAULT_DOCKER_IMAGE,
     SOURCES,
     ProvisioningError,
@@ -33,11 +33,11 @@ from unify.postgres import (
 pytestmark = pytest.mark.postgres
 
 SECRET = "Sup3r-Secret-pw"
-COPY_PREFIX = "unify-pginstall-"  # folders holding copies of programs the server's account can reach
+COPY_PREFIX = "pgunify-pginstall-"  # folders holding copies of programs the server's account can reach
 
 
 # --------------------------------------------------------------------------- #
-# Helpers (deliberately independent of unify.postgres)
+# Helpers (deliberately independent of pgunify.postgres)
 # --------------------------------------------------------------------------- #
 
 
@@ -237,9 +237,9 @@ def test_binaries_cluster_runs_and_is_removed(clean_env, tmp_path: Path) -> None
     # Something a killed earlier run left behind: its owner process is gone.
     finished = subprocess.Popen(["true"])
     finished.wait()
-    stale = Path(tempfile.gettempdir()) / f"unify-pg-stale-{os.getpid()}"
+    stale = Path(tempfile.gettempdir()) / f"pgunify-pg-stale-{os.getpid()}"
     stale.mkdir()
-    (stale / "unify-cluster.json").write_text(
+    (stale / "pgunify-cluster.json").write_text(
         json.dumps({"owner_pid": finished.pid, "host": socket.gethostname(), "bindir": None, "run_as": None})
     )
 
@@ -281,7 +281,7 @@ def test_cluster_of_a_killed_process_is_swept_by_the_next_start(clean_env) -> No
             sys.executable,
             "-c",
             "import time\n"
-            "from unify.postgres import provision\n"
+            "from pgunify.postgres import provision\n"
             "with provision(sources=['binaries']) as s:\n"
             "    print(s.data_dir, s.pid, flush=True)\n"
             "    time.sleep(300)\n",
@@ -447,7 +447,7 @@ def test_docker_container_or_clear_reason(clean_env) -> None:
         assert attempt.source == "docker" and not attempt.ok
         assert "no Docker engine answers" in attempt.reason
         message = str(caught.value)
-        assert "pip install 'unify[docker]'" in message
+        assert "pip install 'pgunify[docker]'" in message
         assert "postgres:15-alpine" in message
 
 
@@ -479,7 +479,7 @@ def test_error_names_every_option_when_nothing_works(clean_env, tmp_path: Path) 
     for hint in (
         "UNIFY_DATABASE_URL",
         f"127.0.0.1:{port}",
-        "pip install 'unify[docker]'",
+        "pip install 'pgunify[docker]'",
         "apt install postgresql",
         "pip install pgserver",
         DEFAULT_DOCKER_IMAGE,
@@ -491,7 +491,7 @@ def test_where_pgserver_has_no_wheel_the_message_says_what_to_install_instead() 
     from packaging.markers import Marker
     from packaging.requirements import Requirement
 
-    from unify.postgres import pgserver_wheel_problem
+    from pgunify.postgres import pgserver_wheel_problem
 
     cases = [
         # (system, machine, python, libc, wheel?, the environment markers pip evaluates)
@@ -517,7 +517,7 @@ def test_where_pgserver_has_no_wheel_the_message_says_what_to_install_instead() 
             "platform_machine": platform_machine,
             "python_version": f"{python[0]}.{python[1]}",
         }
-        # unify depends on pgserver exactly where a wheel exists, so installing it never fails
+        # pgunify depends on pgserver exactly where a wheel exists, so installing it never fails
         assert Marker(str(pgserver.marker)).evaluate(environment) == has_wheel, environment
 
     # musl (Alpine) has the same markers as glibc Linux but no wheel: the message says so

@@ -1,4 +1,4 @@
-"""The `unify-scan` hook of .pre-commit-hooks.yaml, installed and run by pre-commit itself
+"""The `pgunify-scan` hook of .pre-commit-hooks.yaml, installed and run by pre-commit itself
 (`pre-commit try-repo`) in a throwaway git repository, as a user's commit would run it."""
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ engine = create_async_engine(URL)
 
 def try_repo(repo: Path, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(UNIFY_SOURCE), "unify-scan",
+    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(UNIFY_SOURCE), "pgunify-scan",
                            "--all-files"], cwd=repo, capture_output=True, text=True, env=env, timeout=900)
 
 
 def test_the_hook_is_declared_for_the_whole_tree():
     (hook,) = yaml.safe_load((UNIFY_SOURCE / ".pre-commit-hooks.yaml").read_text())
-    assert hook["id"] == "unify-scan" and hook["entry"] == "unify scan ."
+    assert hook["id"] == "pgunify-scan" and hook["entry"] == "pgunify scan ."
     assert hook["language"] == "python" and hook["pass_filenames"] is False
 
 
@@ -45,7 +45,7 @@ def test_the_hook_fails_a_commit_on_an_error_finding_and_passes_once_fixed(tmp_p
     git(repo, "add", "-A")
     failing = try_repo(repo, tmp_path / "pre-commit-home")
     assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-2000:]
-    assert "unify scan" in failing.stdout and "Failed" in failing.stdout
+    assert "pgunify scan" in failing.stdout and "Failed" in failing.stdout
     assert "db-url-default-localhost" in failing.stdout and "src/db.py:4" in failing.stdout
 
     (repo / "docker-compose.yml").write_text(

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from codemod_helpers import load_module, make_plan
-from unify.templates import render_raw_sql_module
+from pgunify.templates import render_raw_sql_module
 
 QUERY = "SELECT 1 AS a, 'x'::text AS b, NULL::int AS c, '{\"k\": [1, 2]}'::jsonb AS j, 2 AS a"
 

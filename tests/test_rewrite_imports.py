@@ -10,7 +10,7 @@ import pytest
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from unify.rewrite.imports import apply_scheduled_imports
+from pgunify.rewrite.imports import apply_scheduled_imports
 
 ADD = [("app.db.raw_sql", "first_record"), ("sqlalchemy", "text")]
 REMOVE = [("asyncpg", None, None), ("asyncpg", "Pool", None), ("asyncpg", "Connection", "Conn"),
@@ -170,7 +170,7 @@ def test_nothing_scheduled_leaves_the_tree_as_it_is():
 
 
 # --------------------------------------------------------------------------- #
-# Added imports in their sorted place and group (unify.rewrite.import_order)
+# Added imports in their sorted place and group (pgunify.rewrite.import_order)
 # --------------------------------------------------------------------------- #
 
 
@@ -183,7 +183,7 @@ def _placed(source: str, added: list[tuple[str, str]], style) -> str:
 
 
 def test_added_imports_go_to_their_section_in_sorted_order(tmp_path) -> None:
-    from unify.rewrite.import_order import ImportStyle
+    from pgunify.rewrite.import_order import ImportStyle
 
     (tmp_path / "app").mkdir()
     style = ImportStyle(roots=(tmp_path,))
@@ -220,7 +220,7 @@ def test_added_imports_go_to_their_section_in_sorted_order(tmp_path) -> None:
 
 
 def test_a_section_the_module_lacks_is_opened_and_long_imports_are_wrapped(tmp_path) -> None:
-    from unify.rewrite.import_order import ImportStyle
+    from pgunify.rewrite.import_order import ImportStyle
 
     style = ImportStyle(line_length=60, first_party=frozenset({"app"}))
     source = """
@@ -249,7 +249,7 @@ def test_a_section_the_module_lacks_is_opened_and_long_imports_are_wrapped(tmp_p
 
 
 def test_lines_that_were_there_stay_as_they_were(tmp_path) -> None:
-    from unify.rewrite.import_order import ImportStyle
+    from pgunify.rewrite.import_order import ImportStyle
 
     # an unsorted legacy block is not sorted: only the added line finds its place
     source = """
@@ -267,7 +267,7 @@ def test_lines_that_were_there_stay_as_they_were(tmp_path) -> None:
 
 
 def test_the_targets_line_length_and_own_modules_come_from_its_pyproject(tmp_path) -> None:
-    from unify.rewrite.import_order import DEFAULT_LINE_LENGTH, import_style
+    from pgunify.rewrite.import_order import DEFAULT_LINE_LENGTH, import_style
 
     plain = tmp_path / "plain"
     plain.mkdir()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from unify.cli import app
-from unify.config import Settings
-from unify.facts.inventory import scan
-from unify.files import collect
-from unify.rewrite.plan import build_plan
+from pgunify.cli import app
+from pgunify.config import Settings
+from pgunify.facts.inventory import scan
+from pgunify.files import collect
+from pgunify.rewrite.plan import build_plan
 
 POOL = """\
     import os

@@ -6,7 +6,7 @@ import textwrap
 
 import libcst as cst
 
-from unify.rewrite.wrapping import wrap_changed
+from pgunify.rewrite.wrapping import wrap_changed
 
 OLD = textwrap.dedent('''
     class Repo:

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from example_tree import copy_example
-from unify.cli import app
+from pgunify.cli import app
 
 RUFF = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.which("ruff")
 
@@ -78,8 +78,8 @@ def test_migration_adds_no_more_ruff_findings_than_recorded(name: str, tmp_path:
 
 def test_wrapped_generated_modules_still_carry_the_marker_on_one_line() -> None:
     # a later run (and the closure check) knows generated modules by this marker
-    from unify.facts.flow import GENERATED_MARKER
-    from unify.templates import _template
+    from pgunify.facts.flow import GENERATED_MARKER
+    from pgunify.templates import _template
 
     for name in ("engine_module.py.tmpl", "raw_sql_module.py.tmpl"):
         assert GENERATED_MARKER in _template(name).template, name

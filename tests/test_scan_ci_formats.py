@@ -1,4 +1,4 @@
-"""`unify scan --format sarif` (SARIF 2.1.0, read back by two SARIF libraries) and
+"""`pgunify scan --format sarif` (SARIF 2.1.0, read back by two SARIF libraries) and
 `--format github` (workflow commands GitHub Actions turns into annotations)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scan_helpers import write_tree
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 
@@ -45,7 +45,7 @@ def test_sarif_is_valid_against_the_object_model_and_loads_in_sarif_tools(tree, 
     from sarif import loader
     from sarif_pydantic import Level, load
 
-    out = tmp_path / "unify.sarif"
+    out = tmp_path / "pgunify.sarif"
     result = scan(tree, "sarif", "--output", str(out))
     assert result.exit_code == 1  # an error finding: --fail-on error still decides the exit code
     expected = json.loads(scan(tree, "json").stdout)["findings"]
@@ -54,7 +54,7 @@ def test_sarif_is_valid_against_the_object_model_and_loads_in_sarif_tools(tree, 
     log = load(out)
     assert log.version == "2.1.0"
     (run,) = log.runs
-    assert run.tool.driver.name == "unify"
+    assert run.tool.driver.name == "pgunify"
     assert {rule.id for rule in run.tool.driver.rules} == {f["rule"] for f in expected}
     assert len(run.results) == len(expected)
     error = next(r for r in run.results if r.rule_id == "db-url-default-localhost")
@@ -84,6 +84,6 @@ def test_github_annotations(tree):
     assert level == "error"
     fields = dict(p.split("=", 1) for p in props.split(","))
     assert fields["file"] == "src/db.py" and fields["line"] == "4" and fields["col"] == "22"
-    assert fields["title"] == "unify db-url-default-localhost"
+    assert fields["title"] == "pgunify db-url-default-localhost"
     assert "ASYNC_DATABASE_URL" in message and "\n" not in message
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)

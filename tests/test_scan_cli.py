@@ -1,4 +1,4 @@
-"""`unify scan` end to end through the CLI runner, on trees written to disk."""
+"""`pgunify scan` end to end through the CLI runner, on trees written to disk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scan_helpers import write_tree
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 
@@ -210,7 +210,7 @@ def test_help_of_every_command_is_clear():
 
 
 def test_without_a_terminal_every_site_is_one_line_grep_finds():
-    # `unify scan examples/pepgmp | cat` in a CI log: a pipe, no terminal, no COLUMNS
+    # `pgunify scan examples/pepgmp | cat` in a CI log: a pipe, no terminal, no COLUMNS
     import os
     import subprocess
     import sys
@@ -219,14 +219,14 @@ def test_without_a_terminal_every_site_is_one_line_grep_finds():
     example = Path(__file__).resolve().parents[1] / "examples" / "pepgmp"
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
 
-    def unify(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "unify", "scan", str(example), "--fail-on", "never", *args],
+    def pgunify(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pgunify", "scan", str(example), "--fail-on", "never", *args],
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    data = json.loads(unify("--format", "json"))
-    lines = unify().splitlines()
+    data = json.loads(pgunify("--format", "json"))
+    lines = pgunify().splitlines()
     assert not any("│" in line for line in lines), "tables in a pipe break cells over lines"
 
     def line_of(location: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from unify.facts.python_facts import facts_from_source
+from pgunify.facts.python_facts import facts_from_source
 
 
 def facts(code: str):

@@ -1,4 +1,4 @@
-"""`unify schema check`, the existing-database path (`alembic stamp`), conflicts between SQL
+"""`pgunify schema check`, the existing-database path (`alembic stamp`), conflicts between SQL
 and ORM definitions, and files the user already has; all on real PostgreSQL."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from schema_support import alembic, legacy_schema
-from unify.cli import app
-from unify.postgres import scratch_database
+from pgunify.cli import app
+from pgunify.postgres import scratch_database
 
 runner = CliRunner()
 
@@ -142,7 +142,7 @@ def test_check_usage_errors_exit_2(stock, tmp_path):
     assert bad.exit_code == 2 and "--dsn must be a database URL" in bad.output
     empty = make_app(tmp_path / "fresh")
     missing = runner.invoke(app, ["schema", "check", str(empty), "--dsn", "postgresql://u:pw@localhost/db"])
-    assert missing.exit_code == 2 and "run `unify schema" in " ".join(missing.output.split())
+    assert missing.exit_code == 2 and "run `pgunify schema" in " ".join(missing.output.split())
     assert "pw@" not in missing.output
 
 
@@ -188,11 +188,11 @@ def test_files_the_user_has_are_never_overwritten(tmp_path, pg_server):
 
 def test_tables_module_location_comes_from_pyproject(tmp_path, pg_server):
     root = make_app(tmp_path / "configured")
-    (root / "pyproject.toml").write_text('[tool.unify.schema]\ntables-module = "stock.db_tables"\n')
+    (root / "pyproject.toml").write_text('[tool.pgunify.schema]\ntables-module = "stock.db_tables"\n')
     result = runner.invoke(app, ["schema", str(root), "--server", pg_server.dsn])
     assert result.exit_code == 0, result.output
     assert (root / "stock/db_tables.py").is_file()
     assert "from stock.db_tables import metadata" in (root / "migrations/env.py").read_text()
-    (root / "pyproject.toml").write_text('[tool.unify.schema]\ntables-modul = "x"\n')
+    (root / "pyproject.toml").write_text('[tool.pgunify.schema]\ntables-modul = "x"\n')
     bad = runner.invoke(app, ["schema", str(root), "--server", pg_server.dsn])
     assert bad.exit_code == 2 and "tables-modul" in bad.output

@@ -1,4 +1,4 @@
-"""`unify schema` on migrated copies of the example applications, proven on real PostgreSQL:
+"""`pgunify schema` on migrated copies of the example applications, proven on real PostgreSQL:
 the baseline recreates exactly the legacy start-up schema, shows no drift, and goes away again."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from example_tree import copy_example, git, run_example_tests
 from schema_support import alembic, dump_difference, leftovers, legacy_schema, normalise_revision, reflected
-from unify.cli import app
-from unify.postgres import scratch_database
+from pgunify.cli import app
+from pgunify.postgres import scratch_database
 
 runner = CliRunner()
 GOLDEN = Path(__file__).parent / "golden"
@@ -21,7 +21,7 @@ URL_VARS = {"pepgmp": "DATABASE_URL", "fleetlog": "FLEET_DB_DSN", "guildbot": "G
 
 @pytest.fixture(scope="module", params=["pepgmp", "fleetlog", "guildbot"])
 def built(request, tmp_path_factory, pg_server):
-    """A migrated copy of the example with `unify schema` run on it."""
+    """A migrated copy of the example with `pgunify schema` run on it."""
     name = request.param
     root = copy_example(name, tmp_path_factory.mktemp(name))
     assert runner.invoke(app, ["migrate", str(root), "--write", "--no-diff"]).exit_code == 0

@@ -1,4 +1,4 @@
-"""Every way an application declares its schema, found by `unify schema` and proven on real
+"""Every way an application declares its schema, found by `pgunify schema` and proven on real
 PostgreSQL: the legacy start-up schema and `alembic upgrade` compared object by object.
 
 The `depot` application below mixes them on purpose: SQL files applied in name order by a
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from unify.cli import app
-from unify.postgres import scratch_database
-from unify.schema.build import run_schema
-from unify.schema.compare import Difference, compare, snapshot
+from pgunify.cli import app
+from pgunify.postgres import scratch_database
+from pgunify.schema.build import run_schema
+from pgunify.schema.compare import Difference, compare, snapshot
 
 runner = CliRunner()
 
@@ -275,7 +275,7 @@ def test_homegrown_migrations_table_nobody_uses_is_retired_and_left_out_of_the_p
 def test_taken_over_table_carries_the_rows_the_legacy_start_up_wrote(tmp_path, pg_server):
     root = tmp_path / "kept"
     (root / "app").mkdir(parents=True)
-    (root / "pyproject.toml").write_text('[tool.unify.schema]\nmigrations-table = "take-over"\n')
+    (root / "pyproject.toml").write_text('[tool.pgunify.schema]\nmigrations-table = "take-over"\n')
     (root / "app/__init__.py").write_text("")
     (root / "app/schema.sql").write_text(
         "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
@@ -296,7 +296,7 @@ def test_taken_over_table_carries_the_rows_the_legacy_start_up_wrote(tmp_path, p
     result = run_schema(root, pg_server.dsn)
     assert not result.failed, (result.problems, result.proof)
     assert [(t.name, t.decision) for t in result.migration_tables] == [("schema_version", "take-over")]
-    assert "[tool.unify.schema] migrations-table" in result.migration_tables[0].reason
+    assert "[tool.pgunify.schema] migrations-table" in result.migration_tables[0].reason
     baseline = (root / result.baseline).read_text()
     assert "INSERT INTO schema_version (version) VALUES" in baseline
     assert "'1'::integer" in baseline and "'2'::integer" in baseline

@@ -8,8 +8,8 @@ from pathlib import Path
 from libcst.codemod import CodemodContext, CodemodTest
 
 from codemod_helpers import make_plan
-from unify.codemods.schema_startup import NO_BASELINE, SchemaStartupCodemod
-from unify.rewrite.plan import has_alembic_baseline
+from pgunify.codemods.schema_startup import NO_BASELINE, SchemaStartupCodemod
+from pgunify.rewrite.plan import has_alembic_baseline
 
 
 def _target(with_baseline: bool) -> Path:
@@ -154,7 +154,7 @@ def test_a_baseline_written_after_a_dry_run_is_seen_by_the_next_run(tmp_path):
     """The per-file result cache keys on the plan, and the plan knows about the baseline."""
     from typer.testing import CliRunner
 
-    from unify.cli import app
+    from pgunify.cli import app
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app/main.py").write_text(

@@ -1,4 +1,4 @@
-"""A database password never leaves unify: not in any output, report, log line or error.
+"""A database password never leaves pgunify: not in any output, report, log line or error.
 
 Every command that reads or discovers a URL is run on a tree that holds the same password
 in every place a URL can hide (Python defaults, literal pool URLs, query strings, libpq
@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from example_tree import git
 from scan_helpers import write_tree
-from unify.cli import app
-from unify.dsn import redact, redact_text
-from unify.postgres import ProvisioningError, provision
+from pgunify.cli import app
+from pgunify.dsn import redact, redact_text
+from pgunify.postgres import ProvisioningError, provision
 
 runner = CliRunner()
 
@@ -140,7 +140,7 @@ def secret_tree(tmp_path):
 
 def _everything_under(path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(path.rglob("*"))
-                     if p.is_file() and ".git" not in p.parts and ".unify" not in p.parts)
+                     if p.is_file() and ".git" not in p.parts and ".pgunify" not in p.parts)
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
@@ -193,8 +193,8 @@ def test_migrate_json_reports_and_write_show_no_password(secret_tree, tmp_path):
                             env={"COLUMNS": "400"})
     assert written.exit_code == 0, written.output
     assert SECRET not in written.output and SECRET not in (tmp_path / "w.md").read_text()
-    # unify never copies a password into the files it creates
-    created = json.loads((secret_tree / ".unify/baseline" / (secret_tree / ".unify/baseline/LATEST").read_text().strip()
+    # pgunify never copies a password into the files it creates
+    created = json.loads((secret_tree / ".pgunify/baseline" / (secret_tree / ".pgunify/baseline/LATEST").read_text().strip()
                           / "manifest.json").read_text())
     for entry in created["files"]:
         if entry["created_by_unify"]:
@@ -204,7 +204,7 @@ def test_migrate_json_reports_and_write_show_no_password(secret_tree, tmp_path):
 
 
 def test_a_failing_codemod_shows_no_password(secret_tree, monkeypatch, tmp_path):
-    from unify.codemods.repositories import RepositoryCodemod
+    from pgunify.codemods.repositories import RepositoryCodemod
 
     def boom(self, tree):
         raise RuntimeError(f"cannot reach postgresql://app:{SECRET}@db/app (host=db password={SECRET} user=app)")
@@ -257,7 +257,7 @@ def test_cli_subprocess_output_and_exit_hide_the_password(secret_tree, tmp_path)
     env = {**os.environ, "UNIFY_DATABASE_URL": f"postgresql://app:{SECRET}@127.0.0.1:1/app", "COLUMNS": "200"}
     for args in (["scan", str(secret_tree), "-v"], ["migrate", str(secret_tree), *MIGRATE],
                  ["migrate", str(secret_tree), *MIGRATE, "--format", "json"]):
-        done = subprocess.run([sys.executable, "-m", "unify", *args], capture_output=True, text=True, env=env,
+        done = subprocess.run([sys.executable, "-m", "pgunify", *args], capture_output=True, text=True, env=env,
                               timeout=300)
         assert done.returncode in (0, 1), done.stderr
         assert SECRET not in done.stdout and SECRET not in done.stderr
@@ -279,7 +279,7 @@ def migrated_example(tmp_path_factory):
 def test_dsn_options_never_show_the_password(migrated_example, command, where):
     """`--dsn` of the commands that connect: whatever goes wrong, the password stays hidden."""
     dsn = f"postgresql://postgres:{SECRET}@{where}"
-    done = subprocess.run([sys.executable, "-m", "unify", *command, str(migrated_example), "--dsn", dsn],
+    done = subprocess.run([sys.executable, "-m", "pgunify", *command, str(migrated_example), "--dsn", dsn],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode != 0
     assert SECRET not in done.stdout and SECRET not in done.stderr
@@ -324,7 +324,7 @@ def password_role(pg_server):
 
 
 def test_verify_puts_the_password_on_no_command_line(migrated_example, database_url, password_role):
-    """While `unify verify` runs (the parent and both sides' processes), no process's command
+    """While `pgunify verify` runs (the parent and both sides' processes), no process's command
     line holds the password: the URL comes in through UNIFY_DATABASE_URL and travels on to the
     sides in their environment."""
     import time
@@ -333,7 +333,7 @@ def test_verify_puts_the_password_on_no_command_line(migrated_example, database_
 
     url = make_url(database_url).set(username=password_role, password=SECRET).render_as_string(hide_password=False)
     env = {**os.environ, "UNIFY_DATABASE_URL": url, "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "unify", "verify", str(migrated_example), "-n", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "pgunify", "verify", str(migrated_example), "-n", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     seen: dict[int, str] = {}
     deadline = time.monotonic() + 600
@@ -342,7 +342,7 @@ def test_verify_puts_the_password_on_no_command_line(migrated_example, database_
         time.sleep(0.01)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-3000:]
-    workers = [line for line in seen.values() if "unify.verify.worker" in line]
+    workers = [line for line in seen.values() if "pgunify.verify.worker" in line]
     assert len(workers) >= 2, "the scan of the process table never saw the sides' processes"
     assert "verify" in seen.get(proc.pid, ""), seen.get(proc.pid)  # the parent itself was seen too
     assert not [line for line in seen.values() if SECRET in line]
@@ -354,7 +354,7 @@ def test_every_command_takes_its_url_from_the_environment_and_hides_locals():
     (URLs among them) when it crashes."""
     import typer.main
 
-    from unify.cli import app as root_app
+    from pgunify.cli import app as root_app
 
     apps = [root_app, *(group.typer_instance for group in root_app.registered_groups)]
     assert len(apps) >= 3
@@ -378,12 +378,12 @@ def test_a_crash_ends_with_one_masked_line_and_exit_code_3(secret_tree):
     """An unexpected error in the installed command: no traceback, no local variables, the
     password masked, and the exit code of a tool failure."""
     crash = (
-        "import sys, unify.facts.inventory as inv, unify.cli as cli\n"
+        "import sys, pgunify.facts.inventory as inv, pgunify.cli as cli\n"
         "def boom(*args, **kwargs):\n"
         f"    url = 'postgresql://app:{SECRET}@db/app'\n"
         "    raise RuntimeError('cannot reach ' + url)\n"
         "inv.scan = boom\n"
-        "sys.argv = ['unify', 'scan', sys.argv[1]]\n"
+        "sys.argv = ['pgunify', 'scan', sys.argv[1]]\n"
         "cli.main()\n")
     done = subprocess.run([sys.executable, "-c", crash, str(secret_tree)], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if k != "UNIFY_DEBUG"})

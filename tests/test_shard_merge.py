@@ -1,4 +1,4 @@
-"""`unify migrate --shard K/N` and `unify report merge`: N shares merged give exactly the
+"""`pgunify migrate --shard K/N` and `pgunify report merge`: N shares merged give exactly the
 report of the unsharded run, and reports that are not shares of one run are refused."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from unify.cli import app
-from unify.files import ShardError, parse_shard, shard_of
+from pgunify.cli import app
+from pgunify.files import ShardError, parse_shard, shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -111,7 +111,7 @@ def test_reports_that_are_not_one_run_are_refused(generated_tree, tmp_path):
     older = tmp_path / "older.json"
     older.write_text(json.dumps(data), encoding="utf-8")
     versions = merge(str(shards[0]), str(older))
-    assert versions.exit_code == 2 and "unify versions" in versions.output
+    assert versions.exit_code == 2 and "pgunify versions" in versions.output
 
     other_count = write_shards(generated_tree, 3, tmp_path, "--jobs", "1")
     counts = merge(str(shards[0]), str(other_count[1]))

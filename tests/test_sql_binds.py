@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from unify.sql.binds import BindRewrite, Edit, RewriteRefused, apply_edits, to_named_binds
-from unify.sql.proof import compile_text, prove, renumber
+from pgunify.sql.binds import BindRewrite, Edit, RewriteRefused, apply_edits, to_named_binds
+from pgunify.sql.proof import compile_text, prove, renumber
 
 # (original, expected text for text()); written as raw strings so that backslashes read as in SQL
 CASES = [

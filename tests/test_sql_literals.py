@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sql_strategies import sql_statements
 
-from unify.sql.binds import to_named_binds
-from unify.sql.literals import LiteralRefused, rewrite_literal
+from pgunify.sql.binds import to_named_binds
+from pgunify.sql.literals import LiteralRefused, rewrite_literal
 
 PROPERTY = settings(max_examples=250, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from pglast import parse_sql
 from sql_strategies import sql_statements
 
-from unify.sql.binds import Edit, RewriteRefused, apply_edits, to_named_binds
-from unify.sql.lexing import shape
-from unify.sql.proof import compile_text, placeholder_order, prove, renumber
+from pgunify.sql.binds import Edit, RewriteRefused, apply_edits, to_named_binds
+from pgunify.sql.lexing import shape
+from pgunify.sql.proof import compile_text, placeholder_order, prove, renumber
 
 # Bounded and derandomized: the same examples on every machine, well under the time budget.
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])

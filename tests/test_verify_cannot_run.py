@@ -1,4 +1,4 @@
-"""`unify verify` fails (exit 1, with the reason) when the migrated code cannot run at all,
+"""`pgunify verify` fails (exit 1, with the reason) when the migrated code cannot run at all,
 instead of comparing one start-up error with whatever the legacy code did."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from example_tree import git
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 
@@ -65,7 +65,7 @@ def test_the_migrated_tree_as_written_runs_and_compares(migrated, database_url):
     assert result.exit_code == 0, result.output
     assert data["summary"]["migrated_code_runs"] and data["summary"]["cases"] == 3
     # versioned like the JSON of every other command
-    assert data["schema_version"] == 1 and data["command"] == "verify" and data["tool"]["name"] == "unify"
+    assert data["schema_version"] == 1 and data["command"] == "verify" and data["tool"]["name"] == "pgunify"
 
 
 def test_an_engine_module_reading_a_variable_nobody_sets_fails_the_run(migrated, database_url):

@@ -1,4 +1,4 @@
-"""`unify verify` on a migrated copy of examples/fleetlog: another wiring style (a
+"""`pgunify verify` on a migrated copy of examples/fleetlog: another wiring style (a
 module-level `open_pool()`, a jsonb codec on every connection, records handed to callers)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 from typer.testing import CliRunner
 
 from example_tree import copy_example
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 

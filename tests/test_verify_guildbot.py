@@ -10,7 +10,7 @@ import json
 from typer.testing import CliRunner
 
 from example_tree import copy_example, git
-from unify.cli import app
+from pgunify.cli import app
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""`unify verify --mutants`: SQL mutants made on the parse tree, planted where the driver
+"""`pgunify verify --mutants`: SQL mutants made on the parse tree, planted where the driver
 receives the statement, and the seed rows that let a run tell them apart.
 
 The operator tests need no database; the rest run on real PostgreSQL, the end-to-end ones
@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from example_tree import copy_example
-from unify.cli import app
-from unify.verify.mutants import compared_literals, is_application_statement, statement_mutants
-from unify.verify.worker import STATEMENTS
+from pgunify.cli import app
+from pgunify.verify.mutants import compared_literals, is_application_statement, statement_mutants
+from pgunify.verify.worker import STATEMENTS
 
 runner = CliRunner()
 
@@ -116,7 +116,7 @@ def test_provable_equivalents_only():
 def test_aimed_calls_keep_the_pattern_and_take_values_from_one_row():
     import random
 
-    from unify.verify.aim import aimed_calls, pattern, table_of
+    from pgunify.verify.aim import aimed_calls, pattern, table_of
 
     assert table_of("PostgreSQLDetectionRecordRepository", ["cameras", "detection_records"]) == "detection_records"
     row = {"id": 7, "camera_id": 2, "severity": "critical", "acknowledged": False, "metadata": {"zone": "dock"},

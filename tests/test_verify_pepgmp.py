@@ -1,4 +1,4 @@
-"""`unify verify` end to end on a migrated copy of examples/pepgmp, on real PostgreSQL.
+"""`pgunify verify` end to end on a migrated copy of examples/pepgmp, on real PostgreSQL.
 
 One migrated copy is shared by the module; tests that break it work on copies of it. The
 broken migrations are small text edits of the kind a hand-written or faulty migration
@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from example_tree import copy_example
-from unify.cli import app
-from unify.postgres import scratch_database
+from pgunify.cli import app
+from pgunify.postgres import scratch_database
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
@@ -91,16 +91,16 @@ def test_correct_migration_has_no_difference(migrated, database_url, pg_server, 
     assert sum(c["calls"] - c["raised"] for c in calls.values()) > sum(c["raised"] for c in calls.values())
     assert run_databases(pg_server.dsn) == before  # the template and both clones are gone
 
-    # the emitted tests run with plain pytest, unify unimportable, and hold on the migrated code
+    # the emitted tests run with plain pytest, pgunify unimportable, and hold on the migrated code
     with scratch_database(pg_server, prefix="unify_test") as scratch:
-        code = ("import sys; sys.modules['unify'] = None; import pytest; "
+        code = ("import sys; sys.modules['pgunify'] = None; import pytest; "
                 "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', sys.argv[1]]))")
         kept = subprocess.run([sys.executable, "-c", code, str(emitted)], cwd=emitted, capture_output=True, text=True,
                               env=dict(os.environ, VERIFY_CASES_DATABASE_URL=scratch), timeout=600)
     assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-2000:]
     passed = re.search(r"(\d+) passed", kept.stdout)
     assert passed and int(passed.group(1)) > 100 and "failed" not in kept.stdout, kept.stdout[-2000:]
-    assert "import unify" not in (emitted / "test_unify_verify_cases.py").read_text().replace("import unify_verify", "")
+    assert "import pgunify" not in (emitted / "test_unify_verify_cases.py").read_text().replace("import unify_verify", "")
 
 
 MUTATIONS = {
@@ -171,7 +171,7 @@ def test_accepted_difference_is_listed_not_failed(mutable, database_url):
     rel, old, new, method, _ = MUTATIONS["json changes type"]
     edit(mutable, rel, old, new)
     with (mutable / "pyproject.toml").open("a") as handle:
-        handle.write('\n[tool.unify.verify]\naccept = [{ target = "PostgreSQLCameraRepository.merge_config", '
+        handle.write('\n[tool.pgunify.verify]\naccept = [{ target = "PostgreSQLCameraRepository.merge_config", '
                      'kind = "result", reason = "callers parse the JSON themselves" }]\n')
     result = verify(str(mutable), "--dsn", database_url, "-n", "20", "-k", method, "--format", "json",
                     "--no-scenarios")
@@ -199,7 +199,7 @@ def test_a_crash_of_the_code_under_test_is_a_difference_and_leaves_no_database(m
 def test_ctrl_c_drops_every_database_the_run_created(migrated, database_url, pg_server):
     before = run_databases(pg_server.dsn)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "unify", "verify", str(migrated), "--dsn", database_url, "-n", "200"],
+    proc = subprocess.Popen([sys.executable, "-m", "pgunify", "verify", str(migrated), "--dsn", database_url, "-n", "200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     seen: set[str] = set()
     try:

@@ -1,4 +1,4 @@
-"""The parts of `unify verify` that decide "the same": value encoding, comparison, scenario
+"""The parts of `pgunify verify` that decide "the same": value encoding, comparison, scenario
 files, settings and the legacy tree; records come from a real server."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from example_tree import git
 from test_raw_sql_module import QUERY, load, sa_url
-from unify.config import ConfigError
-from unify.verify.codec import decode, encode, render
-from unify.verify.compare import Clock, differences
-from unify.verify.scenarios import ScenarioError, load_scenarios
-from unify.verify.settings import load_verify_settings
-from unify.verify.trees import BaselineError, from_baseline, from_git
+from pgunify.config import ConfigError
+from pgunify.verify.codec import decode, encode, render
+from pgunify.verify.compare import Clock, differences
+from pgunify.verify.scenarios import ScenarioError, load_scenarios
+from pgunify.verify.settings import load_verify_settings
+from pgunify.verify.trees import BaselineError, from_baseline, from_git
 
 CLOCK = Clock(dt.datetime.now(dt.timezone.utc), 5.0)
 
@@ -123,14 +123,14 @@ def test_a_bad_scenario_file_names_the_file_and_the_step(tmp_path):
 
 
 def test_unknown_verify_setting_is_an_error_and_accept_needs_a_reason(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[tool.unify.verify]\nexampels = 3\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.pgunify.verify]\nexampels = 3\n")
     with pytest.raises(ConfigError, match="unknown key 'exampels'"):
         load_verify_settings(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[tool.unify.verify]\naccept = [{ target = "A.b" }]\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.pgunify.verify]\naccept = [{ target = "A.b" }]\n')
     with pytest.raises(ConfigError, match="reason"):
         load_verify_settings(tmp_path)
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.unify.verify]\nexamples = 7\naccept = [{ target = "A.*", kind = "state", reason = "why" }]\n')
+        '[tool.pgunify.verify]\nexamples = 7\naccept = [{ target = "A.*", kind = "state", reason = "why" }]\n')
     settings = load_verify_settings(tmp_path)
     assert settings.examples == 7 and settings.accepted("A.b", "state").reason == "why"
     assert settings.accepted("A.b", "result") is None
@@ -143,10 +143,10 @@ def test_legacy_tree_from_baseline_and_from_git_agree(tmp_path):
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "legacy")
-    with pytest.raises(BaselineError, match="unify migrate --write"):
+    with pytest.raises(BaselineError, match="pgunify migrate --write"):
         from_baseline(root, tmp_path / "a")
-    from unify.rewrite.outcome import Changed
-    from unify.rewrite.writing import apply_changes
+    from pgunify.rewrite.outcome import Changed
+    from pgunify.rewrite.writing import apply_changes
 
     changes = [Changed(path="pkg/repo.py", old=b"OLD = 1\n", new=b"NEW = 1\n"),
                Changed(path="pkg/engine.py", old=None, new=b"engine = 1\n")]
@@ -179,9 +179,9 @@ def test_legacy_tree_from_baseline_and_from_git_agree(tmp_path):
 
 
 def test_a_url_variable_without_default_that_feeds_create_async_engine_gets_the_async_driver(tmp_path):
-    from unify.facts.inventory import scan
-    from unify.verify.settings import VerifySettings
-    from unify.verify.wiring import discover
+    from pgunify.facts.inventory import scan
+    from pgunify.verify.settings import VerifySettings
+    from pgunify.verify.wiring import discover
 
     (tmp_path / "settings_db.py").write_text(
         "import os\n"

@@ -1,11 +1,11 @@
 """repositories: every asyncpg call onto SQLAlchemy Core `text()` on the shared engine.
 
-Receivers are recognised through unify's facts (scopes, qualified names, assignments such
+Receivers are recognised through pgunify's facts (scopes, qualified names, assignments such
 as `self._pool = pool`), never by method name alone. Each static statement is rewritten
 with PostgreSQL's own lexer and proven unchanged before it is offered; what callers see
 (records, status strings, exceptions, commit behaviour) is kept by the raw-SQL helpers
 generated beside the engine module. Sites the tool cannot carry over keep a greppable
-`# unify: review` comment and an entry in the report.
+`# pgunify: review` comment and an entry in the report.
 
 One registered codemod, composed of passes that share one visit of each file:
 
@@ -22,7 +22,7 @@ One registered codemod, composed of passes that share one visit of each file:
 | `pool.py` | `acquire()` (with `timeout=`, kept for listeners), `release()`, `close()`, the pool's size and state |
 | `transactions.py` | `conn.transaction()`, and transactions driven by hand |
 | `annotations.py` | `asyncpg.Pool`, `asyncpg.Connection`, `asyncpg.Record` in annotations |
-| `review.py` | the `# unify: review` comments |
+| `review.py` | the `# pgunify: review` comments |
 """
 
 from .base import REVIEW_MARK

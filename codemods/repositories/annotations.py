@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 
-from unify.facts.receivers import qualified_names
+from pgunify.facts.receivers import qualified_names
 
 from .base import RepositoryPass
 

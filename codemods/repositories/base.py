@@ -10,12 +10,12 @@ import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
-from unify.facts.flow import Verdict
-from unify.facts.receivers import Kind, Resolution
+from pgunify.facts.flow import Verdict
+from pgunify.facts.receivers import Kind, Resolution
 
 from .._base import UnifyCodemod
 
-REVIEW_MARK = "# unify: review"
+REVIEW_MARK = "# pgunify: review"
 RESULT_HELPERS = {"fetch": "all_records", "fetchrow": "first_record", "fetchval": "first_value"}
 QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
 COPY_METHODS = {"copy_records_to_table", "copy_to_table", "copy_from_table", "copy_from_query"}
@@ -167,7 +167,7 @@ class RepositoryPass(UnifyCodemod):
         AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, name)
 
     def _mark_review(self, node: cst.CSTNode, reason: str, suggestion: str | None = None) -> None:
-        """Leave the site alone, and put a `# unify: review` comment with the reason on its
+        """Leave the site alone, and put a `# pgunify: review` comment with the reason on its
         statement (review.py writes it)."""
         self.leave_alone(node, reason, suggestion)
         statement = self._statement_of(node)

@@ -9,10 +9,10 @@ import libcst as cst
 from libcst.codemod.visitors import RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
-from unify.facts.api import DRIVER_AWAITED, DRIVER_PLAIN
-from unify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
-from unify.rewrite.outcome import Risk
-from unify.templates import render_raw_sql_module
+from pgunify.facts.api import DRIVER_AWAITED, DRIVER_PLAIN
+from pgunify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
+from pgunify.rewrite.outcome import Risk
+from pgunify.templates import render_raw_sql_module
 
 from .._base import CodemodInfo, UnifyCodemod
 from .annotations import Annotations
@@ -32,7 +32,7 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
     queries (fetch, fetchrow, fetchval, execute, executemany), sql (text() and its proof),
     driver (fallbacks onto the asyncpg connection, copy_*), prepared (prepare(), cursor()),
     either (receivers that may be a pool or a connection), pool (acquire, release, close, pool
-    state), transactions, annotations, review (the `# unify: review` comments). They share
+    state), transactions, annotations, review (the `# pgunify: review` comments). They share
     one visit and one state, because a statement's rewrite decides how its line is wrapped and
     how a SQL constant defined elsewhere is edited.
     """

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from unify.facts.api import DRIVER_AWAITED
-from unify.facts.receivers import Kind
-from unify.rewrite.outcome import Risk
+from pgunify.facts.api import DRIVER_AWAITED
+from pgunify.facts.receivers import Kind
+from pgunify.rewrite.outcome import Risk
 
 from .base import already_migrated
 from .sql import SqlText
@@ -60,7 +60,7 @@ class Driver(SqlText):
         return updated_node
 
     def _driver_method(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:
-        """asyncpg's connection methods SQLAlchemy's connection lacks (unify.facts.api's
+        """asyncpg's connection methods SQLAlchemy's connection lacks (pgunify.facts.api's
         DRIVER_PLAIN and DRIVER_AWAITED), on a connection in an async function."""
         if not (self._kind(original_node.func.value)[0] is Kind.CONNECTION  # type: ignore[attr-defined]
                 and self._in_async_function(original_node)):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import ParentNodeProvider
 
-from unify.facts.receivers import Kind
-from unify.rewrite.outcome import Risk
+from pgunify.facts.receivers import Kind
+from pgunify.rewrite.outcome import Risk
 
 from .driver import Driver
 

@@ -12,8 +12,8 @@ import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import ScopeProvider
 
-from unify.facts.receivers import Kind
-from unify.rewrite.outcome import Risk
+from pgunify.facts.receivers import Kind
+from pgunify.rewrite.outcome import Risk
 
 from .base import RepositoryPass
 

@@ -12,8 +12,8 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
-from unify.rewrite.outcome import Risk
-from unify.sql.lexing import SqlLexError, shape
+from pgunify.rewrite.outcome import Risk
+from pgunify.sql.lexing import SqlLexError, shape
 
 from .base import RESULT_HELPERS, Unsupported
 from .binds import NO_SPACE_EQUAL, bind_dict, bind_rows, indent_of, laid_out

@@ -12,8 +12,8 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from unify.facts.receivers import Kind
-from unify.rewrite.outcome import Risk
+from pgunify.facts.receivers import Kind
+from pgunify.rewrite.outcome import Risk
 
 from .base import COPY_METHODS, RESULT_HELPERS, Unsupported, already_migrated
 from .binds import NO_SPACE_EQUAL, bind_dict, bind_rows, indent_of, laid_out, parameter_tuple

@@ -1,5 +1,5 @@
 """The review comments: a site this codemod leaves for a person keeps a greppable
-`# unify: review <reason>` at the end of its line (or of its compound statement's header),
+`# pgunify: review <reason>` at the end of its line (or of its compound statement's header),
 next to any comment already there, and never twice.
 """
 

@@ -11,13 +11,13 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import FunctionScope, GlobalScope, ParentNodeProvider, ScopeProvider
 
-from unify.facts.constants import bound_literal, static_string
-from unify.facts.receivers import Kind
-from unify.rewrite.outcome import Change, Risk
-from unify.sql.binds import RewriteRefused, to_named_binds
-from unify.sql.lexing import SqlLexError, shape
-from unify.sql.literals import LiteralRefused, rewrite_literal
-from unify.sql.proof import prove
+from pgunify.facts.constants import bound_literal, static_string
+from pgunify.facts.receivers import Kind
+from pgunify.rewrite.outcome import Change, Risk
+from pgunify.sql.binds import RewriteRefused, to_named_binds
+from pgunify.sql.lexing import SqlLexError, shape
+from pgunify.sql.literals import LiteralRefused, rewrite_literal
+from pgunify.sql.proof import prove
 
 from .base import QUERY_METHODS, RepositoryPass, Unsupported
 from .binds import bind_name

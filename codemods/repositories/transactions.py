@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import ParentNodeProvider
 
-from unify.rewrite.outcome import Risk
+from pgunify.rewrite.outcome import Risk
 
 from .base import RepositoryPass
 from .driver import driver_of

@@ -40,7 +40,7 @@ async def _prepare_database(url: str) -> None:
 def fleet_dsn() -> Iterator[str]:
     stack = contextlib.ExitStack()
     try:
-        from unify.postgres import provision, scratch_database
+        from pgunify.postgres import provision, scratch_database
 
         server = stack.enter_context(provision())
         url = stack.enter_context(scratch_database(server, prefix="fleetlog_test"))

@@ -52,7 +52,7 @@ async def _use_utc(url: str) -> None:
 def pytest_configure(config):
     stack = contextlib.ExitStack()
     try:
-        from unify.postgres import provision, scratch_database
+        from pgunify.postgres import provision, scratch_database
 
         server = stack.enter_context(provision())
         url = stack.enter_context(scratch_database(server, prefix="guildbot_test"))

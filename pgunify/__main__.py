@@ -1,0 +1,3 @@
+from pgunify.cli import main
+
+main()

@@ -1,3 +1,0 @@
-from unify.cli import main
-
-main()

@@ -1,1 +1,0 @@
-"""`unify verify`: the legacy and the migrated data layer, run side by side and compared."""
