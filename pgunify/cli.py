@@ -97,8 +97,12 @@ def scan(
         raise typer.Exit(2)
     share = _shard(shard, err)
     per_file: list = []
-    inventory = run_scan(path, exclude=settings.exclude, respect_gitignore=settings.respect_gitignore,
-                         jobs=settings.workers, shard=share, per_file=per_file)
+    from pgunify.progress import Activity
+
+    with Activity(err, "scanning") as activity:
+        activity.say(str(path))
+        inventory = run_scan(path, exclude=settings.exclude, respect_gitignore=settings.respect_gitignore,
+                             jobs=settings.workers, shard=share, per_file=per_file)
     if output_format is OutputFormat.json:
         from pgunify.report.scan_data import to_data
 
@@ -230,8 +234,10 @@ def migrate(
         raise typer.Exit(2)
 
     names = tuple(c.info.name for c in chosen)
-    with _progress(err) as tick:
-        result, _plan = run(path, names, settings, jobs=settings.workers, progress=tick, shard=share,
+    from pgunify.progress import Activity
+
+    with Activity(err, "migrating") as activity:
+        result, _plan = run(path, names, settings, jobs=settings.workers, progress=activity.count, shard=share,
                             python=python, import_check=import_check)
     if not in_git:
         result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
@@ -258,7 +264,9 @@ def migrate(
         result.notes.append(f"nothing written: {len(blocking)} problem(s) would leave the application broken "
                             "(listed below); fix or --exclude them and run again")
     elif write and changed:
-        outcome = apply_changes(Path(result.root), changed)
+        with Activity(err, "writing") as activity:
+            activity.say(f"{len(changed)} files")
+            outcome = apply_changes(Path(result.root), changed)
         wrote = True
         if outcome.interrupted is not None:
             from pgunify.report.migrate_console import print_interrupted
@@ -312,33 +320,6 @@ def _stamped(data: dict, path: Path, settings, plan, names, share, include_diff:
 
     root = path if path.is_dir() else path.parent
     return {**data, "shard": shard_stamp(root, settings, plan_fingerprint(plan), names, share, include_diff)}
-
-
-class _progress:
-    """A progress bar on stderr for long runs on a terminal; nothing otherwise."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        return self.tick
-
-    def tick(self, done: int, total: int) -> None:
-        if total < 200 or not self.console.is_terminal:
-            return
-        if self.bar is None:
-            from rich.progress import Progress
-
-            self.bar = Progress(console=self.console, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("migrating", total=total)
-        self.bar.update(self.task, completed=done)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def escape_markup(text: str) -> str:

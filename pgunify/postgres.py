@@ -304,6 +304,7 @@ def provision(
         server: Server | None = None
         for name in order:
             started = time.monotonic()
+            log.info("looking for PostgreSQL: %s", name)
             try:
                 server = stack.enter_context(_STARTERS[name](settings))
             except _Unavailable as exc:

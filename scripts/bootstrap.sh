@@ -1,5 +1,7 @@
 # Sourced by the other scripts: make sure .venv exists with pgunify and the given extras installed.
 # Usage: . scripts/bootstrap.sh [extras]
+# UNIFY_VENV names another environment; UNIFY_INSTALL a built wheel to install there instead
+# of the clone (how the wheel is tested as users get it).
 set -euo pipefail
 
 UNIFY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +34,14 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.pgunify-installed${EXTRAS:+-$EXTRAS}"
-if [ ! -f "$stamp" ] || [ "$UNIFY_ROOT/pyproject.toml" -nt "$stamp" ]; then
+if [ -n "${UNIFY_INSTALL:-}" ]; then
+    if [ ! -f "$stamp" ]; then
+        echo "Installing $(basename "$UNIFY_INSTALL")${EXTRAS:+ with [$EXTRAS]} into $VENV" >&2
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "pgunify${EXTRAS:+[$EXTRAS]} @ file://$(cd "$(dirname "$UNIFY_INSTALL")" && pwd)/$(basename "$UNIFY_INSTALL")"
+        touch "$stamp"
+    fi
+elif [ ! -f "$stamp" ] || [ "$UNIFY_ROOT/pyproject.toml" -nt "$stamp" ]; then
     echo "Installing pgunify${EXTRAS:+[$EXTRAS]} into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$UNIFY_ROOT${EXTRAS:+[$EXTRAS]}"
     touch "$stamp"

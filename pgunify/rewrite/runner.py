@@ -6,6 +6,8 @@ raises stops the run, and a file whose output would not parse is never offered a
 
 from __future__ import annotations
 
+import logging
+
 import ast
 import dataclasses
 import json
@@ -34,6 +36,8 @@ from pgunify.rewrite.dependencies import declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
                                   Unchanged)
 from pgunify.rewrite.plan import MigrationPlan, build_plan
+
+log = logging.getLogger(__name__)
 
 def _codemods(names: tuple[str, ...]):
     from pgunify import codemods
@@ -240,12 +244,14 @@ def _run(files, names, settings, pool, progress, shard,
          python: Path | None | bool = None) -> tuple[RunResult, MigrationPlan]:
     """`python`: the interpreter for the import check (None: the project's own, if found;
     False: no import check)."""
+    log.info("reading %d files", len(files.python))
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False)
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
                       move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
+    log.info("following pools and connections through the program")
     try:
         program = legacy_program(files.root, sources.items(), _generated_modules(plan))
     except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
@@ -312,11 +318,13 @@ def _run(files, names, settings, pool, progress, shard,
     outcomes = [o for o in outcomes if o.path not in generated] + list(generated.values())
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
     if shard is None:
+        log.info("checking that nothing the run changed still calls asyncpg's API")
         result.closure = closure_check(files.root, sources, result.outcomes, plan)
     if model_error:
         result.closure.append(ClosureFinding("", 0, "pgunify", f"{redact_text(model_error)}; nothing can be proven, so "
                                              "nothing is written (please report this)"))
     if shard is None and python is not False and result.pending and not result.blocking:
+        log.info("importing the changed modules before and after")
         _import_check(files.root, sources, plan, result, python)
     return result, plan
 

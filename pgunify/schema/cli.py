@@ -56,9 +56,13 @@ def build(
     from pgunify.schema.build import run_schema
     from pgunify.schema.report import print_result
 
+    from pgunify.progress import Activity
+
     err = make_console(stderr=True)
     try:
-        result = run_schema(path, server)
+        with Activity(err, "schema") as activity:
+            activity.say("reading the schema sources")
+            result = run_schema(path, server)
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
@@ -99,7 +103,11 @@ def check(
     if not (where.root / where.tables_path).is_file():
         err.print(f"[red]error:[/red] {where.tables_path} does not exist; run `pgunify schema {path}` first.")
         raise typer.Exit(2)
-    report = run_check(where.import_root, where.tables_module, dsn, where.url_var)
+    from pgunify.progress import Activity
+
+    with Activity(err, "comparing") as activity:
+        activity.say(f"{redact(dsn)} with {where.tables_module}")
+        report = run_check(where.import_root, where.tables_module, dsn, where.url_var)
     target = escape(redact(dsn))
     if report.error:
         err.print(f"[red]error:[/red] comparing {target} with {where.tables_module} failed: {escape(report.error)}")

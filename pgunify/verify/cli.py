@@ -70,13 +70,16 @@ def verify(
     count = settings.examples if examples is None else examples
     if no_generated:
         count = 0
+    from pgunify.progress import Activity
+    from pgunify.report.console import make_console
+
     try:
-        result = run_verify(
-            path, make_tree, settings, examples=count, seed=settings.seed if seed is None else seed,
-            scenarios=loaded, dsn=dsn, dsn_is_scratch=dsn_is_scratch, select=tuple(select),
-            import_root=base_settings.import_root, mutants=mutants,
-            progress=lambda name: typer.echo(f"  {name}", err=True) if sys.stderr.isatty() else None,
-        )
+        with Activity(make_console(stderr=True), "verifying") as activity:
+            result = run_verify(
+                path, make_tree, settings, examples=count, seed=settings.seed if seed is None else seed,
+                scenarios=loaded, dsn=dsn, dsn_is_scratch=dsn_is_scratch, select=tuple(select),
+                import_root=base_settings.import_root, mutants=mutants, progress=activity.say,
+            )
     except (BaselineError, UsageError, ProvisioningError) as exc:
         fail(str(exc))
         return
