@@ -209,3 +209,60 @@ def test_a_backend_folders_requirements_and_their_variants_gain_sqlalchemy(tmp_p
     changed = {c.path: c.new.decode() for c in declared.changes}
     assert set(changed) == {"backend/requirements.txt", "backend/requirements-custom.txt"}
     assert all("sqlalchemy[asyncio]>=2" in text.lower() for text in changed.values())
+
+
+def test_setup_py_gains_the_requirement_in_its_own_layout(tmp_path):
+    write(tmp_path, "setup.py", """\
+        from setuptools import setup
+
+        setup(
+            name="shop",
+            install_requires=[
+                "asyncpg>=0.29",  # the driver
+                "aiohttp",  # the web server
+            ],
+        )
+        """)
+    assert edited(tmp_path)["setup.py"] == textwrap.dedent("""\
+        from setuptools import setup
+
+        setup(
+            name="shop",
+            install_requires=[
+                "asyncpg>=0.29",  # the driver
+                "aiohttp",  # the web server
+                "sqlalchemy[asyncio]>=2",
+            ],
+        )
+        """)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("setup(install_requires=['asyncpg'])\n", "setup(install_requires=['asyncpg', 'sqlalchemy[asyncio]>=2'])\n"),
+    ("setuptools.setup(install_requires=('asyncpg',))\n",
+     "setuptools.setup(install_requires=('asyncpg', 'sqlalchemy[asyncio]>=2',))\n"),
+    ("setup(install_requires=[])\n", "setup(install_requires=[\"sqlalchemy[asyncio]>=2\"])\n"),
+    ("setup(install_requires=['asyncpg', 'SQLAlchemy>=1.4'])\n",
+     "setup(install_requires=['asyncpg', 'SQLAlchemy[asyncio]>=2'])\n"),
+])
+def test_setup_py_lists_of_other_shapes(tmp_path, before, after):
+    write(tmp_path, "setup.py", before)
+    assert edited(tmp_path)["setup.py"] == after
+
+
+def test_setup_py_that_fits_or_conflicts_or_computes_its_list(tmp_path):
+    write(tmp_path, "setup.py", "setup(install_requires=['sqlalchemy[asyncio]>=2.0'])\n")
+    assert edited(tmp_path) == {}
+    assert not declare_sqlalchemy(tmp_path).notes
+
+    write(tmp_path, "setup.py", "setup(\n    install_requires=[\n        'gino>=1.0',\n    ],\n)\n")
+    declared = declare_sqlalchemy(tmp_path)
+    assert [(m.path, m.line) for m in declared.manual] == [("setup.py", 3)]
+    assert not declared.changes
+
+    write(tmp_path, "setup.py", "setup(install_requires=open('requirements.txt').read().splitlines())\n")
+    write(tmp_path, "requirements.txt", "asyncpg\n")
+    declared = declare_sqlalchemy(tmp_path)
+    assert {c.path for c in declared.changes} == {"requirements.txt"}
+    assert any("setup.py builds install_requires in code" in n for n in declared.notes)
+    assert not any("no dependency declaration found" in n for n in declared.notes)

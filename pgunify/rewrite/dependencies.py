@@ -3,8 +3,10 @@
 Migrated code imports the generated engine module, which needs `sqlalchemy[asyncio]>=2`.
 The requirement goes where the project declares what it installs: `pyproject.toml`
 (`[project].dependencies` or `[tool.poetry.dependencies]`), `setup.cfg` (`install_requires`),
-`Pipfile` (`[packages]`) and the main requirements file. Each file is edited as text, one
-line added or one requirement rewritten, so its layout and comments stay as they were.
+`setup.py` (a literal `install_requires=[...]` of `setup()`), `Pipfile` (`[packages]`) and the
+main requirements file. Each file is edited in place, one item added or one requirement
+rewritten, so its layout and comments stay as they were (`setup.py` through libcst). A
+`setup.py` that computes its list is not edited: the run says so.
 
 A declaration that rules SQLAlchemy 2 out (`sqlalchemy==1.3.24`, `SQLAlchemy<1.4`) or a
 library that only works with SQLAlchemy 1.x (asyncpgsa, gino, ...) stops the run: the
@@ -167,6 +169,7 @@ class _Edit:
     description: str = ""
     conflicts: tuple[tuple[int, str], ...] = ()  # (line, reason)
     declares: bool = False  # the file holds a dependency list
+    note: str = ""  # what the run could not do here, for the person who runs it
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -401,6 +404,94 @@ def _setup_cfg(root: Path) -> _Edit | None:
     return _Edit("setup.cfg", None)
 
 
+def _setup_py(root: Path) -> _Edit | None:
+    path = root / "setup.py"
+    if not path.is_file():
+        return None
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        wrapper = MetadataWrapper(cst.parse_module(text))
+    except cst.ParserSyntaxError:
+        return _Edit("setup.py", None, note=f"setup.py does not parse: make sure it requires {REQUIREMENT}")
+    positions = wrapper.resolve(PositionProvider)
+    found: list[cst.Arg] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            callee = node.func
+            name = callee.value if isinstance(callee, cst.Name) else callee.attr.value if isinstance(
+                callee, cst.Attribute) else ""
+            if name == "setup":
+                found.extend(a for a in node.args if a.keyword is not None and a.keyword.value == "install_requires")
+
+    wrapper.module.visit(_Find())
+    if not found:
+        return _Edit("setup.py", None)
+    value = found[0].value
+    if len(found) > 1 or not isinstance(value, (cst.List, cst.Tuple)) or any(
+            not isinstance(e, cst.Element) for e in value.elements):
+        return _Edit("setup.py", None, declares=True, note=(
+            f"setup.py builds install_requires in code pgunify does not edit: make sure it requires {REQUIREMENT} "
+            "(a requirements file it reads was edited if there is one)"))
+    conflicts, target, replacement = [], None, None
+    for element in value.elements:
+        if not isinstance(element.value, cst.SimpleString):
+            continue
+        content = element.value.evaluated_value
+        req = _parse(content) if isinstance(content, str) else None
+        if req is None:
+            continue
+        verdict = _judge(req, content)
+        if verdict.conflict:
+            conflicts.append((positions[element].start.line, verdict.conflict))
+        elif canonicalize_name(req.name) == "sqlalchemy":
+            target, replacement = element, verdict.text
+    if conflicts:
+        return _Edit("setup.py", None, conflicts=tuple(conflicts), declares=True)
+    if target is not None:
+        if replacement is None:
+            return _Edit("setup.py", None, declares=True)
+        old = target.value
+        quote = old.quote
+        new_list = value.deep_replace(old, old.with_changes(value=f"{old.prefix}{quote}{replacement}{quote}"))
+        return _Edit("setup.py", wrapper.module.deep_replace(value, new_list).code,
+                     f"{old.evaluated_value} becomes {replacement}", declares=True)
+    quote = next((e.value.quote for e in value.elements if isinstance(e.value, cst.SimpleString)), '"')
+    added = cst.SimpleString(f"{quote}{REQUIREMENT}{quote}")
+    elements = list(value.elements)
+    if not elements:
+        new_elements = [cst.Element(added)]
+    else:
+        last = elements[-1]
+        opening = value.lbracket if isinstance(value, cst.List) else value.lpar[0] if value.lpar else None
+        after = opening.whitespace_after if opening is not None else None
+        if isinstance(after, cst.ParenthesizedWhitespace):  # one item a line: a new line at the items' indent
+            between = cst.Comma(whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[]))
+        else:
+            between = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        trailing = last.comma
+        if isinstance(value, cst.Tuple) and not isinstance(trailing, cst.Comma):
+            trailing = cst.MaybeSentinel.DEFAULT
+        new_elements = [*elements[:-1], last.with_changes(comma=between), cst.Element(added, comma=trailing)]
+    new_value = value.with_changes(elements=new_elements)
+    closing = value.rbracket if isinstance(value, cst.List) else value.rpar[-1] if value.rpar else None
+    if closing is not None and isinstance(closing.whitespace_before, cst.ParenthesizedWhitespace) and elements \
+            and isinstance(between.whitespace_after, cst.ParenthesizedWhitespace):
+        # a comment after the last item stays with that item, not with the one added after it
+        comment = closing.whitespace_before.first_line
+        new_elements[-2] = new_elements[-2].with_changes(comma=between.with_changes(
+            whitespace_after=between.whitespace_after.with_changes(first_line=comment)))
+        closed = closing.with_changes(whitespace_before=closing.whitespace_before.with_changes(
+            first_line=cst.TrailingWhitespace()))
+        new_value = value.with_changes(elements=new_elements, **(
+            {"rbracket": closed} if isinstance(value, cst.List) else {"rpar": [*value.rpar[:-1], closed]}))
+    new_module = wrapper.module.deep_replace(value, new_value)
+    return _Edit("setup.py", new_module.code, f"{REQUIREMENT} added to install_requires", declares=True)
+
+
 def _requirements_files(root: Path) -> tuple[list[Path], list[Path]]:
     """(main requirements files, the others), pip-tools inputs in place of their outputs."""
     found = sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt"))
@@ -475,7 +566,7 @@ def _suggestion(reason: str) -> str | None:
 
 
 def _declarations(root: Path, folder: Path) -> list[_Edit]:
-    edits = [e for e in (_pyproject(folder), _setup_cfg(folder), _pipfile(folder)) if e is not None]
+    edits = [e for e in (_pyproject(folder), _setup_cfg(folder), _setup_py(folder), _pipfile(folder)) if e is not None]
     main, others = _requirements_files(folder)
     edits += [_requirements(folder, p, edit=True) for p in main]
     edits += [_requirements(folder, p, edit=False) for p in others]  # read for conflicts only
@@ -511,9 +602,9 @@ def declare_sqlalchemy(root: Path, near: Path | None = None) -> Declarations:
         if new != old:
             changes.append(Changed(e.path, old, new, (Change(CODEMOD, 1, e.description + ": the migrated code runs "
                                                                 "on SQLAlchemy 2's asyncio engine", Risk.SAFE),)))
-    notes = []
+    notes = [e.note for e in edits if e.note]
     if not any(e.declares for e in edits):
-        notes.append(f"no dependency declaration found (pyproject.toml, setup.cfg, Pipfile, requirements.txt): "
+        notes.append(f"no dependency declaration found (pyproject.toml, setup.cfg, setup.py, Pipfile, requirements.txt): "
                      f"install {REQUIREMENT} wherever the application is installed")
     for change in changes:
         if change.path.endswith(".in"):
