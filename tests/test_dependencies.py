@@ -266,3 +266,17 @@ def test_setup_py_that_fits_or_conflicts_or_computes_its_list(tmp_path):
     assert {c.path for c in declared.changes} == {"requirements.txt"}
     assert any("setup.py builds install_requires in code" in n for n in declared.notes)
     assert not any("no dependency declaration found" in n for n in declared.notes)
+
+
+def test_a_pin_in_an_optional_requirements_file_stops_the_run(tmp_path):
+    # the optional extras are installed next to the application: a legacy layer that pins
+    # SQLAlchemy below 2 there cannot live with the migrated code
+    write(tmp_path, "requirements.txt", "aiohttp\n")
+    write(tmp_path, "optional-requirements.txt", "asyncpg\nSQLAlchemy<2\n")
+    write(tmp_path, "dev-requirements.txt", "pytest\n")
+    declared = declare_sqlalchemy(tmp_path)
+    assert [(m.path, m.line) for m in declared.manual] == [("optional-requirements.txt", 2)]
+    assert not declared.changes
+
+    write(tmp_path, "optional-requirements.txt", "asyncpg\n")
+    assert set(edited(tmp_path)) == {"requirements.txt"}  # never edited, only read

@@ -498,6 +498,9 @@ def _requirements_files(root: Path) -> tuple[list[Path], list[Path]]:
     found += sorted(root.glob("requirements*.in")) + sorted(root.glob("requirements/*.in"))
     compiled = {p for p in found if p.suffix == ".txt" and p.with_suffix(".in") in found}
     candidates = [p for p in found if p not in compiled]
+    # dev-requirements.txt, optional-requirements.txt: never the main list, but what they pin
+    # is installed next to the application too, so a pin that rules SQLAlchemy 2 out counts
+    prefixed = sorted({*root.glob("*[-_]requirements.txt"), *root.glob("*[-_]requirements.in")} - set(found))
     main = [p for p in candidates if not _AUXILIARY.search(p.stem)]
     preferred = [p for p in main if p.stem in ("requirements", "base", "main", "prod", "production", "common")]
     chosen = (preferred or main or candidates)[:1]
@@ -513,7 +516,7 @@ def _requirements_files(root: Path) -> tuple[list[Path], list[Path]]:
         included = any(line.strip().startswith(("-r", "--requirement")) and chosen[0].name in line for line in lines)
         if not included:
             chosen.append(variant)
-    return chosen, [p for p in found if p not in chosen]
+    return chosen, [p for p in found if p not in chosen] + prefixed
 
 
 def _requirements(root: Path, path: Path, edit: bool) -> _Edit:
