@@ -191,3 +191,56 @@ def _project_function(program: Program, module, func: ast.expr) -> str | None:
         resolved = program.resolve_module(dotted)
         found = program.modules.get(resolved) if resolved else None
     return found.path if found is not None else None
+
+
+def optional_asyncpg(before: dict[str, str], after: dict[str, str], generated_modules: Iterable[str],
+                     where: str) -> list[ClosureFinding]:
+    """Modules that could be imported without asyncpg before and cannot after.
+
+    Only asked where the project declares asyncpg optional (`where`, from
+    pgunify.rewrite.dependencies.asyncpg_optional): a library that supports several
+    databases imports asyncpg under a guard, or only for type checking. A rewritten module
+    that gains a top-level import of SQLAlchemy, asyncpg or a generated module (which needs
+    both) now fails to import wherever asyncpg is not installed."""
+    tails = {name.rsplit(".", 1)[-1] for name in generated_modules}
+    full = set(generated_modules)
+    findings = []
+    for path, new_text in sorted(after.items()):
+        old_text = before.get(path)
+        if old_text is None or old_text == new_text:
+            continue
+        try:
+            old, new = ast.parse(old_text), ast.parse(new_text)
+        except SyntaxError:
+            continue
+        old_imports = {name for _, name in _runtime_imports(old)}
+        if any(_root(name) == "asyncpg" for name in old_imports):
+            continue  # it needed asyncpg before
+        for node, name in _runtime_imports(new):
+            if name in old_imports:
+                continue
+            bare = name.lstrip(".")
+            if _root(name) in ("asyncpg", "sqlalchemy") or bare in full or (name.startswith(".") and bare.rsplit(".", 1)[-1] in tails):
+                findings.append(ClosureFinding(
+                    path, node.lineno, ast.unparse(node),
+                    f"the project declares asyncpg optional ({where}) and this module imported without it; this new "
+                    "import runs when the module is imported and needs asyncpg and SQLAlchemy, so where asyncpg is "
+                    "not installed the module no longer imports. Make asyncpg and SQLAlchemy main dependencies, or "
+                    "import them under the same guard as the module's other optional imports"))
+                break
+    return findings
+
+
+def _root(name: str) -> str:
+    return "" if name.startswith(".") else name.split(".", 1)[0]
+
+
+def _runtime_imports(tree: ast.Module) -> list[tuple[ast.stmt, str]]:
+    """Imports the module runs unconditionally when it is imported (not under `if` or `try`)."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found += [(node, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            found.append((node, "." * node.level + (node.module or "")))
+    return found

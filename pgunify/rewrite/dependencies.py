@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -613,3 +614,89 @@ def declare_sqlalchemy(root: Path, near: Path | None = None) -> Declarations:
         if change.path.endswith(".in"):
             notes.append(f"{change.path} changed: compile it again (pip-compile) for the pinned requirements")
     return Declarations(changes, manual, notes)
+
+
+# --------------------------------------------------------------------------- asyncpg optional
+
+
+def _requirement_names(lines: Iterable[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        req = _parse(line.split("#", 1)[0].strip())
+        if req is not None:
+            names.add(canonicalize_name(req.name))
+    return names
+
+
+def asyncpg_optional(root: Path) -> str | None:
+    """Where the project declares asyncpg as optional (an extra, an optional requirements
+    file) while its main dependencies leave it out, as a library that supports several
+    databases does; None when asyncpg is a main dependency or nothing says either way."""
+    import tomllib
+
+    root = root.resolve()
+    main: set[str] = set()
+    optional: list[str] = []
+    declared = False
+    chosen, others = _requirements_files(root)
+    for path in chosen:
+        declared = True
+        main |= _requirement_names(path.read_text(encoding="utf-8", errors="replace").splitlines())
+    for path in others:  # what is installed beside the main list: optional-requirements.txt, extras
+        stem = path.stem.replace("requirements", "")
+        if "optional" in stem or "extra" in stem or not _AUXILIARY.search(stem):
+            if "asyncpg" in _requirement_names(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+                optional.append(path.relative_to(root).as_posix())
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = {}
+        project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
+        if isinstance(project.get("dependencies"), list):
+            declared = True
+            main |= _requirement_names(str(d) for d in project["dependencies"])
+        extras = project.get("optional-dependencies", {})
+        if isinstance(extras, dict):
+            optional += [f"pyproject.toml [project.optional-dependencies] {name}" for name, items in extras.items()
+                         if isinstance(items, list) and "asyncpg" in _requirement_names(str(i) for i in items)]
+        poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
+        deps = poetry.get("dependencies") if isinstance(poetry, dict) else None
+        if isinstance(deps, dict):
+            declared = True
+            for name, spec in deps.items():
+                if canonicalize_name(name) == "asyncpg" and isinstance(spec, dict) and spec.get("optional"):
+                    optional.append("pyproject.toml [tool.poetry.dependencies] asyncpg (optional = true)")
+                else:
+                    main.add(canonicalize_name(name))
+    setup = _setup_py(root)
+    if setup is not None and setup.declares:
+        declared = True
+        main |= _setup_py_names(root)
+    if not declared or "asyncpg" in main or not optional:
+        return None
+    return ", ".join(optional)
+
+
+def _setup_py_names(root: Path) -> set[str]:
+    import libcst as cst
+
+    try:
+        module = cst.parse_module((root / "setup.py").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+        return set()
+    names: set[str] = set()
+    for node in _walk(module):
+        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "install_requires" \
+                and isinstance(node.value, (cst.List, cst.Tuple)):
+            names |= _requirement_names(e.value.evaluated_value for e in node.value.elements
+                                        if isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
+                                        and isinstance(e.value.evaluated_value, str))
+    return names
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)

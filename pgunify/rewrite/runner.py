@@ -27,12 +27,12 @@ from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
 from pgunify.facts.flow import Verdict
-from pgunify.rewrite.closure import ClosureFinding, check, legacy_program
+from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
 from pgunify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.imports import run_on_tree
 from pgunify.rewrite.wrapping import wrap_changed
-from pgunify.rewrite.dependencies import declare_sqlalchemy
+from pgunify.rewrite.dependencies import asyncpg_optional, declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
                                   Unchanged)
 from pgunify.rewrite.plan import MigrationPlan, build_plan
@@ -320,6 +320,11 @@ def _run(files, names, settings, pool, progress, shard,
     if shard is None:
         log.info("checking that nothing the run changed still calls asyncpg's API")
         result.closure = closure_check(files.root, sources, result.outcomes, plan)
+        optional = asyncpg_optional(files.root)
+        if optional:
+            after = {o.path: o.new.decode("utf-8", errors="replace") for o in result.outcomes
+                     if isinstance(o, Changed) and o.path.endswith(".py")}
+            result.closure += optional_asyncpg(sources, after, _generated_modules(plan), optional)
     if model_error:
         result.closure.append(ClosureFinding("", 0, "pgunify", f"{redact_text(model_error)}; nothing can be proven, so "
                                              "nothing is written (please report this)"))
