@@ -98,3 +98,31 @@ def test_lines_the_migration_did_not_touch_stay_as_they_are():
     # a string longer than the line gets a line of its own, and stays whole
     long_string = 'x = text("' + "a" * 100 + '")\n'
     assert wrapped(long_string, old="") == 'x = text(\n    "' + "a" * 100 + '"\n)\n'
+
+
+def test_an_untouched_statement_continued_over_lines_stays_even_beside_a_rewritten_one():
+    # its continuation lines carry their own indentation: read as new, they would be
+    # flattened and broken open, inside an f-string too, where a line break does not parse
+    legacy = textwrap.dedent('''
+        class Cog:
+            async def show(self, bot, summation, evaluated):
+                desc = f'**Prefix: ** "{bot.prefix}"\\n' \\
+                       f'**Evaluation: **\\n{evaluated}\\n' \\
+                       f'**Overall Confidence: ** `{summation / len(bot.prefix) * 100:.2f}% of the way there and more`'
+                return await self.pool.fetch("SELECT * FROM prefixes WHERE bot_id = $1", bot.id)
+    ''')
+    migrated = legacy.replace(
+        'return await self.pool.fetch("SELECT * FROM prefixes WHERE bot_id = $1", bot.id)',
+        'return all_records(await conn.execute(text("SELECT * FROM prefixes WHERE bot_id = :id"), {"id": bot.id}))')
+    out = wrapped(migrated, old=legacy)
+    compile(out, "cog.py", "exec")
+    assert out.split("return")[0] == migrated.split("return")[0]
+    assert "all_records(\n" in out
+
+
+def test_brackets_inside_an_f_string_are_never_opened():
+    new = 'avatar = first_record(await conn.exec_driver_sql(f"SELECT {random.randrange(len(discord.enums.DefaultAvatar))} FROM avatars", (user.id,)))\n'
+    out = wrapped(new, old="")
+    compile(out, "m.py", "exec", flags=0x2000)  # PyCF_ALLOW_TOP_LEVEL_AWAIT
+    assert 'f"SELECT {random.randrange(len(discord.enums.DefaultAvatar))} FROM avatars"' in out
+    assert "(user.id,)" in out  # a one-item tuple keeps its comma tight

@@ -22,6 +22,8 @@ GENERATED_MARKER = "Written by `pgunify migrate`"
 # asyncpg.create_pool() keywords that asyncpg.connect() also takes: they move to connect_args.
 _CONNECT_KEYWORDS = ("command_timeout", "statement_cache_size", "max_cached_statement_lifetime",
                      "max_cacheable_statement_size", "timeout", "ssl", "server_settings", "direct_tls")
+# what a pool does to each of its connections: pools that differ in these cannot share one engine
+_CONNECTION_SETTINGS = frozenset({"init", "setup", "connection_class", "record_class", *_CONNECT_KEYWORDS})
 _NOT_MAPPED = {
     "max_queries": "QueuePool has no per-connection query limit; use pool_recycle to renew connections by age.",
     "max_inactive_connection_lifetime": "QueuePool keeps idle connections; pool_recycle renews them by age instead.",
@@ -355,6 +357,19 @@ def _callback(root: Path, import_root: Path, f: ConnectionFactory, keyword: str)
         raise sources.Refused(f"{f.location.path} does not parse: {exc}") from None
 
 
+def _url_key(root: Path, import_root: Path, f: ConnectionFactory, python_files) -> str:
+    """The pool's URL as one comparable text (see sources.canonical_url); its text as written
+    when the file cannot be read."""
+    text = _read(root, f.location.path)
+    try:
+        tree = ast.parse(text) if text is not None else None
+    except SyntaxError:
+        tree = None
+    key = None if tree is None else sources.canonical_url(root, import_root, python_files, f.location.path, tree,
+                                                          f.location.line)
+    return key or f.url
+
+
 def _callers_disagree(root: Path, import_root: Path, f: ConnectionFactory, python_files) -> str | None:
     """Why the pool created at `f` would need more than one engine: its URL is a parameter and
     the callers that supply it pass different URLs. None when they agree (or none is found)."""
@@ -527,9 +542,17 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
     # the server given in pieces (host=, user=, **settings) goes to use_database_url() as it is;
     # pools of tests, scripts and benchmarks point the one engine at their own database there
     application_pools = list(pools)
-    urls = {f.url if f.url is not None else ", ".join(f"{k}={v}" for k, v in sorted(f.options.items())
-                                                          if k in ("host", "port", "user", "password", "database", "**"))
-               for f in application_pools}
+    urls = {_url_key(root, import_root, f, python_files) if f.url is not None else ", ".join(
+        f"{k}={v}" for k, v in sorted(f.options.items()) if k in ("host", "port", "user", "password", "database", "**"))
+        for f in application_pools}
+    settings_of = [(f, tuple(sorted((k, v) for k, v in f.options.items() if k in _CONNECTION_SETTINGS)))
+                   for f in application_pools]
+    if len(urls) == 1 and len({given for _, given in settings_of}) > 1:
+        shown = "; ".join(f"{', '.join(f'{k}={v}' for k, v in given) or 'none'} at {f.location}"
+                          for f, given in settings_of)
+        block(application_pools[0], f"the asyncpg pools give their connections different settings ({shown}); one "
+              "engine gives every connection the same ones, so each pool's settings would reach the others' queries",
+              "give every pool the same connection settings (or none), or keep one of these data layers on asyncpg")
     if len(urls) > 1:
         block(application_pools[0], "the asyncpg pools connect with different URLs (" + ", ".join(
             f"{f.url} at {f.location}" for f in application_pools) + "); one engine would send them all to one database",

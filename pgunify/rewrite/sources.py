@@ -578,3 +578,135 @@ def kept_engine_reason(origin: UrlOrigin) -> str:
                           "PostgreSQL's",
     }.get(origin.kind, f"where its URL comes from is not known ({origin.detail}); only engines on the "
                        "configured URL become the shared one")
+
+
+# -- the same URL written in different ways -----------------------------------------------------
+
+def canonical_url(root: Path, import_root: Path, python_files, path: str, tree: ast.Module, line: int,
+                  call_name: str = "create_pool") -> str | None:
+    """The URL a pool created at `path:line` connects with, as one comparable text: a name
+    imported from another module is that module's name (`config.DATABASE_URL` and
+    `DATABASE_URL` imported from `app.config` are both `app.config.DATABASE_URL`), an
+    environment read is `$NAME`, and a parameter no caller passes (`dsn=None` with
+    `dsn or config.DATABASE_URL`, or `dsn=DATABASE_URL`) is its fallback. None: no URL found."""
+    call = find_call(tree, line, call_name)
+    if call is None:
+        return None
+    url = call.args[0] if call.args and not isinstance(call.args[0], ast.Starred) else next(
+        (k.value for k in call.keywords if k.arg == "dsn"), None)
+    if url is None:
+        return None
+    try:
+        module = _module_of(import_root, root / path)
+    except ValueError:
+        module = Path(path).stem
+    parents = _parents(tree)
+    function, cls = _enclosing(url, parents)
+    context = _UrlContext(root, import_root, python_files, path, tree, module, Path(path).name == "__init__.py")
+    return context.key(url, function, cls, 0)
+
+
+@dataclass
+class _UrlContext:
+    root: Path
+    import_root: Path
+    python_files: object
+    path: str
+    tree: ast.Module
+    module: str
+    is_package: bool
+
+    def key(self, node: ast.AST, function, cls, depth: int) -> str:
+        if depth > 5:
+            return ast.unparse(node)
+        env = _env_read(node)
+        if env is not None:
+            return f"${env[1]}"
+        if isinstance(node, ast.Constant):
+            return repr(node.value)
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
+            first, fallback = node.values
+            if isinstance(first, ast.Name) and function is not None and first.id in _parameters(function) \
+                    and not self._passed(function, cls, first.id):
+                return self.key(fallback, function, cls, depth + 1)
+            if isinstance(first, ast.Attribute) and cls is not None:
+                value = self._attribute_value(cls, first.attr)
+                if value is not None and isinstance(value[0], ast.Constant) and value[0].value is None:
+                    return self.key(fallback, function, cls, depth + 1)
+        if isinstance(node, ast.Name):
+            if function is not None and node.id in _parameters(function):
+                if _is_method(function, cls) and _parameters(function)[:1] == [node.id]:
+                    return ast.unparse(node)
+                default = self._default(function, node.id)
+                if default is not None and not self._passed(function, cls, node.id):
+                    return self.key(default, None, None, depth + 1)
+                return f"parameter {node.id}"
+            if function is not None and node.id in _local_names(function):
+                values = _assigned_values(function, node.id)
+                return self.key(values[0], function, cls, depth + 1) if len(values) == 1 else ast.unparse(node)
+            imported = self._imported(node.id)
+            if imported is not None:
+                return imported
+            values = _assigned_values(self.tree, node.id)
+            if len(values) == 1:
+                return self.key(values[0], None, None, depth + 1)
+            return f"{self.module}.{node.id}"
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and function is not None and cls is not None \
+                    and _parameters(function)[:1] == [node.value.id]:
+                value = self._attribute_value(cls, node.attr)
+                if value is not None:
+                    return self.key(value[0], value[1], cls, depth + 1)
+                return ast.unparse(node)
+            return f"{self.key(node.value, function, cls, depth + 1)}.{node.attr}"
+        return ast.unparse(node)
+
+    def _imported(self, name: str) -> str | None:
+        for node in self.tree.body:
+            if isinstance(node, ast.ImportFrom):
+                source = _absolute(node.level, node.module, self.module, self.is_package)
+                for alias in node.names:
+                    if (alias.asname or alias.name) == name:
+                        return f"{source}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname == name:
+                        return alias.name
+                    if alias.asname is None and alias.name.split(".")[0] == name:
+                        return name
+        return None
+
+    def _default(self, function, parameter: str) -> ast.AST | None:
+        args = function.args
+        positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+        defaults = dict(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        return defaults.get(parameter)
+
+    def _passed(self, function, cls, parameter: str) -> bool:
+        """Whether any caller gives `parameter` a value other than its default None."""
+        sites = call_sites(self.root, self.import_root, self.python_files, self.path, self.tree, function, cls, parameter)
+        default = self._default(function, parameter)
+        for site in sites:
+            if site.source == ("literal", None):
+                continue
+            if default is not None and site.source == _source_of(self.tree, default, None):
+                continue
+            return True
+        return False
+
+    def _attribute_value(self, cls: ast.ClassDef, attribute: str):
+        """The one value the class's methods assign to self.<attribute>, with its method."""
+        found = []
+        for method in cls.body:
+            if not isinstance(method, _FUNCTIONS) or not _parameters(method):
+                continue
+            me = _parameters(method)[0]
+            for node in _own_nodes(method):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        if isinstance(target, ast.Attribute) and target.attr == attribute and \
+                                isinstance(target.value, ast.Name) and target.value.id == me:
+                            found.append((node.value, method))
+        return found[0] if len(found) == 1 else None

@@ -61,8 +61,10 @@ class _Wrapper(cst.CSTTransformer):
         return updated_node.with_changes(body=[laid])
 
     def _lines(self, node: cst.SimpleStatementLine, indent: str) -> list[str]:
-        code = self.module.code_for_node(node.with_changes(leading_lines=()))
-        return [indent + line for line in code.splitlines()]
+        # only the first line lacks the block's indentation: continuation lines (after a
+        # backslash, inside brackets) carry theirs in the code already
+        code = self.module.code_for_node(node.with_changes(leading_lines=())).splitlines()
+        return [indent + line for line in code[:1]] + code[1:]
 
 
 def _lay_out(node: cst.CSTNode, module: cst.Module, indent: str, limit: int, depth: int) -> cst.CSTNode:
@@ -110,8 +112,8 @@ def _outermost_bracket(node: cst.CSTNode) -> cst.CSTNode | None:
 
     class Finder(cst.CSTVisitor):
         def on_visit(self, child: cst.CSTNode) -> bool:
-            if found or isinstance(child, cst.Lambda):
-                return False
+            if found or isinstance(child, (cst.Lambda, cst.FormattedString)):
+                return False  # never a line break inside an f-string's replacement field
             if isinstance(child, _BRACKETS) and _items(child):
                 found.append(child)
                 return False
@@ -157,6 +159,9 @@ def _flattened(statement: cst.BaseSmallStatement) -> cst.BaseSmallStatement | No
     class Flatten(cst.CSTTransformer):
         commented = False
 
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return not isinstance(node, cst.FormattedString)  # an f-string stays exactly as written
+
         def leave_ParenthesizedWhitespace(self, original_node, updated_node):
             if updated_node.first_line.comment is not None or any(
                     line.comment is not None for line in updated_node.empty_lines):
@@ -172,6 +177,14 @@ def _flattened(statement: cst.BaseSmallStatement) -> cst.BaseSmallStatement | No
 
         def leave_Call(self, original_node, updated_node):
             return updated_node.with_changes(args=_no_trailing_comma(list(updated_node.args)))
+
+        def leave_Tuple(self, original_node, updated_node):
+            if len(updated_node.elements) == 1 and isinstance(updated_node.elements[0].comma, cst.Comma):
+                # (value,): the comma that makes the tuple, with nothing after it
+                only = updated_node.elements[0]
+                return updated_node.with_changes(elements=[only.with_changes(
+                    comma=only.comma.with_changes(whitespace_after=cst.SimpleWhitespace("")))])
+            return updated_node
 
         def leave_List(self, original_node, updated_node):
             return updated_node.with_changes(elements=_no_trailing_comma(list(updated_node.elements)))
