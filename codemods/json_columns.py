@@ -40,9 +40,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import (ParentNodeProvider, PositionProvider, QualifiedNameProvider, QualifiedNameSource,
-                             ScopeProvider)
-from libcst.metadata.scope_provider import Assignment, ComprehensionScope, GlobalScope
+from libcst.metadata import (
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    ScopeProvider,
+)
+from libcst.metadata.scope_provider import Assignment, GlobalScope
 
 from pgunify.rewrite.outcome import Risk
 from pgunify.sql.columns import JSON_TYPES, OutputColumn, output_columns
@@ -544,13 +549,12 @@ class JsonColumnsCodemod(UnifyCodemod):
                 stop = holder.node
                 while not isinstance(stop, (cst.FunctionDef, cst.Module)):
                     stop = self.get_metadata(ParentNodeProvider, stop)
+        comprehensions = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
         current = self.get_metadata(ParentNodeProvider, node)
         while current is not stop and not isinstance(current, cst.Module):
-            if isinstance(current, cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) and \
-                    isinstance(stop, cst.CompFor) and current.for_in is stop:
-                return
-            if isinstance(current, _LOOPS) or isinstance(current, (cst.ListComp, cst.SetComp, cst.GeneratorExp,
-                                                                   cst.DictComp)):
+            if isinstance(current, comprehensions) and current.for_in is stop:
+                return  # the comprehension that binds the row
+            if isinstance(current, (*_LOOPS, *comprehensions)):
                 raise _Refused(f"{what} at line {self.line_of(node)} sits in a loop over the same row, so one row "
                                "would give one shared decoded object where each decode gave its own")
             current = self.get_metadata(ParentNodeProvider, current)

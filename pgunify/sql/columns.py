@@ -14,8 +14,8 @@ created) is unknown, and an unknown column is never typed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 JSON_TYPES = ("json", "jsonb")
 
