@@ -18,13 +18,13 @@ from pathlib import Path
 import asyncpg
 import libcst as cst
 import pytest
+from codemod_helpers import load_module, make_plan
 from libcst.codemod import CodemodContext, CodemodTest
+from pgunify.codemods.json_columns import JsonColumnsCodemod
 from typer.testing import CliRunner
 
-from codemod_helpers import load_module, make_plan
 from pgunify import codemods
 from pgunify.cli import app
-from pgunify.codemods.json_columns import JsonColumnsCodemod
 from pgunify.sql.columns import json_tables, output_columns
 from pgunify.templates import render_engine_module, render_raw_sql_module
 
@@ -477,8 +477,8 @@ def test_migrate_with_the_codemod_on_a_copy_of_pepgmp(tmp_path):
         ("src/repositories/alert_repository.py", "the statement at line 98 cannot be typed"),
         ("src/repositories/detection_repository.py", "the statement at line 249 cannot be typed"),
         ("src/repositories/camera_repository.py",
-         "the value of first_value() at line 231 is also used as text at line 232 (config is None), where a decoded "
-         "value could differ"),
+         ("the value of first_value() at line 231 is also used as text at line 232 (config is None), where a "
+          "decoded value could differ")),
     }
     assert "json.loads(row[\"metadata\"])" in (target / "src" / "repositories" / "alert_repository.py").read_text()
     again = runner.invoke(app, ["migrate", str(target), "--extend-select", "json-columns", "--format", "json",
