@@ -2,6 +2,7 @@
 
     python benchmarks/repository_throughput.py [--quick] [--rounds N] [--json FILE]
         [--workload NAME]... [--what-if CHANGE]... [--latency-ms MS] [--scale F] [--dsn URL]
+        [--codemod NAME]... [--baseline legacy|migrated]
 
 What it does:
 
@@ -32,6 +33,9 @@ Experiments (see docs/performance.md), none of which edits the generated code on
 
 - `--what-if CHANGE` applies a suggested change to the migrated side at run time
   (pre-ping, cached-text, json-text; see repository_driver.py);
+- `--codemod NAME` runs an opt-in codemod on the migrated side (`--extend-select NAME`),
+  and `--baseline migrated` makes the old side the plain migration instead of the legacy
+  code: new/old is then what the opt-in codemod buys, measured side by side;
 - `--latency-ms MS` puts a proxy adding MS milliseconds each way between both sides and
   PostgreSQL, to see what round trips cost when the database is not on loopback
   (`--scale 0.1` keeps such a run short).
@@ -97,18 +101,14 @@ QUICK = Sizes(rounds=2, warmup_fraction=0.5, cameras=20, alerts=200, detections=
 # --------------------------------------------------------------------------- #
 
 
-def make_copies(workdir: Path, log) -> dict[str, Any]:
-    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify", "*.pyc")
-    legacy = workdir / "legacy"
-    migrated = workdir / "migrated"
-    shutil.copytree(EXAMPLE, legacy, ignore=ignore)
-    shutil.copytree(EXAMPLE, migrated, ignore=ignore)
-
-    log(f"migrating {migrated} ...")
+def _migrate(copy: Path, codemods: list[str], log) -> tuple[float, dict[str, Any]]:
+    log(f"migrating {copy}{' with ' + ', '.join(codemods) if codemods else ''} ...")
     env = dict(os.environ, UNIFY_NO_CACHE="1")
+    extra = [arg for name in codemods for arg in ("--extend-select", name)]
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "pgunify", "migrate", str(migrated), "--write", "--allow-dirty", "--no-diff", "--format", "json"],
+        [sys.executable, "-m", "pgunify", "migrate", str(copy), "--write", "--allow-dirty", "--no-diff", "--format", "json",
+         *extra],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -120,14 +120,29 @@ def make_copies(workdir: Path, log) -> dict[str, Any]:
             f"pgunify migrate failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}\n{proc.stdout[-4000:]}"
         )
     report = json.loads(proc.stdout)
-    service = (migrated / "src" / "services" / "database_service.py").read_text(encoding="utf-8")
+    service = (copy / "src" / "services" / "database_service.py").read_text(encoding="utf-8")
     if "create_pool" in service or "use_database_url" not in service:
         raise SystemExit("the migrated copy still creates an asyncpg pool; the migration did not apply")
     summary = report["summary"]
     log(
         f"migrated in {seconds:.1f}s: {summary['files_changed']} files changed, "
-        f"{summary['statements_proven']} statements proven unchanged"
+        f"{summary['statements_proven']} statements proven unchanged, changes by codemod "
+        f"{summary['changes_by_codemod']}"
     )
+    return seconds, summary
+
+
+def make_copies(workdir: Path, log, codemods: list[str] = (), baseline: str = "legacy") -> dict[str, Any]:
+    """The two sides: `legacy` (the example as it is, or with `baseline="migrated"` the plain
+    migration) and `migrated` (migrated with the opt-in `codemods` as well)."""
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify", "*.pyc")
+    legacy = workdir / "legacy"
+    migrated = workdir / "migrated"
+    shutil.copytree(EXAMPLE, legacy, ignore=ignore)
+    shutil.copytree(EXAMPLE, migrated, ignore=ignore)
+    if baseline == "migrated":
+        _migrate(legacy, [], log)
+    seconds, summary = _migrate(migrated, list(codemods), log)
     return {
         "legacy": str(legacy),
         "migrated": str(migrated),
@@ -441,6 +456,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="price a suggested change: apply it at run time to the migrated side only (the "
         "generated code on disk is not edited); repeatable; one of: " + ", ".join(sorted(WHAT_IFS)),
     )
+    parser.add_argument(
+        "--codemod",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also run this opt-in codemod on the migrated side (--extend-select NAME); repeatable",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=("legacy", "migrated"),
+        default="legacy",
+        help="the old side: the legacy example (default), or the plain migration, to price --codemod",
+    )
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -468,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(workdir / side, ignore_errors=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgunify-bench-")))
-        copies = make_copies(workdir, log)
+        copies = make_copies(workdir, log, args.codemod, args.baseline)
         server, url = stack.enter_context(_database(args.dsn, log))
         app_url, rtt_ms = url, None
         if args.latency_ms:
@@ -503,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
         table = f"LATENCY run: {args.latency_ms:g} ms added each way, round trip measured at {rtt_ms:.2f} ms\n\n" + table
     if args.what_if:
         table = f"WHAT-IF run, migrated side changed at run time: {', '.join(args.what_if)}\n\n" + table
+    if args.codemod or args.baseline != "legacy":
+        table = (f"CODEMOD run: old = the {args.baseline} example, new = migrated with "
+                 f"{', '.join(args.codemod) or 'the default codemods'}\n\n" + table)
     print(table)
     elapsed = time.perf_counter() - started
     log(f"done in {elapsed:.0f}s")
@@ -516,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if sizes.quick else "full",
             "rounds": rounds,
             "what_if": args.what_if,
+            "codemods": args.codemod,
+            "baseline": args.baseline,
             "added_latency_ms_each_way": args.latency_ms,
             "measured_round_trip_ms": None if rtt_ms is None else round(rtt_ms, 3),
             "scale": args.scale,

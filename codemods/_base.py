@@ -32,6 +32,9 @@ class CodemodInfo:
     # not run while a pool cannot move (plan.pool_blockers): the pools and their queries move
     # together or not at all, and several databases cannot share one URL variable
     needs_pools_moved: bool = False
+    # run only when asked for by name (--select or --extend-select): its changes are a choice
+    # the migrating team makes, not a step every migration needs
+    opt_in: bool = False
 
     @property
     def docs(self) -> str:

@@ -167,7 +167,8 @@ def _print_codemods(console: Console) -> None:
         table.add_column(col, overflow="fold")
     for codemod in codemods.REGISTRY:
         info = codemod.info
-        table.add_row(info.name, info.risk.value, info.summary, info.docs)
+        name = f"{info.name} (opt-in)" if info.opt_in else info.name
+        table.add_row(name, info.risk.value, info.summary, info.docs)
     console.print(table)
 
 
@@ -177,6 +178,7 @@ def migrate(
     write: bool = typer.Option(False, "--write", help="Apply the changes (default: dry run that prints the diff)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --write: go on although the git work tree has uncommitted changes."),
     select: List[str] = typer.Option([], "--select", "-s", help="Run only these codemods (repeatable or comma-separated)."),
+    extend_select: List[str] = typer.Option([], "--extend-select", help="Also run these opt-in codemods (repeatable or comma-separated)."),
     ignore: List[str] = typer.Option([], "--ignore", help="Do not run these codemods."),
     list_codemods: bool = typer.Option(False, "--list", help="List the codemods with their summary and risk, then exit."),
     exclude: List[str] = typer.Option([], "--exclude", "-e", help="Gitignore-style pattern of paths to skip (repeatable)."),
@@ -211,9 +213,9 @@ def migrate(
         raise typer.Exit(2)
     try:
         settings = load_settings(path).with_overrides(
-            select=_names(select), ignore=_names(ignore), exclude=exclude, jobs=jobs,
-            respect_gitignore=False if no_gitignore else None)
-        chosen = codemods.select(settings.select, settings.ignore)
+            select=_names(select), extend_select=_names(extend_select), ignore=_names(ignore), exclude=exclude,
+            jobs=jobs, respect_gitignore=False if no_gitignore else None)
+        chosen = codemods.select(settings.select, settings.ignore, settings.extend_select)
     except (ConfigError, codemods.UnknownCodemod) as exc:
         err.print(f"[red]error:[/red] {escape_markup(str(exc))}")
         raise typer.Exit(2)

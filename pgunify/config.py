@@ -19,7 +19,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    select: tuple[str, ...] = ()  # codemod names to run (empty: all)
+    select: tuple[str, ...] = ()  # codemod names to run (empty: all but the opt-in ones)
+    extend_select: tuple[str, ...] = ()  # opt-in codemods to run besides the selected ones
     ignore: tuple[str, ...] = ()  # codemod names not to run
     exclude: tuple[str, ...] = ()  # gitignore-style patterns
     respect_gitignore: bool = True
@@ -36,13 +37,13 @@ class Settings:
 
     def with_overrides(self, **values: Any) -> "Settings":
         given = {k: v for k, v in values.items() if v is not None and v != () and v != []}
-        for key in ("select", "ignore", "exclude"):
+        for key in ("select", "extend_select", "ignore", "exclude"):
             if key in given:
                 given[key] = tuple(given[key])
         return replace(self, **given)
 
 
-_LIST_KEYS = {"select", "ignore", "exclude"}
+_LIST_KEYS = {"select", "extend_select", "ignore", "exclude"}
 
 
 # the sub-tables of [tool.pgunify], each read by its command; any other is an unknown key

@@ -16,6 +16,7 @@ from pgunify.facts.model import ConnectionFactory, Inventory
 from pgunify.files import auxiliary as _auxiliary
 from pgunify.rewrite.outcome import LeftAlone
 from pgunify.rewrite import sources
+from pgunify.sql.columns import TableFact, json_tables
 
 GENERATED_MARKER = "Written by `pgunify migrate`"
 
@@ -56,6 +57,8 @@ class MigrationPlan:
     asyncpg_pools: tuple[ConnectionFactory, ...] = ()
     move_asyncpg_pools: bool = False  # only together with the codemod that moves their call sites
     json_codecs: frozenset[str] = frozenset()  # json types the application decoded itself (set_type_codec)
+    # tables of the application's DDL with a json or jsonb column, created once and never altered
+    json_tables: tuple[TableFact, ...] = ()
     raw_sql_module: str = ""  # dotted module of the generated raw-SQL helpers
     raw_sql_path: str = ""
     alembic_baseline: bool = False  # `pgunify schema` wrote the Alembic environment and its first revision
@@ -598,6 +601,7 @@ def build_plan(root: Path, inv: Inventory, settings: Settings, move_asyncpg_pool
         notes_by_path=by_path,
         exported_names=_exported_names(root, import_root, inv, secondary, list(python_files)),
         json_codecs=_json_codecs(python_files),
+        json_tables=_json_tables(root, inv),
         returns=tuple(sorted(
             (f"{_module_name(import_root, (root / facts.path).resolve())}.{name}", kind)
             for facts in inv.files for name, kind in facts.returns
@@ -617,6 +621,14 @@ def has_alembic_baseline(root: Path) -> bool:
     """Whether the target has an Alembic environment with at least one revision."""
     versions = root / "migrations" / "versions"
     return (root / "alembic.ini").is_file() and versions.is_dir() and any(versions.glob("*.py"))
+
+
+def _json_tables(root: Path, inv: Inventory) -> tuple[TableFact, ...]:
+    """The json and jsonb columns of the tables the application's own DDL creates."""
+    from pgunify.schema.sources import ddl_scripts
+
+    scripts, _ = ddl_scripts(root, inv)
+    return json_tables(script.sql for script in scripts)
 
 
 def _json_codecs(python_files) -> frozenset[str]:
