@@ -87,3 +87,29 @@ def test_a_migrated_module_that_does_not_parse_fails_the_run(migrated, database_
     assert result.exit_code == 1, result.output
     assert "The migrated code cannot run" in result.stdout
     assert "CrateStore does not import in the migrated code: SyntaxError" in result.stdout
+
+
+def test_a_run_that_calls_nothing_is_no_evidence_not_a_pass(tmp_path, database_url):
+    # only module-level functions: no repository class for verify to call
+    root = tmp_path / "loose-app"
+    files = {
+        "loose/__init__.py": "",
+        "loose/db.py": FILES["depot/db.py"],
+        "loose/queries.py": """\
+            async def label_length(pool, label):
+                return await pool.fetchval("SELECT length($1::text)", label)
+            """,
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "legacy")
+    assert runner.invoke(app, ["migrate", str(root), "--write", "--no-diff"]).exit_code == 0
+    result, data = verify(root, database_url)
+    assert result.exit_code == 1, result.output
+    assert data["summary"]["cases"] == 0 and data["summary"]["differences"] == 0
+    assert data["no_evidence"].startswith("no case ran")
+    assert "no evidence: no case ran" in result.stderr

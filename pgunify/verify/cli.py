@@ -102,5 +102,7 @@ def verify(
         report.write_text(text if output_format is not VerifyFormat.text else render_markdown(result), encoding="utf-8")
     if output_format is not VerifyFormat.text:
         typer.echo(summary_line(result), err=True)
-    if result.failed:
+    if result.no_evidence:
+        typer.echo(f"no evidence: {result.no_evidence}", err=True)
+    if result.failed or result.no_evidence:
         raise typer.Exit(1)

@@ -87,6 +87,8 @@ def render_text(result: VerifyResult) -> str:
     if result.skipped:
         out += ["", "Not called:"]
         out += [f"  {target}: {reason}" for target, reason in result.skipped]
+    if result.no_evidence:
+        out += ["", f"No evidence: {result.no_evidence}. 0 differences here does not mean the migration is equivalent."]
     stuck = [t for t in result.always_raised() if not t.startswith("scenario:")]
     if stuck:
         out += ["", "Every generated call raised on both sides (the comparison still holds, but only for errors; "
@@ -130,6 +132,7 @@ def to_data(result: VerifyResult) -> dict:
         "timings_s": {k: round(getattr(t, k), 3)
                       for k in ("scan", "provision", "template", "processes", "cases", "mutants", "cleanup", "total")},
         "cannot_run": result.cannot_run,
+        "no_evidence": result.no_evidence or None,
         "differences": [item(d) for d in result.differences],
         "accepted": [item(d) for d in result.accepted],
         "not_called": [{"target": t_, "reason": r} for t_, r in result.skipped],
@@ -170,6 +173,9 @@ def render_markdown(result: VerifyResult) -> str:
     if result.cannot_run:
         out += ["## The migrated code cannot run", "", "Its calls were not compared:", ""]
         out += [f"- {_cell(reason)}" for reason in result.cannot_run] + [""]
+    elif result.no_evidence:
+        out += ["## No evidence", "", f"{_cell(result.no_evidence)}. 0 differences here does not mean the migration is "
+                "equivalent.", ""]
     elif not result.differences:
         out += ["No unexplained difference: every call returned the same value (or raised the same error) and left "
                 "the same database state on both sides.", ""]

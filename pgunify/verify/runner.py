@@ -109,6 +109,23 @@ class VerifyResult:
     def failed(self) -> bool:
         return bool(self.differences or self.cannot_run)
 
+    @property
+    def no_evidence(self) -> str:
+        """Why this run shows nothing of how the migrated code behaves ("" when it shows
+        something): no call was made, or every call raised on both sides. Such a run proves
+        nothing, so it is not a pass (exit 1)."""
+        if self.cannot_run:
+            return ""
+        if not self.cases:
+            return ("no case ran: no repository method or function of the application was called (see `Not called` "
+                    "and docs/verify.md for scenario files)")
+        calls = sum(calls for calls, _ in self.raised.values())
+        raised = sum(raised for _, raised in self.raised.values())
+        if calls and calls == raised:
+            return (f"every one of the {calls} calls raised on both sides: the run compared errors only, never what "
+                    "the code returns or writes (a scenario file, or seed rows the calls can reach, gives evidence)")
+        return ""
+
     def always_raised(self) -> list[str]:
         """Targets none of whose calls got past an error: worth a scenario file."""
         return sorted(t for t, (calls, raised) in self.raised.items() if calls and calls == raised)
