@@ -509,7 +509,7 @@ def render_three_way_table(results: list[Result], summary: dict[str, Any], round
             f"{r.pair('new/core'):>8.2f} {min(new_core):>4.2f}-{max(new_core):<4.2f}  "
             f"{r.ratio:>7.2f} {min(r.ratios):>4.2f}-{max(r.ratios):<4.2f}  "
             f"{r.pair('core/old'):>5.2f}  {r.median_cpu('legacy'):>13.0f} "
-            f"{r.median_cpu('handwritten'):>5.0f} {r.median_cpu('migrated'):>5.0f}  {', '.join(missed)}"
+            f"{r.median_cpu('handwritten'):>5.0f} {r.median_cpu('migrated'):>5.0f}  {', '.join(missed)}".rstrip()
         )
     lines.append("-" * len(header))
     lines.append(
