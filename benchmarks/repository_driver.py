@@ -1,15 +1,19 @@
 """One side of the repository throughput benchmark, in a process of its own.
 
 Started by `repository_throughput.py` with the working directory and PYTHONPATH set to
-one copy of examples/pepgmp (the legacy one or the migrated one: both have a package
-named `src`, so each side needs its own interpreter). It opens the application's own
-DatabaseService, builds the three repositories on it and then answers commands, one
-JSON object per line on stdin, one JSON reply per line on stdout:
+one copy of examples/pepgmp (the legacy one, the migrated one or, with --three-way, the
+hand-written SQLAlchemy Core one: all have a package named `src`, so each side needs its
+own interpreter). It opens the application's own DatabaseService, builds the three
+repositories on it (on its asyncpg pool, or on its engine) and then answers commands,
+one JSON object per line on stdin, one JSON reply per line on stdout:
 
     {"cmd": "start"}                              pool open, repositories built
     {"cmd": "schema"}                             DatabaseService.init_schema()
     {"cmd": "seed", "cameras": 20, ...}           read data and write cameras (legacy side)
     {"cmd": "context", "context": {...}}          keys the workloads draw from
+    {"cmd": "check", "ops": N}                    what N calls of every workload return,
+                                                  normalised (ids and this side's write
+                                                  camera left out), to compare the sides
     {"cmd": "run", "workload": NAME, "ops": N, "seed": S [, "profile": true]}
                                                   N calls, timed; the reply has "seconds",
                                                   "cpu_seconds" (this process) and, when
@@ -56,26 +60,27 @@ class Workload:
     ops: int  # operations per measurement (full run)
     quick_ops: int  # operations per measurement (--quick)
     tasks: int = 1  # concurrent tasks sharing the application's pool
+    single: bool = False  # one operation is one SQL statement (no transaction block)
 
 
 #: Concurrent workloads run this many tasks at once on the application's pool.
 CONCURRENT_TASKS = 50
 
 WORKLOADS: tuple[Workload, ...] = (
-    Workload("alert.get_by_id", "read", "fetchrow by primary key (SQL built at run time)", 1500, 6),
-    Workload("camera.get_by_id", "read", "pool-level fetchrow by primary key (module constant)", 1500, 6),
-    Workload("detection.get_by_frame", "read", "fetchrow by unique key (camera_id, frame_id)", 1500, 6),
+    Workload("alert.get_by_id", "read", "fetchrow by primary key (SQL built at run time)", 1500, 6, single=True),
+    Workload("camera.get_by_id", "read", "pool-level fetchrow by primary key (module constant)", 1500, 6, single=True),
+    Workload("detection.get_by_frame", "read", "fetchrow by unique key (camera_id, frame_id)", 1500, 6, single=True),
     Workload("alert.list_alerts", "read", "fetchval COUNT + fetch page of 50 (SQL built at run time)", 300, 4),
-    Workload("camera.list_cameras", "read", "fetch page of 20 rows (jsonb config, text[] tags)", 800, 4),
-    Workload("detection.search", "read", "fetch page of 50 rows with jsonb objects (SQL built at run time)", 200, 4),
-    Workload("alert.create", "write", "single INSERT ... RETURNING", 1000, 6),
+    Workload("camera.list_cameras", "read", "fetch page of 20 rows (jsonb config, text[] tags)", 800, 4, single=True),
+    Workload("detection.search", "read", "fetch page of 50 rows with jsonb objects (SQL built at run time)", 200, 4, single=True),
+    Workload("alert.create", "write", "single INSERT ... RETURNING", 1000, 6, single=True),
     Workload("alert.create_many", "write", "executemany of 20 rows in a transaction", 200, 4),
-    Workload("detection.save", "write", "upsert: INSERT ... ON CONFLICT DO UPDATE RETURNING *", 1000, 6),
+    Workload("detection.save", "write", "upsert: INSERT ... ON CONFLICT DO UPDATE RETURNING *", 1000, 6, single=True),
     Workload("detection.replace_frames", "transaction", "BEGIN; DELETE; executemany of 10 rows; COMMIT", 250, 4),
     Workload("detection.save_batch", "transaction", "BEGIN; 10 x (SAVEPOINT; INSERT ... RETURNING; RELEASE); COMMIT", 150, 3),
-    Workload("concurrent alert.get_by_id", "read", f"alert.get_by_id from {CONCURRENT_TASKS} tasks at once", 2000, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.get_by_id", "read", f"alert.get_by_id from {CONCURRENT_TASKS} tasks at once", 2000, 50, CONCURRENT_TASKS, single=True),
     Workload("concurrent alert.list_alerts", "read", f"alert.list_alerts from {CONCURRENT_TASKS} tasks at once", 500, 50, CONCURRENT_TASKS),
-    Workload("concurrent alert.create", "write", f"alert.create from {CONCURRENT_TASKS} tasks at once", 1500, 50, CONCURRENT_TASKS),
+    Workload("concurrent alert.create", "write", f"alert.create from {CONCURRENT_TASKS} tasks at once", 1500, 50, CONCURRENT_TASKS, single=True),
 )
 
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
@@ -150,6 +155,7 @@ class Driver:
     def __init__(self, side: str) -> None:
         self.side = side
         self.service = None
+        self.pool = None
         self.alerts = self.cameras = self.detections = None
         self.context: dict[str, Any] = {}
         self.write_camera: int | None = None  # this side's camera for writes (set_context)
@@ -165,7 +171,10 @@ class Driver:
 
         self.service = DatabaseService()
         await self.service.initialize()
-        pool = self.service.pool
+        # the asyncpg pool (legacy), the engine the migration gave it (migrated), or the
+        # engine of the hand-written Core migration, which names it so
+        pool = self.service.engine if hasattr(self.service, "engine") else self.service.pool
+        self.pool = pool
         self.alerts = PostgreSQLAlertRepository(pool)
         self.cameras = PostgreSQLCameraRepository(pool)
         self.detections = PostgreSQLDetectionRecordRepository(pool)
@@ -218,7 +227,7 @@ class Driver:
         for start in range(0, len(records), 500):
             await self.detections.save_many(records[start : start + 500])
 
-        async with _connection(self.service.pool) as conn:
+        async with _connection(self.pool) as conn:
             alert_ids = [r[0] for r in await _fetch(conn, "SELECT id FROM alerts ORDER BY id")]
         return {
             "context": {
@@ -233,6 +242,23 @@ class Driver:
         self.context = request["context"]
         self.write_camera = self.context["write_cameras"][self.side]
         return {}
+
+    async def check(self, request: dict) -> dict:
+        """What `ops` calls of every workload return, normalised so that the sides compare:
+        the same reads must return the same objects; writes go to this side's own write
+        camera, so row ids, that camera's id and server timestamps are left out."""
+        results = {}
+        for workload in WORKLOADS:
+            if workload.tasks > 1:
+                continue  # the same calls as the sequential workload
+            rng = random.Random(f"{workload.name}/check")
+            calls = self._calls(workload.name, rng, int(request["ops"]))
+            returned = [await call() for call in calls]
+            if workload.name == "detection.save_batch":  # (new ids, rejected frames)
+                returned = [(len(saved), rejected) for saved, rejected in returned]
+            volatile = {"id", "camera_id", "created_at", "updated_at"} if workload.kind != "read" else set()
+            results[workload.name] = _normalise(returned, volatile)
+        return {"results": results}
 
     async def run(self, request: dict) -> dict:
         workload = BY_NAME[request["workload"]]
@@ -346,6 +372,19 @@ class Driver:
                 calls.append(bind(detections.save_batch, records))
             return calls
         raise KeyError(name)
+
+
+def _normalise(value: Any, volatile: set[str]) -> Any:
+    """A JSON-able, comparable form of what a repository returned."""
+    if hasattr(value, "to_dict"):
+        value = {k: v for k, v in value.to_dict().items() if k not in volatile}
+    if isinstance(value, dict):
+        return {str(k): _normalise(v, volatile) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v, volatile) for v in value]
+    if isinstance(value, (datetime, Decimal)):
+        return f"{type(value).__name__}:{value.isoformat() if isinstance(value, datetime) else value}"
+    return value
 
 
 def describe_pool(pool: Any) -> dict[str, Any]:
@@ -530,6 +569,7 @@ async def serve(side: str, replies) -> None:
         "schema": driver.schema,
         "seed": driver.seed,
         "context": driver.set_context,
+        "check": driver.check,
         "run": driver.run,
         "what_if": driver.what_if,
         "stop": driver.stop,

@@ -1,10 +1,11 @@
 """Where the time of a repository call goes, before and after `pgunify migrate`.
 
     python benchmarks/repository_profile.py [--workload NAME]... [--ops N] [--what-if CHANGE]...
-                                            [--json FILE] [--quick]
+                                            [--json FILE] [--quick] [--three-way]
 
-For each workload, on each side (the same two copies and driver processes as
-repository_throughput.py), it reports:
+For each workload, on each side (the same copies and driver processes as
+repository_throughput.py; with --three-way, the hand-written SQLAlchemy Core side too),
+it reports:
 
 - round trips per operation, and what each one carries: the driver processes connect
   through a small counting proxy that reads the PostgreSQL frontend protocol, so every
@@ -36,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 from repository_driver import WHAT_IFS, WORKLOAD_NAMES, WORKLOADS  # noqa: E402
 from pg_proxy import Proxy, through  # noqa: E402
-from repository_throughput import FULL, LABEL, QUICK, SIDES, Side, _database, make_copies  # noqa: E402
+from repository_throughput import FULL, LABEL, QUICK, SIDES, THREE_SIDES, Side, _database, make_copies  # noqa: E402
 
 # --------------------------------------------------------------------------- #
 # Main
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--top", type=int, default=12, help="functions listed per profile")
+    parser.add_argument("--three-way", action="store_true", help="the hand-written SQLAlchemy Core side as well")
     args = parser.parse_args(argv)
+    names = THREE_SIDES if args.three_way else SIDES
     sizes = QUICK if args.quick else FULL
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
 
@@ -69,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     out: list[str] = []
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgunify-profile-")))
-        copies = make_copies(workdir, log)
+        copies = make_copies(workdir, log, handwritten=args.three_way)
         server, url = stack.enter_context(_database(args.dsn, log))
 
         seeder = Side("legacy", Path(copies["legacy"]), url, workdir)
         seeder.call("start")
         seeder.call("schema")
         context = seeder.call(
-            "seed", cameras=sizes.cameras, alerts=sizes.alerts, detections=sizes.detections, sides=list(SIDES), seed=1
+            "seed", cameras=sizes.cameras, alerts=sizes.alerts, detections=sizes.detections, sides=list(names), seed=1
         )["context"]
         seeder.close()
 
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         proxied = through(url, port)
 
         sides: dict[str, Side] = {}
-        for side in SIDES:
+        for side in names:
             sides[side] = Side(side, Path(copies[side]), proxied, workdir)
             stack.callback(sides[side].close)
             sides[side].call("start")
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             ops = args.ops or max(w.tasks, (w.quick_ops if args.quick else w.ops) // 2)
             entry: dict[str, Any] = {"name": w.name, "ops": ops, "calls": w.calls}
             out.append(f"== {w.name}: {w.calls}; {ops} operations" + (f", {w.tasks} tasks" if w.tasks > 1 else ""))
-            for side in SIDES:
+            for side in names:
                 driver = sides[side]
                 driver.call("run", workload=w.name, ops=ops, seed="warmup")
                 proxy.reset()

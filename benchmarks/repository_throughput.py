@@ -2,7 +2,7 @@
 
     python benchmarks/repository_throughput.py [--quick] [--rounds N] [--json FILE]
         [--workload NAME]... [--what-if CHANGE]... [--latency-ms MS] [--scale F] [--dsn URL]
-        [--codemod NAME]... [--baseline legacy|migrated]
+        [--codemod NAME]... [--baseline legacy|migrated] [--three-way]
 
 What it does:
 
@@ -22,6 +22,15 @@ What it does:
 6. prints a table and optionally writes JSON: operations per second per workload for old
    and new (median over rounds), the new/old ratio (median of the per-round ratios), and
    overall the median of the per-workload median ratios.
+
+With `--three-way` a third copy runs beside them: the example with its database service
+and repositories replaced by benchmarks/handwritten_core/src, the same repositories
+migrated to SQLAlchemy Core by hand (AsyncEngine, `engine.connect()`/`engine.begin()`,
+`text()` with named binds, `.mappings()`). The table then gives, per workload, new/core
+(generated against hand-written), new/old, and the floor core/old, each the median of
+the per-round ratios, and which of the three-way targets a workload misses. Before any
+timing, every side makes the same few calls of every workload and must return the same
+objects.
 
 Reads only touch seeded rows of the seeded cameras; writes go to a camera of their own per
 side, so no write changes what a read or the other side's writes see.
@@ -67,12 +76,26 @@ DRIVER = HERE / "repository_driver.py"
 sys.path.insert(0, str(HERE))
 from repository_driver import WHAT_IFS, WORKLOAD_NAMES, WORKLOADS, Workload  # noqa: E402
 
-SIDES = ("legacy", "migrated")
-LABEL = {"legacy": "old", "migrated": "new"}
+HANDWRITTEN = HERE / "handwritten_core"
 
-#: The targets of the issue: overall median ratio >= 1.0, no workload below 0.9.
+SIDES = ("legacy", "migrated")
+#: --three-way: the hand-written SQLAlchemy Core migration runs beside the other two
+THREE_SIDES = ("legacy", "handwritten", "migrated")
+LABEL = {"legacy": "old", "handwritten": "core", "migrated": "new"}
+
+#: The two-way targets: overall median ratio >= 1.0, no workload below 0.9.
 OVERALL_TARGET = 1.0
 WORKLOAD_FLOOR = 0.9
+
+#: The three-way targets. new/core on every workload, at every latency; new/old overall
+#: at 0.5 ms added each way, and on every single-statement workload at 0.1 ms; on
+#: loopback, new/old on no workload below the floor, core/old measured in the same run.
+NEW_VS_CORE_TARGET = 0.95
+OVERALL_AT_LATENCY = (0.5, 1.0)
+SINGLE_STATEMENT_AT_LATENCY = (0.1, 0.9)
+
+#: calls of every workload whose results are compared across the sides before timing
+CHECK_OPS = 3
 
 
 @dataclass(frozen=True)
@@ -132,20 +155,31 @@ def _migrate(copy: Path, codemods: list[str], log) -> tuple[float, dict[str, Any
     return seconds, summary
 
 
-def make_copies(workdir: Path, log, codemods: list[str] = (), baseline: str = "legacy") -> dict[str, Any]:
-    """The two sides: `legacy` (the example as it is, or with `baseline="migrated"` the plain
-    migration) and `migrated` (migrated with the opt-in `codemods` as well)."""
+def make_copies(workdir: Path, log, codemods: list[str] = (), baseline: str = "legacy",
+                handwritten: bool = False) -> dict[str, Any]:
+    """The sides: `legacy` (the example as it is, or with `baseline="migrated"` the plain
+    migration), `migrated` (migrated with the opt-in `codemods` as well) and, with
+    `handwritten`, the example on the hand-written Core migration."""
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".pgunify", "*.pyc")
     legacy = workdir / "legacy"
     migrated = workdir / "migrated"
     shutil.copytree(EXAMPLE, legacy, ignore=ignore)
     shutil.copytree(EXAMPLE, migrated, ignore=ignore)
+    copies: dict[str, Any] = {}
+    if handwritten:
+        # the example with its database service and repositories replaced by the
+        # hand-written Core migration (benchmarks/handwritten_core/src, same layout)
+        core = workdir / "handwritten"
+        shutil.copytree(EXAMPLE, core, ignore=ignore)
+        shutil.copytree(HANDWRITTEN / "src", core / "src", ignore=ignore, dirs_exist_ok=True)
+        copies["handwritten"] = str(core)
     if baseline == "migrated":
         _migrate(legacy, [], log)
     seconds, summary = _migrate(migrated, list(codemods), log)
     return {
         "legacy": str(legacy),
         "migrated": str(migrated),
+        **copies,
         "migrate_seconds": round(seconds, 1),
         "migrate_summary": summary,
     }
@@ -240,20 +274,44 @@ async def _reset(database_url: str, write_cameras: list[int]) -> None:
 class Result:
     workload: Workload
     ops: int
-    rates: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
-    cpu_us: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
-    ratios: list[float] = field(default_factory=list)
+    sides: tuple[str, ...] = SIDES
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    ratios: list[float] = field(default_factory=list)  # new/old, per round
+    #: with the hand-written side: "new/core" and "core/old" (the floor), per round
+    pairs: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for side in self.sides:
+            self.rates.setdefault(side, [])
+            self.cpu_us.setdefault(side, [])
+        if "handwritten" in self.sides:
+            self.pairs.setdefault("new/core", [])
+            self.pairs.setdefault("core/old", [])
 
     def median_rate(self, side: str) -> float:
         return statistics.median(self.rates[side])
+
+    def median_cpu(self, side: str) -> float:
+        return statistics.median(self.cpu_us[side])
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.ratios)
 
+    def pair(self, name: str) -> float:
+        return statistics.median(self.pairs[name])
+
+    def record(self, rate: dict[str, float]) -> None:
+        """One round's rates of every side."""
+        self.ratios.append(rate["migrated"] / rate["legacy"])
+        if self.pairs:
+            self.pairs["new/core"].append(rate["migrated"] / rate["handwritten"])
+            self.pairs["core/old"].append(rate["handwritten"] / rate["legacy"])
+
     def as_json(self) -> dict[str, Any]:
         w = self.workload
-        return {
+        document = {
             "name": w.name,
             "kind": w.kind,
             "calls": w.calls,
@@ -262,14 +320,37 @@ class Result:
             "old_ops_per_s": [round(r, 1) for r in self.rates["legacy"]],
             "new_ops_per_s": [round(r, 1) for r in self.rates["migrated"]],
             "ratios": [round(r, 4) for r in self.ratios],
-            "old_client_cpu_us_per_op": round(statistics.median(self.cpu_us["legacy"]), 1),
-            "new_client_cpu_us_per_op": round(statistics.median(self.cpu_us["migrated"]), 1),
+            "old_client_cpu_us_per_op": round(self.median_cpu("legacy"), 1),
+            "new_client_cpu_us_per_op": round(self.median_cpu("migrated"), 1),
             "old_median_ops_per_s": round(self.median_rate("legacy"), 1),
             "new_median_ops_per_s": round(self.median_rate("migrated"), 1),
             "ratio_median": round(self.ratio, 4),
             "ratio_min": round(min(self.ratios), 4),
             "ratio_max": round(max(self.ratios), 4),
         }
+        if self.pairs:
+            document.update(
+                single_statement=w.single,
+                core_ops_per_s=[round(r, 1) for r in self.rates["handwritten"]],
+                core_client_cpu_us_per_op=round(self.median_cpu("handwritten"), 1),
+                core_median_ops_per_s=round(self.median_rate("handwritten"), 1),
+                new_vs_core_ratios=[round(r, 4) for r in self.pairs["new/core"]],
+                new_vs_core_median=round(self.pair("new/core"), 4),
+                core_vs_old_ratios=[round(r, 4) for r in self.pairs["core/old"]],
+                core_vs_old_median=round(self.pair("core/old"), 4),
+            )
+        return document
+
+
+def round_order(sides: tuple[str, ...], rnd: int) -> tuple[str, ...]:
+    """The order of the sides in round `rnd`: with two, old then new in even rounds and
+    new then old in odd ones; with three, each rotation forwards, then each backwards,
+    so that over six rounds every side runs first, second and last twice."""
+    if len(sides) == 2:
+        return sides if rnd % 2 == 0 else tuple(reversed(sides))
+    shift = rnd % len(sides)
+    order = sides[shift:] + sides[:shift]
+    return order if (rnd // len(sides)) % 2 == 0 else tuple(reversed(order))
 
 
 def measure(
@@ -282,16 +363,17 @@ def measure(
     log,
     scale: float = 1.0,
 ) -> list[Result]:
-    results = [Result(w, sizes.ops(w, scale)) for w in workloads]
+    names = tuple(sides)
+    results = [Result(w, sizes.ops(w, scale), names) for w in workloads]
 
     log("warming up ...")
     for w in workloads:
-        for side in SIDES:
+        for side in names:
             sides[side].call("run", workload=w.name, ops=sizes.warmup_ops(w, scale), seed="warmup")
 
     for rnd in range(rounds):
         asyncio.run(_reset(database_url, write_cameras))
-        order = SIDES if rnd % 2 == 0 else tuple(reversed(SIDES))
+        order = round_order(names, rnd)
         started = time.perf_counter()
         for result in results:
             rate = {}
@@ -300,7 +382,7 @@ def measure(
                 rate[side] = reply["ops"] / reply["seconds"]
                 result.rates[side].append(rate[side])
                 result.cpu_us[side].append(1e6 * reply["cpu_seconds"] / reply["ops"])
-            result.ratios.append(rate["migrated"] / rate["legacy"])
+            result.record(rate)
         log(
             f"round {rnd + 1}/{rounds} ({' then '.join(LABEL[s] for s in order)}) "
             f"in {time.perf_counter() - started:.1f}s"
@@ -308,15 +390,31 @@ def measure(
     return results
 
 
+def check_same_results(sides: dict[str, Side], ops: int) -> dict[str, int]:
+    """Every side returns the same objects for the same calls, before anything is timed
+    (ids of new rows, the sides' own write camera and server timestamps left out)."""
+    answers = {side: driver.call("check", ops=ops)["results"] for side, driver in sides.items()}
+    reference_side, reference = next(iter(answers.items()))
+    for side, results in answers.items():
+        for workload, returned in results.items():
+            if returned != reference[workload]:
+                raise SystemExit(
+                    f"{LABEL[side]} ({side}) and {LABEL[reference_side]} ({reference_side}) return "
+                    f"different results for {workload}:\n{json.dumps(returned)[:1500]}\n"
+                    f"{json.dumps(reference[workload])[:1500]}"
+                )
+    return {workload: len(returned) for workload, returned in reference.items()}
+
+
 # --------------------------------------------------------------------------- #
 # Reporting
 # --------------------------------------------------------------------------- #
 
 
-def summarise(results: list[Result]) -> dict[str, Any]:
+def summarise(results: list[Result], latency_ms: float = 0.0) -> dict[str, Any]:
     overall = statistics.median(r.ratio for r in results)
     below = [r.workload.name for r in results if r.ratio < WORKLOAD_FLOOR]
-    return {
+    summary: dict[str, Any] = {
         "overall_ratio": round(overall, 4),
         "targets": {
             "overall_median_ratio_at_least": OVERALL_TARGET,
@@ -327,9 +425,48 @@ def summarise(results: list[Result]) -> dict[str, Any]:
             "workloads_below_floor": below,
         },
     }
+    if results and results[0].pairs:
+        summary["three_way"] = summarise_three_way(results, latency_ms)
+    return summary
+
+
+def summarise_three_way(results: list[Result], latency_ms: float) -> dict[str, Any]:
+    """The three-way targets that apply at this latency, met or missed per workload."""
+    targets: dict[str, Any] = {
+        "new_vs_core_every_workload": {
+            "at_least": NEW_VS_CORE_TARGET,
+            "missed": [r.workload.name for r in results if r.pair("new/core") < NEW_VS_CORE_TARGET],
+        }
+    }
+    if latency_ms == 0:
+        # the floor: what hand-written Core reaches against asyncpg in the same run
+        targets["new_vs_old_not_below_floor"] = {
+            "missed": [r.workload.name for r in results if r.ratio < r.pair("core/old")],
+        }
+    if latency_ms == SINGLE_STATEMENT_AT_LATENCY[0]:
+        least = SINGLE_STATEMENT_AT_LATENCY[1]
+        targets["new_vs_old_single_statement"] = {
+            "at_least": least,
+            "workloads": [r.workload.name for r in results if r.workload.single],
+            "missed": [r.workload.name for r in results if r.workload.single and r.ratio < least],
+        }
+    overall = statistics.median(r.ratio for r in results)
+    if latency_ms == OVERALL_AT_LATENCY[0]:
+        least = OVERALL_AT_LATENCY[1]
+        targets["new_vs_old_overall"] = {"at_least": least, "value": round(overall, 4), "met": overall >= least}
+    for target in targets.values():
+        target.setdefault("met", not target.get("missed"))
+    return {
+        "overall_new_vs_core": round(statistics.median(r.pair("new/core") for r in results), 4),
+        "overall_core_vs_old": round(statistics.median(r.pair("core/old") for r in results), 4),
+        "overall_new_vs_old": round(overall, 4),
+        "targets": targets,
+    }
 
 
 def render_table(results: list[Result], summary: dict[str, Any], rounds: int) -> str:
+    if "three_way" in summary:
+        return render_three_way_table(results, summary, rounds)
     name_width = max(len("workload"), *(len(r.workload.name) for r in results))
     header = (
         f"{'workload':<{name_width}}  {'ops':>5}  {'old ops/s':>10}  {'new ops/s':>10}  "
@@ -357,6 +494,64 @@ def render_table(results: list[Result], summary: dict[str, Any], rounds: int) ->
         f"every workload >= {WORKLOAD_FLOOR:.1f}: "
         + ("met" if t["every_workload_met"] else f"NOT met ({', '.join(t['workloads_below_floor'])})")
     )
+    return "\n".join(lines)
+
+
+def render_three_way_table(results: list[Result], summary: dict[str, Any], rounds: int) -> str:
+    three = summary["three_way"]
+    targets = three["targets"]
+    name_width = max(len("workload"), *(len(r.workload.name) for r in results))
+    header = (
+        f"{'workload':<{name_width}}  {'ops':>5}  {'old/s':>6}  {'core/s':>6}  {'new/s':>6}  "
+        f"{'new/core':>8} {'min-max':>9}  {'new/old':>7} {'min-max':>9}  {'floor':>5}  "
+        f"{'CPU us/op old':>13} {'core':>5} {'new':>5}  missed"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        name = r.workload.name
+        missed = [
+            label
+            for label, key in (
+                (f"new/core<{NEW_VS_CORE_TARGET}", "new_vs_core_every_workload"),
+                ("below floor", "new_vs_old_not_below_floor"),
+                (f"new/old<{SINGLE_STATEMENT_AT_LATENCY[1]}", "new_vs_old_single_statement"),
+            )
+            if name in targets.get(key, {}).get("missed", ())
+        ]
+        new_core = r.pairs["new/core"]
+        lines.append(
+            f"{name:<{name_width}}  {r.ops:>5}  {r.median_rate('legacy'):>6.0f}  "
+            f"{r.median_rate('handwritten'):>6.0f}  {r.median_rate('migrated'):>6.0f}  "
+            f"{r.pair('new/core'):>8.2f} {min(new_core):>4.2f}-{max(new_core):<4.2f}  "
+            f"{r.ratio:>7.2f} {min(r.ratios):>4.2f}-{max(r.ratios):<4.2f}  "
+            f"{r.pair('core/old'):>5.2f}  {r.median_cpu('legacy'):>13.0f} "
+            f"{r.median_cpu('handwritten'):>5.0f} {r.median_cpu('migrated'):>5.0f}  {', '.join(missed)}".rstrip()
+        )
+    lines.append("-" * len(header))
+    lines.append(
+        f"{'overall (median of the medians)':<{name_width + 31}}  {three['overall_new_vs_core']:>8.2f} "
+        f"{'':>9}  {three['overall_new_vs_old']:>7.2f} {'':>9}  {three['overall_core_vs_old']:>5.2f}"
+    )
+    lines.append("")
+    lines.append(
+        f"old: legacy asyncpg; core: hand-written SQLAlchemy Core; new: pgunify-generated. "
+        f"Rates and ratios: medians over {rounds} rounds;"
+    )
+    lines.append(
+        "min-max: range of the per-round ratios; floor: core/old in the same run; "
+        "CPU us/op: client CPU time per operation"
+    )
+    descriptions = {
+        "new_vs_core_every_workload": f"new/core >= {NEW_VS_CORE_TARGET} on every workload",
+        "new_vs_old_not_below_floor": "new/old not below the floor (core/old) on any workload",
+        "new_vs_old_single_statement": f"new/old >= {SINGLE_STATEMENT_AT_LATENCY[1]} on every single-statement workload",
+        "new_vs_old_overall": f"new/old >= {OVERALL_AT_LATENCY[1]} overall",
+    }
+    for key, target in targets.items():
+        verdict = "met" if target["met"] else "NOT met"
+        if target.get("missed"):
+            verdict += f" ({len(target['missed'])}: {', '.join(target['missed'])})"
+        lines.append(f"target: {descriptions[key]}: {verdict}")
     return "\n".join(lines)
 
 
@@ -435,7 +630,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help="run only this workload (repeatable); one of: " + ", ".join(WORKLOAD_NAMES),
     )
-    parser.add_argument("--keep", metavar="DIR", help="make the two copies in DIR and keep them")
+    parser.add_argument("--keep", metavar="DIR", help="make the copies in DIR and keep them")
+    parser.add_argument(
+        "--three-way",
+        action="store_true",
+        help="add a third side: the hand-written SQLAlchemy Core migration of the same "
+        "repositories (benchmarks/handwritten_core), and report new/core, new/old and the "
+        "floor core/old",
+    )
     parser.add_argument(
         "--latency-ms",
         type=float,
@@ -470,6 +672,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the old side: the legacy example (default), or the plain migration, to price --codemod",
     )
     args = parser.parse_args(argv)
+    if args.three_way and args.what_if:
+        parser.error("--what-if changes the migrated side of a two-way run only")
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.latency_ms < 0 or args.scale <= 0:
@@ -482,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     rounds = args.rounds or sizes.rounds
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
+    names = THREE_SIDES if args.three_way else SIDES
 
     def log(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
@@ -492,11 +697,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             workdir = Path(args.keep).resolve()
             workdir.mkdir(parents=True, exist_ok=True)
-            for side in SIDES:
+            for side in names:
                 shutil.rmtree(workdir / side, ignore_errors=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgunify-bench-")))
-        copies = make_copies(workdir, log, args.codemod, args.baseline)
+        copies = make_copies(workdir, log, args.codemod, args.baseline, handwritten=args.three_way)
         server, url = stack.enter_context(_database(args.dsn, log))
         app_url, rtt_ms = url, None
         if args.latency_ms:
@@ -504,28 +709,30 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{args.latency_ms:g} ms added each way; measured round trip {rtt_ms:.2f} ms")
 
         sides: dict[str, Side] = {}
-        for side in SIDES:
+        for side in names:
             sides[side] = Side(side, Path(copies[side]), app_url, workdir)
             stack.callback(sides[side].close)
-        pools = {LABEL[side]: sides[side].call("start")["pool"] for side in SIDES}
+        pools = {LABEL[side]: sides[side].call("start")["pool"] for side in names}
         if args.what_if:
             pools["new"] = sides["migrated"].call("what_if", changes=args.what_if)["pool"]
             log(f"what-if on the migrated side (run time only): {', '.join(args.what_if)}")
 
         sides["legacy"].call("schema")
         context = sides["legacy"].call(
-            "seed", cameras=sizes.cameras, alerts=sizes.alerts, detections=sizes.detections, sides=list(SIDES), seed=1
+            "seed", cameras=sizes.cameras, alerts=sizes.alerts, detections=sizes.detections, sides=list(names), seed=1
         )["context"]
-        for side in SIDES:
+        for side in names:
             sides[side].call("context", context=context)
         log(
             f"seeded {len(context['camera_ids'])} cameras, {len(context['alert_ids'])} alerts, "
             f"{len(context['frame_keys'])} detection records"
         )
+        checked = check_same_results(sides, CHECK_OPS)
+        log(f"the {len(names)} sides return the same results ({CHECK_OPS} calls of {len(checked)} workloads)")
         write_cameras = list(context["write_cameras"].values())
         results = measure(sides, workloads, sizes, rounds, url, write_cameras, log, args.scale)
 
-    summary = summarise(results)
+    summary = summarise(results, args.latency_ms)
     table = render_table(results, summary, rounds)
     if args.latency_ms:
         table = f"LATENCY run: {args.latency_ms:g} ms added each way, round trip measured at {rtt_ms:.2f} ms\n\n" + table
@@ -552,7 +759,14 @@ def main(argv: list[str] | None = None) -> int:
             "added_latency_ms_each_way": args.latency_ms,
             "measured_round_trip_ms": None if rtt_ms is None else round(rtt_ms, 3),
             "scale": args.scale,
-            "order": "interleaved per workload: old then new in even rounds, new then old in odd rounds",
+            "sides": {LABEL[side]: side for side in names},
+            "order": (
+                "interleaved per workload: old then new in even rounds, new then old in odd rounds"
+                if len(names) == 2
+                else "interleaved per workload: the rotations old-core-new, core-new-old, new-old-core, "
+                "then the same backwards, one per round"
+            ),
+            "results_checked": {"calls_per_workload": CHECK_OPS, "workloads": sorted(checked)},
             "seconds": round(elapsed, 1),
             "machine": machine_before,
             "loadavg_after": machine_after.get("loadavg"),
