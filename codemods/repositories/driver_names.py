@@ -90,18 +90,8 @@ class DriverNames(RepositoryPass):
                     isinstance(parent, cst.IfExp) and node is parent.test
                     or isinstance(parent, cst.BooleanOperation) and node is parent.left):
                 return None
-            if isinstance(parent, cst.SimpleStatementLine):
-                header: list[cst.CSTNode] = [parent]
+            if isinstance(parent, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
                 break
-            if isinstance(parent, cst.BaseCompoundStatement):
-                if isinstance(parent, cst.If) and node is parent.test or \
-                        isinstance(parent, cst.For) and node is parent.iter:
-                    header = [node]
-                    break
-                if isinstance(parent, cst.With) and node in parent.items:
-                    header = list(parent.items)
-                    break
-                return None
             node = parent
         names = {n.value for n in m.findall(connection, m.Name())}
         if isinstance(parent, cst.SimpleStatementLine):
@@ -109,8 +99,12 @@ class DriverNames(RepositoryPass):
             # `(conn := ...)`, or `conn = x; await conn.copy_to_table(...)`, before it
             rebound = any(m.findall(parent, m.NamedExpr(target=m.Name(name))) for name in names) or \
                 len(parent.body) > 1 and any(_rebinds(parent.body, name) for name in names)
+        elif isinstance(parent, cst.If) and node is parent.test or isinstance(parent, cst.For) and node is parent.iter:
+            rebound = any(_rebinds([node], name) for name in names)
+        elif isinstance(parent, cst.With) and node in parent.items:
+            rebound = any(_rebinds(parent.items, name) for name in names)  # `with a as conn, conn.x():`
         else:
-            rebound = any(_rebinds(header, name) for name in names)
+            return None  # a `while` test, a `match` subject, a one-line suite
         return None if rebound else parent
 
     def _driver_name(self, function: cst.FunctionDef, code: str, call: cst.Call) -> str | None:
