@@ -223,3 +223,28 @@ class TestDriverNames(RepositoryCodemodTest):
             """
         self.check(code, code)
         assert self.run_codemod(code).changes == []
+
+    def test_a_name_read_in_a_nested_function_is_not_taken(self):
+        # `raw` bound in load() would be what the closure reads instead of the module's (a star import)
+        self.check(
+            f"""
+            import asyncpg
+
+            from app.names import *
+
+            async def load(conn: asyncpg.Connection):
+                await conn.execute({SCRIPT})
+                return lambda: raw
+            """,
+            f"""
+            from sqlalchemy.ext.asyncio import AsyncConnection
+
+            from app.db.raw_sql import driver_connection
+            from app.names import *
+
+            async def load(conn: AsyncConnection):
+                raw_conn = await driver_connection(conn)
+                await raw_conn.execute({SCRIPT})
+                return lambda: raw
+            """,
+        )
