@@ -30,7 +30,8 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
 
     One codemod composed of passes (each a mixin of base.RepositoryPass, one module each):
     queries (fetch, fetchrow, fetchval, execute, executemany), sql (text() and its proof),
-    driver (fallbacks onto the asyncpg connection, copy_*), prepared (prepare(), cursor()),
+    driver (fallbacks onto the asyncpg connection, copy_*), driver_names (the driver
+    connection bound to a name before its statement), prepared (prepare(), cursor()),
     either (receivers that may be a pool or a connection), pool (acquire, release, close, pool
     state), transactions, annotations, review (the `# pgunify: review` comments). They share
     one visit and one state, because a statement's rewrite decides how its line is wrapped and
