@@ -26,6 +26,7 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass
+from itertools import pairwise
 
 import libcst as cst
 
@@ -219,7 +220,7 @@ def _broken(part: cst.SimpleString, room: int) -> list[cst.SimpleString]:
     while cuts[-1]:
         cuts.append(best[cuts[-1]][1])
     cuts.reverse()
-    return [cst.SimpleString(f"{prefix}{quote}{body[a:b]}{quote}") for a, b in zip(cuts, cuts[1:])]
+    return [cst.SimpleString(f"{prefix}{quote}{body[a:b]}{quote}") for a, b in pairwise(cuts)]
 
 
 def _outside_brackets(sql: str) -> set[int]:
