@@ -161,7 +161,8 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
 
             async def load(pool: AsyncEngine, rows):
                 async with pool.connect() as conn:
-                    await (await driver_connection(conn)).execute("CREATE TABLE IF NOT EXISTS t (a int); CREATE INDEX IF NOT EXISTS i ON t (a)")
+                    raw = await driver_connection(conn)
+                    await raw.execute("CREATE TABLE IF NOT EXISTS t (a int); CREATE INDEX IF NOT EXISTS i ON t (a)")
                     async with transaction(conn, isolation="serializable"):
                         await execute_many(conn, text("INSERT INTO t VALUES (:p1)"), [{"p1": values[0]} for values in rows])
                         async with transaction(conn):
@@ -287,7 +288,8 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection):
-                cur = await (await driver_connection(conn)).cursor("SELECT g FROM generate_series(1, $1) AS g", 7)
+                raw = await driver_connection(conn)
+                cur = await raw.cursor("SELECT g FROM generate_series(1, $1) AS g", 7)
                 head = await cur.fetch(3)
                 return head, await cur.fetchrow()
             """,
@@ -324,7 +326,8 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection, a, b):
-                return await (await driver_connection(conn)).fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
+                raw = await driver_connection(conn)
+                return await raw.fetch("SELECT x[1:$1] FROM t WHERE y = $2", a, b)
             """,
         )
         codemod = self.run_codemod("""
@@ -494,7 +497,8 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def f(conn: AsyncConnection):
-                tr = (await driver_connection(conn)).transaction(isolation="serializable")
+                raw = await driver_connection(conn)
+                tr = raw.transaction(isolation="serializable")
                 await tr.start()
                 await tr.commit()
             """,
@@ -559,8 +563,9 @@ class TestRepositoryCodemod(RepositoryCodemodTest):
 
             async def stats(pool: AsyncEngine):
                 async with pool.connect() as conn:
-                    version = (await driver_connection(conn)).get_server_version()
-                    await (await driver_connection(conn)).set_type_codec("json", encoder=str, decoder=str, schema="pg_catalog")
+                    raw = await driver_connection(conn)
+                    version = raw.get_server_version()
+                    await raw.set_type_codec("json", encoder=str, decoder=str, schema="pg_catalog")
                     return version
             """,
         )

@@ -32,7 +32,8 @@ class TestSqlShapes(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def window(conn: AsyncConnection, lo, hi):
-                return await (await driver_connection(conn)).fetchval("SELECT (ARRAY[1, 2, 3])[$1:$2]", lo, hi)
+                raw = await driver_connection(conn)
+                return await raw.fetchval("SELECT (ARRAY[1, 2, 3])[$1:$2]", lo, hi)
             """)
         codemod = self.run_codemod(before)
         [change] = codemod.changes
@@ -61,7 +62,8 @@ class TestSqlShapes(RepositoryCodemodTest):
 
                 async def rebuild(self):
                     async with self._pool.connect() as conn:
-                        return await (await driver_connection(conn)).execute("CREATE TABLE IF NOT EXISTS report (id int)")
+                        raw = await driver_connection(conn)
+                        return await raw.execute("CREATE TABLE IF NOT EXISTS report (id int)")
             """,
         )
 
@@ -84,8 +86,9 @@ class TestSqlShapes(RepositoryCodemodTest):
             from app.db.raw_sql import command_status, driver_connection
 
             async def setup(conn: AsyncConnection):
-                created = await (await driver_connection(conn)).execute("CREATE TEMP TABLE seen (k int PRIMARY KEY)")
-                merged = await (await driver_connection(conn)).execute("MERGE INTO seen s USING (VALUES (1)) v(k) ON s.k = v.k WHEN NOT MATCHED THEN INSERT VALUES (v.k)")
+                raw = await driver_connection(conn)
+                created = await raw.execute("CREATE TEMP TABLE seen (k int PRIMARY KEY)")
+                merged = await raw.execute("MERGE INTO seen s USING (VALUES (1)) v(k) ON s.k = v.k WHEN NOT MATCHED THEN INSERT VALUES (v.k)")
                 await conn.execute(text("CREATE INDEX ON seen (k)"))
                 counted = command_status(await conn.execute(text("SELECT k FROM seen")), "SELECT")
                 return created, merged, counted
@@ -126,7 +129,8 @@ class TestSqlShapes(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def pages(conn: AsyncConnection, bounds):
-                stmt = await (await driver_connection(conn)).prepare("SELECT (ARRAY[1, 2, 3, 4])[$1:$2]")
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare("SELECT (ARRAY[1, 2, 3, 4])[$1:$2]")
                 return [await stmt.fetchval(lo, hi) for lo, hi in bounds]
             """,
         )
@@ -176,7 +180,8 @@ class TestSqlShapes(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def purge(conn: AsyncConnection, table, day):
-                return await (await driver_connection(conn)).execute(f"DELETE FROM {table} WHERE day < $1", day)
+                raw = await driver_connection(conn)
+                return await raw.execute(f"DELETE FROM {table} WHERE day < $1", day)
             """,
         )
 
@@ -273,8 +278,9 @@ class TestSqlShapes(RepositoryCodemodTest):
 
             async def make(conn: AsyncConnection):
                 sql = "CREATE TEMP TABLE IF NOT EXISTS scratch (k int)"
-                await (await driver_connection(conn)).execute(sql)
-                return await (await driver_connection(conn)).execute(sql)
+                raw = await driver_connection(conn)
+                await raw.execute(sql)
+                return await raw.execute(sql)
             """,
         )
 
@@ -319,7 +325,8 @@ class TestSqlShapes(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def slow(conn: AsyncConnection, n):
-                return await (await driver_connection(conn)).fetchval("SELECT pg_sleep($1)", n, timeout=2.5)
+                raw = await driver_connection(conn)
+                return await raw.fetchval("SELECT pg_sleep($1)", n, timeout=2.5)
             """,
         )
 

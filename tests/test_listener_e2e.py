@@ -119,7 +119,7 @@ def test_listeners_hand_driven_transactions_and_closing_keep_their_behaviour(tmp
     assert "self.listener: Optional[asyncpg.Connection] = None" in bot
     assert "await conn.add_listener(" in bot
     # the transaction driven by hand is asyncpg's own, on the driver connection
-    assert "tr = (await driver_connection(conn)).transaction()" in bot
+    assert "raw = await driver_connection(conn)\n" in bot and "tr = raw.transaction()" in bot
     assert "while not pool_is_closing(self.pool):" in bot and "await close_pool(self.pool)" in bot
 
     again = CliRunner().invoke(app, ["migrate", str(migrated)])

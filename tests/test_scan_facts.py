@@ -205,3 +205,20 @@ def test_driver_calls_of_migrated_code_are_named_as_such():
     )
     (call,) = f.calls
     assert call.receiver_kind == "driver" and call.method == "copy_records_to_table"
+
+
+def test_driver_calls_on_a_name_bound_to_the_driver_connection_are_named_as_such():
+    f = facts(
+        """
+        import asyncpg
+        from app.db.raw_sql import driver_connection
+
+        async def load(engine, rows, other):
+            async with engine.connect() as conn:
+                raw = await driver_connection(conn)
+                await raw.copy_records_to_table("t", records=rows)
+                maybe = await driver_connection(conn) if rows else other
+                await maybe.copy_records_to_table("t", records=rows)
+        """
+    )
+    assert [(c.receiver_kind, c.location.line) for c in f.calls] == [("driver", 7), ("unresolved", 9)]

@@ -46,6 +46,27 @@ def already_migrated(call: cst.Call) -> bool:
     return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("numbered") | m.Name("binds"))
 
 
+def _variables(node: cst.CSTNode) -> frozenset[str]:
+    """Every name read or bound anywhere in `node`, nested scopes included (not attributes or
+    keyword arguments)."""
+    names: set[str] = set()
+
+    class Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            names.add(name.value)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False
+
+        def visit_Arg(self, arg: cst.Arg) -> bool:
+            arg.value.visit(self)
+            return False
+
+    node.visit(Names())
+    return frozenset(names)
+
+
 class RepositoryPass(UnifyCodemod):
     """The state and the questions every pass shares. A pass is a mixin of this class: the
     codemod (codemod.py) is all of them at once, one visit of the tree."""
@@ -67,6 +88,12 @@ class RepositoryPass(UnifyCodemod):
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
         self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
         self._opened: list[dict[str, str]] = []  # per enclosing with: receiver code -> asyncpg_connection() name
+        # the driver connection bound to a name (driver_names.py): statement id -> [(name, receiver)] bound before
+        # it; block id -> {receiver code: index of the statement bound before}; function id -> {receiver code: name}
+        self._driver_bindings: dict[int, list[tuple[str, cst.BaseExpression]]] = {}
+        self._driver_bound: dict[int, dict[str, int]] = {}
+        self._driver_names: dict[int, dict[str, str]] = {}
+        self._function_names: dict[int, frozenset[str]] = {}  # function id -> every name written in it
 
     # -- what a receiver is ----------------------------------------------------------------
     def _kind(self, node: cst.BaseExpression):
@@ -151,12 +178,30 @@ class RepositoryPass(UnifyCodemod):
         parent = self.get_metadata(ParentNodeProvider, await_node, None)
         return isinstance(parent, cst.Expr)
 
-    def _free_connection_name(self, node: cst.CSTNode) -> str:
+    def _enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        current = self.get_metadata(ParentNodeProvider, node, None)
+        while current is not None and not isinstance(current, cst.FunctionDef):
+            current = self.get_metadata(ParentNodeProvider, current, None)
+        return current
+
+    def _free_name(self, node: cst.CSTNode, candidates) -> str | None:
+        """The first candidate that names nothing where `node` stands: not bound in its scope
+        or an enclosing one, not read in it, not written anywhere in its function (a nested
+        function reading a global of that name would see the new local instead)."""
         scope = self.get_metadata(ScopeProvider, node, None)
-        for name in ("conn", "connection", "db_conn", "sql_conn"):
-            if scope is None or (name not in scope and not scope.accesses[name]):
+        function = self._enclosing_function(node)
+        written: frozenset[str] = frozenset()
+        if function is not None:
+            if id(function) not in self._function_names:
+                self._function_names[id(function)] = _variables(function)
+            written = self._function_names[id(function)]
+        for name in candidates:
+            if name not in written and (scope is None or (name not in scope and not scope.accesses[name])):
                 return name
-        return "sql_connection"
+        return None
+
+    def _free_connection_name(self, node: cst.CSTNode) -> str:
+        return self._free_name(node, ("conn", "connection", "db_conn", "sql_conn")) or "sql_connection"
 
     def module_code(self, node: cst.CSTNode) -> str:
         return cst.Module(body=[]).code_for_node(node)

@@ -30,7 +30,8 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
 
     One codemod composed of passes (each a mixin of base.RepositoryPass, one module each):
     queries (fetch, fetchrow, fetchval, execute, executemany), sql (text() and its proof),
-    driver (fallbacks onto the asyncpg connection, copy_*), prepared (prepare(), cursor()),
+    driver (fallbacks onto the asyncpg connection, copy_*), driver_names (the driver
+    connection bound to a name before its statement), prepared (prepare(), cursor()),
     either (receivers that may be a pool or a connection), pool (acquire, release, close, pool
     state), transactions, annotations, review (the `# pgunify: review` comments). They share
     one visit and one state, because a statement's rewrite decides how its line is wrapped and
@@ -136,20 +137,23 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
             node = self._with_review_comment(updated_node, reason)  # review.py
         wrap = self._wrap.get(id(original_node))
         if wrap is not None:
-            return self._open_connection(node, wrap)  # queries.py
-        return node
+            # the driver connection is bound inside the connection opened for the statement
+            self._forget_driver_names(original_node)  # driver_names.py
+            return self._open_connection(self._driver_bindings_of(original_node, node), wrap)  # queries.py
+        return self._with_driver_bindings(original_node, node)  # driver_names.py
 
     def visit_With(self, node: cst.With) -> None:
         self._open_either_transactions(node)  # either.py
 
-    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
-        return self._review_header(original_node, self._either_transactions(original_node, updated_node))
+    def leave_With(self, original_node: cst.With, updated_node: cst.With):
+        updated = self._review_header(original_node, self._either_transactions(original_node, updated_node))
+        return self._with_driver_bindings(original_node, updated)
 
-    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
-        return self._review_header(original_node, updated_node)
+    def leave_For(self, original_node: cst.For, updated_node: cst.For):
+        return self._with_driver_bindings(original_node, self._review_header(original_node, updated_node))
 
-    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.If:
-        return self._review_header(original_node, updated_node)
+    def leave_If(self, original_node: cst.If, updated_node: cst.If):
+        return self._with_driver_bindings(original_node, self._review_header(original_node, updated_node))
 
     def leave_While(self, original_node: cst.While, updated_node: cst.While) -> cst.While:
         return self._review_header(original_node, updated_node)

@@ -1,5 +1,5 @@
 """The driver fallbacks: what stays asyncpg's own call, made on the asyncpg connection under
-the engine's connection (`(await driver_connection(conn)).method(...)`), with the reason in
+the engine's connection (`raw.method(...)` after `raw = await driver_connection(conn)`), with the reason in
 the change. `copy_*` (SQLAlchemy has no COPY API), asyncpg-only methods (`fetchmany`,
 `set_type_codec`, `get_server_pid`, ...), statements `text()` cannot carry, and calls not
 awaited where they are made (`on_driver(x).fetch(...)`).
@@ -14,13 +14,8 @@ from pgunify.facts.receivers import Kind
 from pgunify.rewrite.outcome import Risk
 
 from .base import already_migrated
+from .driver_names import DriverNames
 from .sql import SqlText
-
-
-def driver_of(connection: cst.BaseExpression) -> cst.Await:
-    """`(await driver_connection(conn))`: the asyncpg connection under the engine's connection."""
-    return cst.Await(cst.Call(cst.Name("driver_connection"), [cst.Arg(connection)]),
-                     lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 _CORE_CONSTRUCTS = frozenset({"select", "insert", "update", "delete", "text", "values", "where", "returning",
@@ -38,7 +33,7 @@ def _sqlalchemy_statement(call: cst.Call) -> bool:
     return name in _CORE_CONSTRUCTS
 
 
-class Driver(SqlText):
+class Driver(SqlText, DriverNames):
     """Calls that stay asyncpg's, on the driver connection under the engine's."""
 
     def _not_awaited(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:
@@ -67,10 +62,9 @@ class Driver(SqlText):
             return updated_node
         if method in DRIVER_AWAITED and not self._awaited(original_node):
             return updated_node  # not awaited in place: left for the closure check to list
-        self._helper("driver_connection")
         self.record(original_node, f"{method}() runs on the asyncpg connection under the engine's connection: "
                                    "SQLAlchemy's connection has no such method", Risk.REVIEW)
-        driver = driver_of(updated_node.func.value)  # type: ignore[attr-defined]
+        driver = self._driver_of(original_node, updated_node.func.value)  # type: ignore[attr-defined]
         return updated_node.with_changes(func=updated_node.func.with_changes(value=driver))  # type: ignore[attr-defined]
 
     def _copy(self, call: cst.Call, new_call: cst.Call, method: str, connection: cst.BaseExpression) -> cst.BaseExpression:
@@ -80,14 +74,14 @@ class Driver(SqlText):
                                     "(SQLAlchemy has no COPY API); same pool, same behaviour")
 
     def _through_driver(self, call, new_call, method, connection, description) -> cst.BaseExpression:
-        """`await conn.method(...)` -> `await (await driver_connection(conn)).method(...)`."""
-        self._helper("driver_connection")
+        """`await conn.method(...)` -> `await raw.method(...)`, `raw` the driver connection
+        (driver_names.py)."""
         self.record(call, description, Risk.REVIEW)
         sql = call.args[0].value if call.args and call.args[0].keyword is None else None
         bound = self._bound_statement(sql) if isinstance(sql, cst.Name) else None
         if bound is not None:
             self._driver_literals.add(bound[1])
-        return cst.Await(cst.Call(cst.Attribute(driver_of(connection), cst.Name(method)), list(new_call.args),
+        return cst.Await(cst.Call(cst.Attribute(self._driver_of(call, connection), cst.Name(method)), list(new_call.args),
                                   whitespace_before_args=new_call.whitespace_before_args))
 
     def _on_driver(self, call: cst.Call, updated: cst.Call, method: str, why: str) -> cst.Call:

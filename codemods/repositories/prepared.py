@@ -17,7 +17,7 @@ from pgunify.sql.lexing import SqlLexError, shape
 
 from .base import RESULT_HELPERS, Unsupported
 from .binds import NO_SPACE_EQUAL, bind_dict, bind_rows, indent_of, laid_out
-from .driver import Driver, driver_of
+from .driver import Driver
 
 
 class Prepared(Driver):
@@ -137,11 +137,11 @@ class Prepared(Driver):
             if self._in_async_function(original):
                 # `cur = await conn.cursor(SQL)`, then cur.fetch(n), cur.forward(n): asyncpg's
                 # own cursor, whose API SQLAlchemy's results do not have
-                self._helper("driver_connection")
                 self.record(original, "cursor() used other than directly in `async for` stays asyncpg's, on the "
                                       "asyncpg connection under the engine's connection: fetch(n), fetchrow() and "
                                       "forward(n) as before", Risk.REVIEW)
-                return updated.with_changes(func=cst.Attribute(driver_of(updated.func.value), cst.Name("cursor")))  # type: ignore[attr-defined]
+                driver = self._driver_of(original, updated.func.value)  # type: ignore[attr-defined]
+                return updated.with_changes(func=cst.Attribute(driver, cst.Name("cursor")))
             self._mark_review(original, "cursor() used other than directly in `async for`",
                               "iterate `await conn.stream(text(SQL), binds)` instead")
             return updated
@@ -151,10 +151,9 @@ class Prepared(Driver):
         except Unsupported as reason:
             statement, binds = None, reason
         if not isinstance(binds, dict):  # SQL built at run time, or a statement text() cannot carry
-            self._helper("driver_connection")
             self.record(original, "cursor() runs on the asyncpg connection under the engine's connection, as before: "
                                   f"{binds or 'the SQL is built at run time'}", Risk.REVIEW)
-            driver = driver_of(updated.func.value)  # type: ignore[attr-defined]
+            driver = self._driver_of(original, updated.func.value)  # type: ignore[attr-defined]
             return updated.with_changes(func=cst.Attribute(driver, cst.Name("cursor")))
         args = [cst.Arg(statement)]
         if binds:

@@ -168,18 +168,18 @@ class Queries(Driver):
                           f"\"{command} n\" string, built from the row count", risk)
         return cst.Call(cst.Name("command_status"), [cst.Arg(executed), cst.Arg(cst.SimpleString(f'"{command}"'))])
 
-    def _open_connection(self, node: cst.BaseStatement, wrap: tuple[cst.BaseExpression, str, str]) -> cst.With:
-        """The statement of pool-level calls inside `async with engine.connect() as conn:` (or
-        `asyncpg_connection(x)` for receivers that may be either, see either.py)."""
+    def _open_connection(self, lines: list[cst.BaseStatement], wrap: tuple[cst.BaseExpression, str, str]) -> cst.With:
+        """The statement of pool-level calls (with the lines that go before it) inside
+        `async with engine.connect() as conn:` (or `asyncpg_connection(x)` for receivers that
+        may be either, see either.py)."""
         source, name, how = wrap
-        inner = node.with_changes(leading_lines=())
         opened = cst.Call(cst.Attribute(source, cst.Name("connect"))) if how == "connect" else \
             cst.Call(cst.Name(how), [cst.Arg(source)])
         return cst.With(
             asynchronous=cst.Asynchronous(),
             items=[cst.WithItem(opened, asname=cst.AsName(cst.Name(name)))],
-            body=cst.IndentedBlock(body=[inner]),
-            leading_lines=node.leading_lines,
+            body=cst.IndentedBlock(body=[lines[0].with_changes(leading_lines=()), *lines[1:]]),
+            leading_lines=lines[0].leading_lines,
         )
 
 

@@ -12,11 +12,10 @@ from libcst.metadata import ParentNodeProvider
 
 from pgunify.rewrite.outcome import Risk
 
-from .base import RepositoryPass
-from .driver import driver_of
+from .driver_names import DriverNames
 
 
-class Transactions(RepositoryPass):
+class Transactions(DriverNames):
     """conn.transaction()."""
 
     def _transaction(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
@@ -29,11 +28,10 @@ class Transactions(RepositoryPass):
                 return updated
             # `tr = conn.transaction(); await tr.start(); ... await tr.commit()`: asyncpg's own
             # transaction object on the driver connection, which the engine's view leaves alone
-            self._helper("driver_connection")
             self.record(original, "a transaction driven by hand (start(), commit(), rollback()) stays asyncpg's own, "
                                   "on the asyncpg connection under the engine's connection: BEGIN, COMMIT, ROLLBACK and "
                                   "savepoints as before", Risk.REVIEW)
-            driver = driver_of(updated.func.value)  # type: ignore[attr-defined]
+            driver = self._driver_of(original, updated.func.value)  # type: ignore[attr-defined]
             return updated.with_changes(func=updated.func.with_changes(value=driver))  # type: ignore[attr-defined]
         unknown = [a.keyword.value for a in original.args
                    if a.keyword is None or a.keyword.value not in ("isolation", "readonly", "deferrable")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
+from libcst.metadata import Assignment, MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from pgunify.dsn import looks_like_database_url, redact
 from pgunify.facts.constants import bound_literal, static_string
@@ -93,6 +93,21 @@ class FactsVisitor(cst.CSTVisitor):
             return self.src(parent.asname.name)
         return None
 
+    def _under_the_engine(self, receiver: cst.BaseExpression) -> bool:
+        """`(await driver_connection(conn))`, or a name only ever bound to it
+        (`raw = await driver_connection(conn)`)."""
+        if _under_the_engine(receiver):
+            return True
+        if not isinstance(receiver, cst.Name):
+            return False
+        scope = self.get_metadata(ScopeProvider, receiver, None)
+        values = []
+        for assignment in scope[receiver.value] if scope is not None else ():
+            target = self.parent(assignment.node) if isinstance(assignment, Assignment) else None
+            assign = self.parent(target) if isinstance(target, cst.AssignTarget) else None
+            values.append(assign.value if isinstance(assign, cst.Assign) else None)
+        return bool(values) and all(value is not None and _under_the_engine(value) for value in values)
+
     # -- scopes for readable function names ----------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._scope_names.append(node.name.value)
@@ -149,7 +164,7 @@ class FactsVisitor(cst.CSTVisitor):
             allowed = QUERY_METHODS.get(owner.kind)
             if allowed and method in allowed:
                 self._record_sql_call(node, owner.kind.value, owner.evidence, method)
-            elif _under_the_engine(node.func.value) and method in QUERY_METHODS[Kind.CONNECTION]:
+            elif self._under_the_engine(node.func.value) and method in QUERY_METHODS[Kind.CONNECTION]:
                 self._record_sql_call(node, "driver", "asyncpg connection under the shared engine", method)
             elif owner.kind is Kind.UNKNOWN and method in ASYNCPG_ONLY_METHODS and self.resolver._asyncpg:
                 self._record_sql_call(node, "unresolved", "method name only", method)
