@@ -2,7 +2,10 @@
 (SQLAlchemy's asyncpg dialect prepares and caches statements per connection by itself) and
 the statement's calls run it on the connection it was prepared on; `async for r in
 conn.cursor(SQL, ...)` iterates `stream_records(await conn.stream(text(SQL), ...))`. Whatever
-text() cannot carry stays an asyncpg prepared statement or cursor on the driver connection.
+text() cannot carry stays an asyncpg prepared statement or cursor on the driver connection,
+and so does a statement used for anything but the calls that move (`get_attributes()`,
+`explain()`, returned, stored, handed to a function): text() has none of asyncpg's
+PreparedStatement API.
 These are the receivers this codemod still resolves by itself: the model leaves them open.
 """
 
@@ -96,8 +99,10 @@ class Prepared(Driver):
             return f"{name} is used other than by calling its methods (it is returned, stored or handed on)"
         method = attr.attr.value
         call = self.get_metadata(ParentNodeProvider, attr, None)
-        if not (isinstance(call, cst.Call) and call.func is attr) or method not in MOVABLE:
-            return f"{name}.{method} is asyncpg's PreparedStatement API, which a text() statement does not have"
+        called = isinstance(call, cst.Call) and call.func is attr
+        if not called or method not in MOVABLE:
+            used = f"{name}.{method}()" if called else f"{name}.{method}"
+            return f"{used} is asyncpg's PreparedStatement API, which a text() statement does not have"
         if not self._awaited(call):
             return f"{name}.{method}() is not awaited where it is called"
         values = [a for a in call.args if a.keyword is None]
