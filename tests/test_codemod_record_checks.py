@@ -119,6 +119,24 @@ class TestRecordChecks(RepositoryCodemodTest):
             """,
         )
 
+    def test_a_module_rewritten_only_in_its_annotations_widens_its_checks_too(self):
+        self.check(
+            """
+            import asyncpg
+
+            def plain(row: asyncpg.Record):
+                return dict(row) if isinstance(row, asyncpg.Record) else row
+            """,
+            """
+            import asyncpg
+
+            from app.db.raw_sql import Record
+
+            def plain(row: Record):
+                return dict(row) if isinstance(row, (asyncpg.Record, Record)) else row
+            """,
+        )
+
     # -- must stay untouched ---------------------------------------------------------------------
     def test_a_module_the_codemod_does_not_otherwise_rewrite_is_left_to_the_closure_check(self):
         source = """

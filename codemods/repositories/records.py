@@ -68,7 +68,10 @@ class RecordChecks(RepositoryPass):
     def _widen_record_checks(self, tree: cst.Module) -> cst.Module:
         """After the visit, in a module this codemod rewrites: each noted check accepts the
         helpers' Record too."""
-        if not self._record_checks or not self.changes or not self.plan.raw_sql_module:
+        if not self._record_checks or not self.plan.raw_sql_module:
+            return tree
+        # rewritten: changes recorded, annotations retyped (an import added), review comments
+        if not (self.changes or self._review or self.context.scratch.get(AddImportsVisitor.CONTEXT_KEY)):
             return tree
         refused = self._record_name_taken()
         if refused is not None:
@@ -129,7 +132,9 @@ class RecordChecks(RepositoryPass):
             return "isinstance() against asyncpg.Record where the module's names cannot be resolved"
         module = scope.globals
         bound = {q.name for q in module.get_qualified_names_for("Record")}
-        if "asyncpg" in module and {q.name for q in module.get_qualified_names_for("asyncpg")} != {"asyncpg"}:
+        bare = any(isinstance(e, cst.Name) and e.value == "Record" for _, elements, _ in self._record_checks.values()
+                   for e in elements)
+        if bare and "asyncpg" in module and {q.name for q in module.get_qualified_names_for("asyncpg")} != {"asyncpg"}:
             return "isinstance() against asyncpg.Record where `asyncpg` names something else in this module"
         if any(name not in RECORD_TYPES and not self._helpers_record(name) for name in bound):
             return ("isinstance() against asyncpg.Record where `Record` names something else in this module "
