@@ -728,7 +728,7 @@ def test_closure_check_finds_record_checks_that_migrated_records_reach():
         ("serialize.py", 8, True), ("serialize.py", 12, True), ("serialize.py", 16, False),
         ("serialize.py", 17, True), ("serialize.py", 20, False)]
     assert findings[0].call == "isinstance(value, asyncpg.Record)"
-    assert "records of queries this run moves onto Core reach this check" in findings[0].problem
+    assert "records of queries moved onto Core reach this check" in findings[0].problem
     # nothing migrates: the checks are not listed
     assert [f for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if not f.blocking] == []
 
@@ -785,3 +785,25 @@ def test_migrate_refuses_a_record_check_it_cannot_widen_and_writes_a_prepared_st
     notes = "".join((tmp_path / "notes.py").read_text().split())  # as laid out to the line length
     assert 'stmt=await(awaitdriver_connection(conn)).prepare("SELECTnameFROMnotesWHEREid=ANY($1::int[])")' in notes
     assert "stmt.get_attributes()" in notes and "awaitstmt.fetch([1,2,3])" in notes
+
+
+def test_scan_of_a_migrated_tree_reports_record_checks_migrated_records_reach(tmp_path):
+    files = {
+        "raw_sql.py": '"""Helpers. Written by `pgunify migrate`; application code from now on."""\n'
+                      "class Record:\n    pass\n\n\ndef first_record(result):\n    return result\n",
+        "repo.py": """
+            import asyncpg
+            from raw_sql import Record, first_record
+
+
+            async def one(conn):
+                row = first_record(await conn.execute("SELECT 1"))
+                return isinstance(row, asyncpg.Record), isinstance(row, (asyncpg.Record, Record))
+        """,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(textwrap.dedent(text))
+    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--format", "json"])
+    found = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "asyncpg-on-sqlalchemy"]
+    assert [(f["location"]["path"], f["location"]["line"]) for f in found] == [("repo.py", 8)]
+    assert found[0]["fix"].startswith("isinstance(x, (asyncpg.Record, Record))")

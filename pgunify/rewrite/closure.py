@@ -29,6 +29,7 @@ class ClosureFinding:
     call: str  # `self.pool.fetchrow(...)`
     problem: str
     blocking: bool = True  # False: listed for the record (a call that stays on asyncpg)
+    fix: str | None = None  # what `pgunify scan` suggests, where the usual remedy does not apply
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.call}: {self.problem}"
@@ -91,14 +92,15 @@ def _record_checks(program: Program, migrating: bool) -> list[ClosureFinding]:
         if check.reached:
             found.append(ClosureFinding(
                 check.path, check.line, check.code,
-                "records of queries this run moves onto Core reach this check; they are the raw-SQL helpers' Record, "
-                "which asyncpg.Record does not accept, so it turns False without an error. Accept both: "
-                "`(asyncpg.Record, Record)`, with Record imported from the raw-SQL helpers module"))
+                "records of queries moved onto Core reach this check; they are the raw-SQL helpers' Record, which "
+                "asyncpg.Record does not accept, so it turns False without an error. Accept both: "
+                "`(asyncpg.Record, Record)`, with Record imported from the raw-SQL helpers module",
+                fix="isinstance(x, (asyncpg.Record, Record)) with Record from the raw-SQL helpers (docs/closure.md)"))
         elif migrating:
             found.append(ClosureFinding(
                 check.path, check.line, check.code,
-                "accepts asyncpg's Record only; records of queries this run moves onto Core are the raw-SQL helpers' "
-                "Record, which it rejects (the model found none reaching it)", blocking=False))
+                "accepts asyncpg's Record only; records of queries moved onto Core are the raw-SQL helpers' Record, "
+                "which it rejects (the model found none reaching it)", blocking=False))
     return found
 
 
