@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from example_tree import git_tree
+from example_tree import git, git_tree
 from pgunify.cli import app
 from pgunify.facts.flow import Program, Verdict
 from pgunify.rewrite.closure import check
@@ -645,3 +645,165 @@ def test_a_local_connection_of_its_own_keeps_its_annotation(tmp_path):
     data = json.loads(CliRunner().invoke(app, ["migrate", str(tmp_path), "--format", "json"]).stdout)
     changed = {f["path"] for f in data["files"] if f["status"] == "changed"}
     assert "app.py" in changed and "tests/test_probe.py" not in changed
+
+
+def test_closure_check_finds_prepared_statement_calls_on_text_statements():
+    # what a migration that turned a prepared statement into text() and left its asyncpg calls would give
+    rewritten = {
+        "engine.py": "repository_engine = object()\n",
+        "raw_sql.py": "def all_records(result):\n    return result\n",
+        "notes.py": textwrap.dedent("""
+            from sqlalchemy import text
+            from raw_sql import all_records
+
+            async def columns(engine):
+                async with engine.connect() as conn:
+                    stmt = text(r"SELECT name FROM notes WHERE id = ANY(:p1\\:\\:int[])")
+                    names = [r["name"] for r in all_records(await conn.execute(stmt, {"p1": [1, 2, 3]}))]
+                    return names, [a.name for a in stmt.get_attributes()], describe(stmt)
+
+            def describe(statement):
+                return statement.get_query()
+
+            async def plan(conn):
+                bound = text("SELECT :a").bindparams(a=1)
+                return await bound.explain()
+
+            async def fine(conn):
+                stmt = await conn.prepare("SELECT 1")
+                return stmt.get_query()
+        """),
+    }
+    findings = check(Path("."), rewritten.items(), {"engine", "raw_sql"})
+    assert [(f.line, f.call, f.blocking) for f in findings] == [
+        (9, "stmt.get_attributes(...)", True), (12, "statement.get_query(...)", True), (16, "bound.explain(...)", True)]
+    assert "on a SQLAlchemy text() statement, no longer asyncpg's prepared statement: it fails at run time" \
+        in findings[0].problem
+
+
+def test_closure_check_finds_record_checks_that_migrated_records_reach():
+    rewritten = {
+        "engine.py": "repository_engine = object()\n",
+        "raw_sql.py": "class Record:\n    pass\n\ndef first_record(result):\n    return result\n\n"
+                      "def all_records(result):\n    return result\n",
+        "repo.py": textwrap.dedent("""
+            import asyncpg
+            from sqlalchemy import text
+            from engine import repository_engine
+            from raw_sql import Record, all_records, first_record
+
+            async def one(key):
+                async with repository_engine.connect() as conn:
+                    row = first_record(await conn.execute(text("SELECT :key"), {"key": key}))
+                return row, isinstance(row, (asyncpg.Record, Record))
+
+            async def many():
+                async with repository_engine.connect() as conn:
+                    return all_records(await conn.execute(text("SELECT 1")))
+        """),
+        "serialize.py": textwrap.dedent("""
+            import asyncpg
+            from asyncpg import Record as PgRecord
+
+            import repo
+
+            def plain(value):
+                return dict(value) if isinstance(value, asyncpg.Record) else value
+
+            async def listing():
+                rows = await repo.many()
+                flat = [r for r in rows if isinstance(r, PgRecord)]
+                for row in rows:
+                    plain(row)
+                first = rows[0]
+                nested = isinstance(first["payload"], asyncpg.Record)
+                return flat, isinstance(first, asyncpg.protocol.Record), nested
+
+            def unknown(value):
+                return isinstance(value, asyncpg.Record)
+        """),
+    }
+    findings = check(Path("."), rewritten.items(), {"engine", "raw_sql"}, changed={"repo.py"})
+    assert [(f.path, f.line, f.blocking) for f in findings] == [
+        ("serialize.py", 8, True), ("serialize.py", 12, True), ("serialize.py", 16, False),
+        ("serialize.py", 17, True), ("serialize.py", 20, False)]
+    assert findings[0].call == "isinstance(value, asyncpg.Record)"
+    assert "records of queries moved onto Core reach this check" in findings[0].problem
+    # nothing migrates: the checks are not listed
+    assert [f for f in check(Path("."), rewritten.items(), {"engine", "raw_sql"}) if not f.blocking] == []
+
+
+def test_migrate_refuses_a_record_check_it_cannot_widen_and_writes_a_prepared_statement_to_the_driver(tmp_path):
+    legacy = {
+        "notes.py": """
+            import os
+
+            import asyncpg
+
+
+            class Notes:
+                def __init__(self, pool: asyncpg.Pool):
+                    self.pool = pool
+
+                async def columns(self):
+                    async with self.pool.acquire() as conn:
+                        stmt = await conn.prepare("SELECT name FROM notes WHERE id = ANY($1::int[])")
+                        names = [r["name"] for r in await stmt.fetch([1, 2, 3])]
+                        return names, [a.name for a in stmt.get_attributes()]
+
+                async def first(self):
+                    return await self.pool.fetchrow("SELECT 1 AS a")
+
+
+            async def build():
+                return Notes(await asyncpg.create_pool(os.environ["DATABASE_URL"]))
+        """,
+        "views.py": """
+            import asyncpg
+
+
+            async def show(notes):
+                row = await notes.first()
+                return isinstance(row, asyncpg.Record)
+        """,
+    }
+    git_tree(tmp_path, legacy)
+    before = {name: (tmp_path / name).read_text() for name in legacy}
+    result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write", "--format", "json", "--no-import-check"])
+    assert result.exit_code == 1, result.output
+    assert {name: (tmp_path / name).read_text() for name in legacy} == before
+    data = json.loads(result.stdout)
+    assert [(c["path"], c["line"], c["call"], c["blocking"]) for c in data["closure"]] == [
+        ("views.py", 7, "isinstance(row, asyncpg.Record)", True)]
+
+    # without the check that turns False, the run writes, the statement on asyncpg's connection
+    (tmp_path / "views.py").write_text("async def show(notes):\n    return await notes.first()\n")
+    git(tmp_path, "commit", "-qam", "no check")
+    result = CliRunner().invoke(app, ["migrate", str(tmp_path), "--write", "--format", "json", "--no-import-check"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["closure"] == []
+    notes = "".join((tmp_path / "notes.py").read_text().split())  # as laid out to the line length
+    assert 'stmt=await(awaitdriver_connection(conn)).prepare("SELECTnameFROMnotesWHEREid=ANY($1::int[])")' in notes
+    assert "stmt.get_attributes()" in notes and "awaitstmt.fetch([1,2,3])" in notes
+
+
+def test_scan_of_a_migrated_tree_reports_record_checks_migrated_records_reach(tmp_path):
+    files = {
+        "raw_sql.py": '"""Helpers. Written by `pgunify migrate`; application code from now on."""\n'
+                      "class Record:\n    pass\n\n\ndef first_record(result):\n    return result\n",
+        "repo.py": """
+            import asyncpg
+            from raw_sql import Record, first_record
+
+
+            async def one(conn):
+                row = first_record(await conn.execute("SELECT 1"))
+                return isinstance(row, asyncpg.Record), isinstance(row, (asyncpg.Record, Record))
+        """,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(textwrap.dedent(text))
+    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--format", "json"])
+    found = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "asyncpg-on-sqlalchemy"]
+    assert [(f["location"]["path"], f["location"]["line"]) for f in found] == [("repo.py", 8)]
+    assert found[0]["fix"].startswith("isinstance(x, (asyncpg.Record, Record))")

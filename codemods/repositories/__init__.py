@@ -17,11 +17,12 @@ One registered codemod, composed of passes that share one visit of each file:
 | `sql.py` | the `$n` SQL onto `text()` with named binds, proven; literals in constants and local variables |
 | `binds.py` | the bind names, the bind dict laid out as the call was, `executemany` rows |
 | `driver.py` | what stays asyncpg's on the driver connection: `copy_*`, asyncpg-only methods, calls not awaited in place |
-| `prepared.py` | `prepare()` and its statement's calls, `cursor()` in `async for` |
+| `prepared.py` | `prepare()` and its statement's calls, `cursor()` in `async for`; statements used as asyncpg's stay on the driver connection |
 | `either.py` | receivers that may be a pool or a connection, through `asyncpg_connection()` |
 | `pool.py` | `acquire()` (with `timeout=`, kept for listeners), `release()`, `close()`, the pool's size and state |
 | `transactions.py` | `conn.transaction()`, and transactions driven by hand |
 | `annotations.py` | `asyncpg.Pool`, `asyncpg.Connection`, `asyncpg.Record` in annotations |
+| `records.py` | `isinstance(x, asyncpg.Record)` accepts the raw-SQL helpers' `Record` too |
 | `review.py` | the `# pgunify: review` comments |
 """
 

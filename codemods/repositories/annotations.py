@@ -9,9 +9,9 @@ own (`asyncpg.connect()`), and unions of several asyncpg kinds (their calls are 
 from __future__ import annotations
 
 import libcst as cst
-from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.helpers import get_full_name_for_node
+from libcst.codemod.visitors import AddImportsVisitor
 
+from pgunify.facts.api import RECORD_TYPES
 from pgunify.facts.receivers import qualified_names
 
 from .base import RepositoryPass
@@ -23,7 +23,6 @@ ANNOTATIONS = {
     "asyncpg.connection.Connection": ("sqlalchemy.ext.asyncio", "AsyncConnection"),
     "asyncpg.pool.PoolConnectionProxy": ("sqlalchemy.ext.asyncio", "AsyncConnection"),
 }
-RECORD_ANNOTATIONS = {"asyncpg.Record", "asyncpg.protocol.Record", "asyncpg.protocol.protocol.Record"}
 
 
 class Annotations(RepositoryPass):
@@ -54,7 +53,7 @@ class Annotations(RepositoryPass):
                     AddImportsVisitor.add_needed_import(self.context, module, cls)
                     self._drop_import_of(original)
                     return cst.Name(cls)
-                if name in RECORD_ANNOTATIONS:
+                if name in RECORD_TYPES:
                     self._helper("Record")
                     self._drop_import_of(original)
                     return cst.Name("Record")
@@ -70,14 +69,6 @@ class Annotations(RepositoryPass):
             return updated.with_changes(left=self._retype(original.left, updated.left),
                                         right=self._retype(original.right, updated.right))
         return updated
-
-    def _drop_import_of(self, annotation: cst.Name | cst.Attribute) -> None:
-        # the same annotation (`asyncpg.Pool`) recurs in every signature of a repository;
-        # finding its import once is enough, and each search costs a visitor of its own
-        written = get_full_name_for_node(annotation)
-        if written not in self._dropped:
-            self._dropped.add(written)
-            RemoveImportsVisitor.remove_unused_import_by_node(self.context, annotation)
 
     def _leave_function(self) -> None:
         self._callbacks.pop()

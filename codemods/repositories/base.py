@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.codemod.visitors import AddImportsVisitor
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
 from pgunify.facts.flow import Verdict
@@ -84,7 +85,7 @@ class RepositoryPass(UnifyCodemod):
         self._constant_lines: dict[tuple[int | None, str], tuple[str, int]] = {}
         self._editable: dict[tuple[int | None, str], bool] = {}  # whether every use of that literal converts
         self._driver_literals: set[tuple[int | None, str]] = set()  # literals a call sends to the driver as written
-        self._driver_prepares: set[int] = set()  # prepare() calls left on the asyncpg connection
+        self._text_prepares: set[int] = set()  # prepare() calls that became text()
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
         self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
         self._opened: list[dict[str, str]] = []  # per enclosing with: receiver code -> asyncpg_connection() name
@@ -94,6 +95,9 @@ class RepositoryPass(UnifyCodemod):
         self._driver_bound: dict[int, dict[str, int]] = {}
         self._driver_names: dict[int, dict[str, str]] = {}
         self._function_names: dict[int, frozenset[str]] = {}  # function id -> every name written in it
+        self._isinstance_seen = 0  # isinstance() calls the visit has left, in order
+        # their index -> (call, its classes, which of them are asyncpg's record or the helpers' one)
+        self._record_checks: dict[int, tuple[cst.Call, list[cst.BaseExpression], list[str | None]]] = {}
 
     # -- what a receiver is ----------------------------------------------------------------
     def _kind(self, node: cst.BaseExpression):
@@ -210,6 +214,16 @@ class RepositoryPass(UnifyCodemod):
     def _helper(self, name: str) -> None:
         """Import a raw-SQL helper (first_record, driver_connection, ...) into this module."""
         AddImportsVisitor.add_needed_import(self.context, self.plan.raw_sql_module, name)
+
+    def _drop_import_of(self, node: cst.Name | cst.Attribute) -> None:
+        """Schedule the import that binds `node` (`asyncpg.Pool`, `Record`) for removal,
+        should nothing read it any more."""
+        # the same annotation (`asyncpg.Pool`) recurs in every signature of a repository;
+        # finding its import once is enough, and each search costs a visitor of its own
+        written = get_full_name_for_node(node)
+        if written not in self._dropped:
+            self._dropped.add(written)
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, node)
 
     def _mark_review(self, node: cst.CSTNode, reason: str, suggestion: str | None = None) -> None:
         """Leave the site alone, and put a `# pgunify: review` comment with the reason on its

@@ -21,11 +21,12 @@ from .either import Either
 from .pool import POOL_STATE, Pool
 from .prepared import Prepared
 from .queries import Queries
+from .records import RecordChecks
 from .review import Review
 from .transactions import Transactions
 
 
-class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotations, Review):
+class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotations, RecordChecks, Review):
     """Every asyncpg call of the application's repositories onto Core on the shared engine.
 
     One codemod composed of passes (each a mixin of base.RepositoryPass, one module each):
@@ -33,7 +34,8 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
     driver (fallbacks onto the asyncpg connection, copy_*), driver_names (the driver
     connection bound to a name before its statement), prepared (prepare(), cursor()),
     either (receivers that may be a pool or a connection), pool (acquire, release, close, pool
-    state), transactions, annotations, review (the `# pgunify: review` comments). They share
+    state), transactions, annotations, records (isinstance() against asyncpg.Record), review
+    (the `# pgunify: review` comments). They share
     one visit and one state, because a statement's rewrite decides how its line is wrapped and
     how a SQL constant defined elsewhere is edited.
     """
@@ -78,11 +80,15 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
                                          dict(self.plan.returns))
         self._imports_asyncpg = collector.imports_asyncpg
         tree = super().transform_module_impl(tree)
-        return self._edit_constants(tree)  # sql.py
+        tree = self._edit_constants(tree)  # sql.py
+        return self._widen_record_checks(tree)  # records.py
 
     # -- calls not awaited in place: the driver, the pool, transactions, cursors ----------------
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = original_node.func
+        if isinstance(func, cst.Name) and func.value == "isinstance":
+            self._note_record_check(original_node)  # records.py
+            return updated_node
         if not isinstance(func, cst.Attribute):
             return updated_node
         method = func.attr.value
@@ -122,7 +128,9 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
             return self._either(original_node, call, updated_node, method, resolution)  # either.py
         if kind is Kind.CURSOR and self._in_async_function(original_node):
             return updated_node  # a cursor bound to a name is asyncpg's own now (see _cursor)
-        if kind is Kind.PREPARED or kind is Kind.CURSOR:
+        if kind is Kind.PREPARED:
+            return updated_node  # a statement used this way stayed asyncpg's, with all its calls (prepared.py)
+        if kind is Kind.CURSOR:
             self._prepared_elsewhere(call, method)  # prepared.py
             return updated_node
         if kind not in (Kind.POOL, Kind.CONNECTION):

@@ -48,10 +48,8 @@ class Driver(SqlText, DriverNames):
             return self._on_driver(original_node, updated_node, method,
                                    f"{method}() is not awaited where it is called (passed to gather(), wait_for(), "
                                    "stored)")
-        if kind is Kind.PREPARED and not already_migrated(original_node):
-            self._mark_review(original_node, f"{method}() is not awaited where it is called (passed to gather(), "
-                                             "wait_for(), stored): it is not migrated",
-                              "await it in a statement of its own, then pass the result on")
+        # a prepared statement's call not awaited in place keeps the whole statement asyncpg's,
+        # on the driver connection (prepared.py): it stays as it is
         return updated_node
 
     def _driver_method(self, original_node: cst.Call, updated_node: cst.Call, method: str) -> cst.BaseExpression:

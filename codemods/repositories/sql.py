@@ -108,7 +108,9 @@ class SqlText(RepositoryPass):
     def _converts(self, call: cst.Call, sql: str, numbers) -> bool:
         """Whether _rewrite_query() moves this call onto text() rather than the driver."""
         method = call.func.attr.value  # type: ignore[attr-defined]
-        if method in ("prepare", "cursor"):
+        if method == "prepare":
+            return self._prepared_stays(call, numbers) is None  # type: ignore[attr-defined]  # prepared.py
+        if method == "cursor":
             return True
         if not isinstance(self.get_metadata(ParentNodeProvider, call, None), cst.Await):
             return False

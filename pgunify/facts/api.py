@@ -79,8 +79,22 @@ TABLE: dict[str, ApiMethod] = {m.name: m for m in (
     _m("get_idle_size", "pool", Move.POOL, "pool_idle_size(engine): idle connections of the engine's pool"),
     _m("get_min_size", "pool", Move.MANUAL, "the engine's pool_size"),
     _m("get_max_size", "pool", Move.POOL, "pool_max_size(engine): the engine's pool_size"),
-    _m("explain", "prepared", Move.MANUAL, "EXPLAIN of a prepared statement: run EXPLAIN as a statement"),
+    # asyncpg's PreparedStatement: a statement whose name is used for any of these (or returned,
+    # stored, handed on) stays asyncpg's, prepared on the asyncpg connection under the engine's
+    _m("explain", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
+    _m("get_attributes", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
+    _m("get_parameters", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
+    _m("get_query", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
+    _m("get_statusmsg", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
+    _m("get_name", "prepared", Move.DRIVER, "the statement stays asyncpg's, prepared on the driver connection"),
 )}
+# the methods of asyncpg's PreparedStatement: on a statement that became text() they fail
+PREPARED_METHODS = frozenset(name for name, method in TABLE.items() if "prepared" in method.on)
+# asyncpg's record type by the names it is reached under; the moved fetch calls return the
+# raw-SQL helpers' Record instead, which it does not accept (a C type: no ABC registration,
+# no subclass outside asyncpg's protocol)
+RECORD_TYPES = frozenset({"asyncpg.Record", "asyncpg.protocol.Record", "asyncpg.protocol.protocol.Record",
+                          "asyncpg.protocol.record.Record"})
 
 # Methods that send SQL or data to the server: `pgunify scan` lists every call of one of them on
 # a pool, connection or prepared statement as a statement site.

@@ -29,7 +29,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
-from pgunify.facts.api import asyncpg_call_shape, sqlalchemy_call
+from pgunify.facts.api import (
+    PREPARED_METHODS,
+    RECORD_TYPES,
+    asyncpg_call_shape,
+    sqlalchemy_call,
+)
 from pgunify.files import auxiliary
 
 # -- values ---------------------------------------------------------------------------------
@@ -42,6 +47,8 @@ ENGINE = "engine"  # a SQLAlchemy engine
 SACONN = "sa-connection"  # a SQLAlchemy connection
 WEAK = "weak"  # a pool or connection guessed from a name only
 OWN_POOL = "own-pool"  # a pool a test, script or tool creates for itself: it stays on asyncpg
+TEXT = "text"  # a SQLAlchemy text() statement: what a migrated prepare() becomes
+ROWS = "rows"  # records of the raw-SQL helpers (all_records(), first_record()), or a list of them
 
 DATABASE = frozenset({POOL, CONN, ACONN, DIRECT, DRIVER, ENGINE, SACONN, WEAK, OWN_POOL})
 STAYS = frozenset({DIRECT, DRIVER, OWN_POOL})
@@ -50,6 +57,8 @@ LISTENER_METHODS = frozenset({"add_listener", "add_termination_listener", "add_l
 
 _POOL_FACTORIES = {"asyncpg.create_pool", "asyncpg.pool.create_pool"}
 _CONNECT_FACTORIES = {"asyncpg.connect", "asyncpg.connection.connect"}
+_TEXT_FACTORIES = {"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text"}
+_ROW_HELPERS = frozenset({"all_records", "first_record", "stream_records"})
 _ENGINE_FACTORIES = {"sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.engine.create_async_engine"}
 _ANNOTATIONS = {
     "asyncpg.Pool": POOL, "asyncpg.pool.Pool": POOL,
@@ -92,6 +101,16 @@ class CallSite:
     verdict: Verdict
     evidence: str
     values: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """`isinstance(x, asyncpg.Record)` that does not accept the raw-SQL helpers' Record."""
+
+    path: str
+    line: int
+    code: str  # source text of the call
+    reached: bool  # the model sees records of the raw-SQL helpers reach x
 
 
 @dataclass
@@ -419,7 +438,7 @@ class Program:
             if isinstance(stmt, (ast.If, ast.While)):
                 self._eval(module, func, stmt.test)
             if isinstance(stmt, (ast.For, ast.AsyncFor)):
-                self._eval(module, func, stmt.iter)
+                self._iterate(module, func, stmt.target, self._eval(module, func, stmt.iter))
             for block in _blocks(stmt):
                 self._run_block(module, func, block)
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, (ast.Yield, ast.Await)) and func is not None:
@@ -451,6 +470,11 @@ class Program:
             key = _constant_key(target.slice)
             if key is not None:
                 self._add(("item", key), values)
+
+    def _iterate(self, module: _Module, func: _Func | None, target: ast.expr, values: set) -> None:
+        """`for target in x`: each record of rows the raw-SQL helpers returned."""
+        if ROWS in values:
+            self._assign(module, func, target, {ROWS}, None)
 
     def _entered(self, values: set, asynchronous: bool) -> set:
         """What `with x as y` binds: x itself, or for an object of the application's own class,
@@ -599,9 +623,14 @@ class Program:
                     self._add(("item", name), values)
             return set()
         if isinstance(node, ast.Subscript):
-            self._eval(module, func, node.value)
+            held = self._eval(module, func, node.value)
             key = _constant_key(node.slice)
+            if key is None and ROWS in held:
+                return {ROWS}  # rows[0], rows[i], rows[1:]; a column (row["c"]) is a value
             return set(self.slots.get(("item", key), ())) if key is not None else set()
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            for generator in node.generators:  # `for r in rows` binds each record
+                self._iterate(module, func, generator.target, self._eval(module, func, generator.iter))
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
                 self._eval(module, func, child)
@@ -680,6 +709,8 @@ class Program:
                 out.add(DIRECT)
             elif method in ("connect", "begin") and ENGINE in flat:
                 out.add(SACONN)
+            elif method == "bindparams" and TEXT in flat:
+                out.add(TEXT)
         if not callees and method is not None and self._final and not flat & DATABASE:
             # a method of an object the model cannot follow: the application's functions of that
             # name, where there are few; none means code outside the project
@@ -708,6 +739,8 @@ class Program:
                     out.add(DIRECT)
                 elif callee[1] in _ENGINE_FACTORIES:
                     out.add(ENGINE)
+                elif callee[1] in _TEXT_FACTORIES:
+                    out.add(TEXT)
                 elif callee[1].rsplit(".", 1)[-1] in ("get_raw_connection",):
                     pass
                 else:
@@ -718,6 +751,8 @@ class Program:
                 name = callee[1].rsplit(".", 1)[-1]
                 if name in ("driver_connection", "asyncpg_connection", "on_driver"):
                     out.add(DRIVER)
+                elif name in _ROW_HELPERS:
+                    out.add(ROWS)
                 elif name == "dedicated_connection":
                     out.add(DIRECT)  # asyncpg's own connection, outside the engine's pool
                 elif name in ("connect", "connect_within", "transaction"):
@@ -865,6 +900,9 @@ class Program:
                 elif own and not _flatten(values) & DATABASE:
                     verdict, evidence, certain = Verdict.NONE, f"the application's own {method}() " \
                         f"({', '.join(sorted(v[1] for v in own))})", True
+                elif TEXT in values and method in PREPARED_METHODS:
+                    verdict, evidence, certain = Verdict.SQLALCHEMY, ("a SQLAlchemy text() statement, no longer "
+                                                                      "asyncpg's prepared statement"), True
                 else:
                     verdict, evidence, certain = judge(values, receiver, method)
                 key = _span(module, receiver)
@@ -892,6 +930,27 @@ class Program:
                         return self._entered(self._eval(module, func, item.context_expr), isinstance(current, ast.AsyncWith))
             current = parents.get(id(current))
         return None
+
+    def record_checks(self) -> list[RecordCheck]:
+        """Every `isinstance(x, asyncpg.Record)` (or a tuple of classes naming asyncpg's record
+        and not the raw-SQL helpers' one), and whether records the helpers return reach `x`:
+        there the check that held before the migration turns False."""
+        found = []
+        for module in self.modules.values():
+            if module.name in self.generated_modules or module.name.split(".")[-1] in self.generated_modules \
+                    or "Record" not in module.source:  # asyncpg's record type, under any name, is imported as Record
+                continue
+            for node, func in _calls_with_function(module, self):
+                if not (isinstance(node.func, ast.Name) and node.func.id == "isinstance" and len(node.args) == 2):
+                    continue
+                classes = node.args[1]
+                named = set().union(*(self._eval(module, func, e) for e in
+                                      (classes.elts if isinstance(classes, ast.Tuple) else [classes])))
+                if not named & {("ext", name) for name in RECORD_TYPES} or ("gen", "Record") in named:
+                    continue
+                found.append(RecordCheck(module.path, node.lineno, ast.get_source_segment(module.source, node) or "",
+                                         ROWS in self._eval(module, func, node.args[0])))
+        return found
 
     def _defines(self, klass: str, method: str) -> bool:
         return any(method in self.classes[qual].methods for qual in self.mro(klass))
@@ -936,7 +995,8 @@ def _name_guess(node: ast.expr) -> str | None:
 
 
 _DESCRIPTIONS = {OWN_POOL: "a test's or script's own pool", POOL: "asyncpg pool", CONN: "pooled connection", ACONN: "asyncpg.Connection", DIRECT: "asyncpg.connect()",
-                 DRIVER: "driver connection", ENGINE: "SQLAlchemy engine", SACONN: "SQLAlchemy connection", WEAK: "guessed"}
+                 DRIVER: "driver connection", ENGINE: "SQLAlchemy engine", SACONN: "SQLAlchemy connection", WEAK: "guessed",
+                 TEXT: "SQLAlchemy text() statement", ROWS: "records of the raw-SQL helpers"}
 
 
 def _describe(value) -> str:
@@ -1045,7 +1105,7 @@ def _module_name(rel: str) -> str:
     return ".".join(parts) or "__init__"
 
 
-__all__ = ["CallSite", "Program", "Receiver", "Verdict", "judge"]
+__all__ = ["CallSite", "Program", "Receiver", "RecordCheck", "Verdict", "judge"]
 
 
 def _dependency(annotation: ast.expr | None, default: ast.expr | None) -> ast.expr | None:

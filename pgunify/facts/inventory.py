@@ -175,6 +175,6 @@ def closure_findings(base: Path, python: Iterable[Path]) -> list[Finding]:
         if item.blocking:
             found.append(Finding("asyncpg-on-sqlalchemy", Severity.ERROR, Location(item.path, item.line),
                                  f"{item.call}: {item.problem}",
-                                 fix="move the call onto Core by hand, or run it on asyncpg_connection(...) from the "
-                                     "raw-SQL helpers (docs/closure.md)"))
+                                 fix=item.fix or "move the call onto Core by hand, or run it on asyncpg_connection(...) "
+                                                 "from the raw-SQL helpers (docs/closure.md)"))
     return found
