@@ -35,7 +35,8 @@ class TestPreparedStatements(RepositoryCodemodTest):
 
             async def columns(pool: AsyncEngine):
                 async with pool.connect() as conn:
-                    stmt = await (await driver_connection(conn)).prepare("SELECT name FROM notes WHERE id = ANY($1::int[])")
+                    raw = await driver_connection(conn)
+                    stmt = await raw.prepare("SELECT name FROM notes WHERE id = ANY($1::int[])")
                     names = [r["name"] for r in await stmt.fetch([1, 2, 3])]
                     cols = [a.name for a in stmt.get_attributes()]
                     return names, cols
@@ -64,7 +65,8 @@ class TestPreparedStatements(RepositoryCodemodTest):
                     from app.db.raw_sql import driver_connection
 
                     async def use(conn: AsyncConnection, key):
-                        stmt = await (await driver_connection(conn)).prepare("SELECT name FROM notes WHERE id = $1")
+                        raw = await driver_connection(conn)
+                        stmt = await raw.prepare("SELECT name FROM notes WHERE id = $1")
                         first = await stmt.fetchval(key)
                         return first, {awaited}stmt.{method}
                     """)
@@ -90,11 +92,13 @@ class TestPreparedStatements(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def statement(conn: AsyncConnection):
-                stmt = await (await driver_connection(conn)).prepare("SELECT id FROM notes WHERE id = $1")
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare("SELECT id FROM notes WHERE id = $1")
                 return stmt
 
             async def described(conn: AsyncConnection):
-                stmt = await (await driver_connection(conn)).prepare("SELECT 1 AS a")
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare("SELECT 1 AS a")
                 return describe(stmt)
             """,
         )
@@ -119,7 +123,8 @@ class TestPreparedStatements(RepositoryCodemodTest):
 
             class Notes:
                 async def open(self, conn: AsyncConnection):
-                    self._by_id = await (await driver_connection(conn)).prepare("SELECT name FROM notes WHERE id = $1")
+                    raw = await driver_connection(conn)
+                    self._by_id = await raw.prepare("SELECT name FROM notes WHERE id = $1")
 
                 async def name(self, key):
                     return await self._by_id.fetchval(key)
@@ -151,11 +156,13 @@ class TestPreparedStatements(RepositoryCodemodTest):
             from app.db.raw_sql import driver_connection
 
             async def both(conn: AsyncConnection):
-                stmt = await (await driver_connection(conn)).prepare("SELECT $1::int + 1")
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare("SELECT $1::int + 1")
                 return await asyncio.gather(stmt.fetchval(1), stmt.fetchval(2))
 
             async def named(conn: AsyncConnection, key):
-                stmt = await (await driver_connection(conn)).prepare("SELECT name FROM notes WHERE id = $1", name="note_by_id")
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare("SELECT name FROM notes WHERE id = $1", name="note_by_id")
                 return await stmt.fetchrow(key)
             """,
         )
@@ -179,7 +186,8 @@ class TestPreparedStatements(RepositoryCodemodTest):
 
             async def rows(conn: AsyncConnection, keys):
                 sql = "SELECT name FROM notes WHERE id = $1"
-                stmt = await (await driver_connection(conn)).prepare(sql)
+                raw = await driver_connection(conn)
+                stmt = await raw.prepare(sql)
                 first = first_record(await conn.exec_driver_sql(sql, (keys[0],)))
                 return first, stmt.get_query()
             """,

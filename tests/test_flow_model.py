@@ -272,7 +272,8 @@ def test_closure_check_finds_asyncpg_calls_left_on_sqlalchemy_objects():
 
                 async def fine(self):
                     async with self.pool.connect() as conn:
-                        await (await driver_connection(conn)).execute("SELECT 1; SELECT 2")
+                        raw = await driver_connection(conn)
+                        await raw.execute("SELECT 1; SELECT 2")
                         return await conn.execute(text("SELECT 1"))
 
                 async def plain_string(self):
@@ -783,7 +784,7 @@ def test_migrate_refuses_a_record_check_it_cannot_widen_and_writes_a_prepared_st
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["closure"] == []
     notes = "".join((tmp_path / "notes.py").read_text().split())  # as laid out to the line length
-    assert 'stmt=await(awaitdriver_connection(conn)).prepare("SELECTnameFROMnotesWHEREid=ANY($1::int[])")' in notes
+    assert 'raw=awaitdriver_connection(conn)stmt=awaitraw.prepare("SELECTnameFROMnotesWHEREid=ANY($1::int[])")' in notes
     assert "stmt.get_attributes()" in notes and "awaitstmt.fetch([1,2,3])" in notes
 
 

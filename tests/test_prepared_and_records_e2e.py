@@ -91,7 +91,7 @@ def test_prepared_statement_api_and_record_checks_behave_as_before(tmp_path, dat
     assert _run(migrated, database_url) == expected
 
     notes = "".join((migrated / "notes.py").read_text().split())  # as laid out to the line length
-    assert "(awaitdriver_connection(conn)).prepare(" in notes
+    assert "raw=awaitdriver_connection(conn)" in notes and "awaitraw.prepare(" in notes
     assert "isinstance(row,(asyncpg.Record,Record))" in notes and "isinstance(r,(asyncpg.Record,Record))" in notes
     assert "fromraw_sqlimportRecord," in notes
 
