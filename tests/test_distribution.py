@@ -66,5 +66,5 @@ def test_the_wheel_in_a_fresh_environment_runs_the_demo(wheel: Path, tmp_path: P
     assert len(suites) == 2 and int(suites[0]) > 100 and suites[0] == suites[1], suites
     # the environment's pgunify is the wheel's, not this checkout
     where = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c", "import pgunify; print(pgunify.__file__)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert where.startswith(str(tmp_path / "venv")), where
