@@ -78,6 +78,28 @@ def is_application_statement(sql: str) -> bool:
         n.startswith("pg_") for n in names)
 
 
+def statement_table(sql: str) -> str | None:
+    """The table a statement is about: the one it writes, or the first one its outermost
+    SELECT reads (the left end of its joins); None when it reads no table."""
+    try:
+        tree = parse_sql(sql)
+    except Exception:
+        return None
+    if len(tree) != 1:
+        return None
+    stmt = tree[0].stmt
+    if isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
+        return stmt.relation.relname
+    while isinstance(stmt, ast.SelectStmt) and stmt.op != enums.SetOperation.SETOP_NONE:
+        stmt = stmt.larg
+    source = (getattr(stmt, "fromClause", None) or (None,))[0]
+    while isinstance(source, ast.JoinExpr):
+        source = source.larg
+    if isinstance(source, ast.RangeSubselect):
+        return statement_table(deparse(source.subquery))
+    return source.relname if isinstance(source, ast.RangeVar) else None
+
+
 def compared_literals(sql: str) -> dict[str, list[Any]]:
     """Column -> the string literals a statement compares it with or assigns to it
     (`severity = 'critical'`, `status IN ('a', 'b')`, `SET status = 'error'`)."""

@@ -26,7 +26,7 @@ from pgunify.postgres import Server, provision, scratch_database
 from pgunify.verify.codec import render
 from pgunify.verify.compare import Clock, differences
 from pgunify.verify.inputs import Hints, call_strategy, is_creator
-from pgunify.verify.mutants import is_application_statement, source_literals
+from pgunify.verify.mutants import is_application_statement, source_literals, statement_table
 from pgunify.verify.mutation import Replay
 from pgunify.verify.process import SideDied, SideFailed, SideProcess, both
 from pgunify.verify.scenarios import Scenario
@@ -557,7 +557,7 @@ class Run:
         """AIM_CALLS further calls for each statement text the generated calls sent, of the
         method that sent it, with the same arguments present and absent (pgunify.verify.aim);
         compared on both sides like every call of the run, and kept as replays."""
-        from pgunify.verify.aim import aimed_calls, pattern, table_of
+        from pgunify.verify.aim import OFFSETS, PAGES, aimed_calls, pattern, table_of
 
         by_statement: dict[str, list[Replay]] = {}
         for replay in self.replays:
@@ -567,7 +567,6 @@ class Run:
         tables = self.seed_state.get("tables", {})
         stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
                          for t, columns in (self.hints.tables if self.hints else {}).items()}
-        rng = random.Random(self.seed)
         pools: dict[str, list] = {}
         done: set = set()
         for sql in sorted(by_statement):
@@ -588,11 +587,14 @@ class Run:
                 if target not in pools:
                     strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
                     pools[target] = self._draw(strategy, 30, 4241)
-                table = table_of(cls, list(tables))
+                read = statement_table(sql)
+                table = next((t for t in tables if read and t.split(".")[-1] == read), None) or table_of(cls, list(tables))
                 positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
+                pages = [p["name"] for p in method["params"] if not p["required"] and p["name"] in PAGES + OFFSETS]
+                rng = random.Random(f"{self.seed}:{target}:{key[1]}")  # the same calls whatever else the run met
                 for call in aimed_calls(sources, pools[target], tables.get(table, []) if table else [], table,
                                         stamp_columns.get((table or "").split(".")[-1], []), AIM_CALLS, rng,
-                                        positional):
+                                        positional, pages):
                     outcome = self._case(cls, name, call)
                     if outcome.diff:
                         if self._acceptance(target, outcome.kinds) is None:
