@@ -154,8 +154,10 @@ def _nested(value: Any, name: str) -> list[str]:
 
 
 def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[str], rng: random.Random,
-             sign: int | None = None, matching: int = 3) -> Any:
-    """`value` (a present argument) made from `row`, or None when the row has nothing for it."""
+             sign: int | None = None, matching: int = 3, keys: Any = ()) -> Any:
+    """`value` (a present argument) made from `row`, or None when the row has nothing for it.
+    `keys`: the keys of the row and of the rest of its group, for arguments named like an
+    id that no column is named after (`keep_id`, `duplicate_id`: one row each)."""
     if not (isinstance(value, list) and value and isinstance(value[0], str)):
         return None
     tag = value[0]
@@ -171,6 +173,10 @@ def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[s
     column = _column(name, row, table)
     if column is not None and _fits(tag, row[column]) is None and name.startswith(("min_", "max_")):
         column = None  # `min_objects` against a JSON `objects`: no value to take from it
+    if column is None and name.endswith(("_id", "_ids")) and tag in ("int", "list", "tuple"):
+        key = next(iter(keys), None)
+        if isinstance(key, int) and not isinstance(key, bool):
+            return ["int", key] if tag == "int" else [tag, [["int", key]]]
     if column is None and tag in ("int", "decimal", "float") and name.startswith("min_"):
         return _scalar(tag, rng.choice([0, 1]))  # a lower bound most rows meet
     if column is None:
@@ -207,15 +213,22 @@ def _kind(value: Any) -> str | None:
 
 
 def groups(rows: list[dict], names: list[str], table: str | None) -> list[list[dict]]:
-    """The rows grouped by the values of the columns the arguments `names` stand for, the
-    largest group first (then in the rows' order): the rows a call anchored on a member of
-    the group finds, whatever else it asks."""
+    """The rows grouped by the values the arguments `names` would take from them (a column's
+    value, or a value nested in the row's JSON under the key an argument is named after):
+    the rows a call anchored on a member of the group finds, whatever else it asks. Groups
+    that give every argument a value come first, the largest first (then in the rows' order)."""
     found: dict[str, list[dict]] = {}
+    complete: dict[str, bool] = {}
     for row in rows:
-        columns = [_column(name, row, table) for name in names]
-        key = json.dumps([row.get(c) if c else None for c in columns], sort_keys=True, default=str)
+        values = []
+        for name in names:
+            column = _column(name, row, table)
+            nested = [] if column else _nested([v for v in row.values() if isinstance(v, (dict, list))], name)
+            values.append(row.get(column) if column else nested[0] if nested else None)
+        key = json.dumps(values, sort_keys=True, default=str)
         found.setdefault(key, []).append(row)
-    return sorted(found.values(), key=lambda g: -len(g))
+        complete[key] = None not in values
+    return [found[k] for k in sorted(found, key=lambda k: (not complete[k], -len(found[k])))]
 
 
 def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: str | None, stamps: list[str],
@@ -248,13 +261,15 @@ def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: 
         donor = rng.choice(pool) if pool else {"args": [], "kwargs": {}}
         signs = iter(SIGNS[k % len(SIGNS)] + (None,) * 8) if row is not None else iter(())
         matching = len(group) if group else 3
+        keys = iter([r.get("id") for r in ([row] + [r for r in group if r is not row] if group else [])])
         fill = anchors % 2 == 0
         donor_args = donor.get("args", [])
         args = [_one(value, positional[i] if i < len(positional) else None,
-                     donor_args[i] if i < len(donor_args) else None, row, table, stamps, rng, signs, matching, fill)
+                     donor_args[i] if i < len(donor_args) else None, row, table, stamps, rng, signs, matching, fill,
+                     keys)
                 for i, value in enumerate(source.get("args", []))]
         kwargs = {name: _one(value, name, donor.get("kwargs", {}).get(name), row, table, stamps, rng, signs, matching,
-                             fill)
+                             fill, keys)
                   for name, value in source.get("kwargs", {}).items()}
         if row is not None:
             for name in pages:
@@ -273,13 +288,14 @@ def _keyed(value: Any) -> bool:
 
 
 def _one(value: Any, name: str | None, other: Any, row: dict | None, table: str | None,
-         stamps: list[str], rng: random.Random, signs: Any = (), matching: int = 3, fill: bool = False) -> Any:
+         stamps: list[str], rng: random.Random, signs: Any = (), matching: int = 3, fill: bool = False,
+         keys: Any = ()) -> Any:
     empty = value is not None and not present(value)
     if value is None or (empty and not (fill and row is not None)):
         return value  # absent stays absent: the statement text depends on it
     if row is not None and name is not None:
         sign = next(iter(signs), None) if isinstance(value, list) and value[:1] == ["datetime"] else None
-        made = anchored(value, name, row, table, stamps, rng, sign, matching)
+        made = anchored(value, name, row, table, stamps, rng, sign, matching, keys)
         if made is not None:
             return made
     if empty:

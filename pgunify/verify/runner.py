@@ -26,7 +26,7 @@ from pgunify.postgres import Server, provision, scratch_database
 from pgunify.verify.codec import render
 from pgunify.verify.compare import Clock, differences
 from pgunify.verify.inputs import Hints, call_strategy, is_creator
-from pgunify.verify.mutants import is_application_statement, source_literals, statement_table
+from pgunify.verify.mutants import is_application_statement, source_json_keys, source_literals, statement_table
 from pgunify.verify.mutation import Replay
 from pgunify.verify.process import SideDied, SideFailed, SideProcess, both
 from pgunify.verify.scenarios import Scenario
@@ -198,6 +198,11 @@ class Run:
         self.domains: dict[str, list] = {}
         self.method_specs: dict[str, dict] = {}
         self.hints: Hints | None = None
+        self._sent: dict[str, list[Replay]] = {}  # with --mutants: statement -> the calls that sent it
+        self._aimed: set = set()  # (target, presence pattern) already aimed at
+        self._aimed_again: dict[str, list[Replay]] = {}
+        self._pools: dict[str, list] = {}
+        self._differing: set[str] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -349,7 +354,7 @@ class Run:
                 hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
             if self.mutants:  # rows that reach the branches the SQL names; a plain run keeps its seed as it was
                 self.domains = _domains(facts, source_literals(self.legacy.path))
-                builder.request({"op": "enrich", "domains": self.domains})
+                builder.request({"op": "enrich", "domains": self.domains, "keys": source_json_keys(self.legacy.path)})
                 facts = builder.request({"op": "prepare"})
                 hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True)
             builder.request({"op": "close"})
@@ -557,55 +562,67 @@ class Run:
         """AIM_CALLS further calls for each statement text the generated calls sent, of the
         method that sent it, with the same arguments present and absent (pgunify.verify.aim);
         compared on both sides like every call of the run, and kept as replays."""
-        from pgunify.verify.aim import OFFSETS, PAGES, aimed_calls, pattern, table_of
-
-        by_statement: dict[str, list[Replay]] = {}
+        self._sent: dict[str, list[Replay]] = {}
         for replay in self.replays:
             if replay.target in self.method_specs and replay.target not in differing:
                 for sql in replay.statements:
-                    by_statement.setdefault(sql, []).append(replay)
+                    self._sent.setdefault(sql, []).append(replay)
+        self._differing = differing
+        for sql in sorted(self._sent):
+            if is_application_statement(sql):
+                self.replays += self._aim_at(sql, AIM_CALLS, "aim")
+
+    def _aim_again(self, sql: str) -> list[Replay]:
+        """With --mutants, for a statement a mutant of which survived: 2 x AIM_CALLS more
+        calls aimed at it, drawn with another salt (once per statement)."""
+        if sql not in self._aimed_again:
+            self._aimed_again[sql] = self._aim_at(sql, 2 * AIM_CALLS, "again")
+        return [r for r in self._aimed_again[sql] if sql in r.statements]
+
+    def _aim_at(self, sql: str, count: int, salt: str) -> list[Replay]:
+        """`count` calls aimed at one statement text for each method and presence pattern
+        that sent it; those without a difference, as replays."""
+        from pgunify.verify.aim import OFFSETS, PAGES, aimed_calls, pattern, table_of
+
         tables = self.seed_state.get("tables", {})
         stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
                          for t, columns in (self.hints.tables if self.hints else {}).items()}
-        pools: dict[str, list] = {}
-        done: set = set()
-        for sql in sorted(by_statement):
-            if not is_application_statement(sql):
+        replays: list[Replay] = []
+        sent = self._sent.get(sql, [])
+        for target in sorted({r.target for r in sent}):
+            if target in self._differing:
                 continue
-            for target in sorted({r.target for r in by_statement[sql]}):
-                if target in differing:
+            sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
+                       for r in sent if r.target == target]
+            key = (target, pattern(sources[0]))
+            if key in self._aimed and salt == "aim":
+                continue
+            self._aimed.add(key)
+            sources = [c for c in sources if pattern(c) == key[1]]
+            method = self.method_specs[target]
+            cls, name = target.split(".", 1)
+            if target not in self._pools:
+                strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+                self._pools[target] = self._draw(strategy, 30, 4241)
+            read = statement_table(sql)
+            table = next((t for t in tables if read and t.split(".")[-1] == read), None) or table_of(cls, list(tables))
+            positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
+            pages = [p["name"] for p in method["params"] if not p["required"] and p["name"] in PAGES + OFFSETS]
+            rng = random.Random(f"{self.seed}:{salt}:{target}:{key[1]}")  # the same calls whatever else the run met
+            for call in aimed_calls(sources, self._pools[target], tables.get(table, []) if table else [], table,
+                                    stamp_columns.get((table or "").split(".")[-1], []), count, rng, positional, pages):
+                outcome = self._case(cls, name, call)
+                if outcome.diff:
+                    if self._acceptance(target, outcome.kinds) is None:
+                        self._record(Difference(outcome, "generated", runs=1))
+                        self._differing.add(target)
+                        break
                     continue
-                sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
-                           for r in by_statement[sql] if r.target == target]
-                key = (target, pattern(sources[0]))
-                if key in done:
-                    continue
-                done.add(key)
-                sources = [c for c in sources if pattern(c) == key[1]]
-                method = self.method_specs[target]
-                cls, name = target.split(".", 1)
-                if target not in pools:
-                    strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
-                    pools[target] = self._draw(strategy, 30, 4241)
-                read = statement_table(sql)
-                table = next((t for t in tables if read and t.split(".")[-1] == read), None) or table_of(cls, list(tables))
-                positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
-                pages = [p["name"] for p in method["params"] if not p["required"] and p["name"] in PAGES + OFFSETS]
-                rng = random.Random(f"{self.seed}:{target}:{key[1]}")  # the same calls whatever else the run met
-                for call in aimed_calls(sources, pools[target], tables.get(table, []) if table else [], table,
-                                        stamp_columns.get((table or "").split(".")[-1], []), AIM_CALLS, rng,
-                                        positional, pages):
-                    outcome = self._case(cls, name, call)
-                    if outcome.diff:
-                        if self._acceptance(target, outcome.kinds) is None:
-                            self._record(Difference(outcome, "generated", runs=1))
-                            differing.add(target)
-                            break
-                        continue
-                    self._evidence(target, outcome)
-                    self.replays.append(self._replay_of(target, outcome))
-                    self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
-                                                    len(self.outcomes.get(target, ()))]
+                self._evidence(target, outcome)
+                replays.append(self._replay_of(target, outcome))
+                self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
+                                                len(self.outcomes.get(target, ()))]
+        return replays
 
     def _more_calls(self, target: str) -> list:
         """MORE_CALLS further generated calls of a method a mutant survived in, drawn with
@@ -646,9 +663,10 @@ class Run:
                     if isinstance(value, str) and value not in bucket and len(bucket) < 30:
                         bucket.append(value)
         rounds = MutationRound(self.sides, self.clock, self._restart, self.progress,
-                               more_calls=lambda target: [] if target in differing else self._more_calls(target))
+                               more_calls=lambda target: [] if target in differing else self._more_calls(target),
+                               aimed=self._aim_again)
         self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts,
-                                             self.facts.get("notnull", {}))
+                                          self.facts.get("notnull", {}), self.facts.get("references", []))
         self.result.mutation.skipped = [(t, "the run found a difference in it: mutants would prove nothing more")
                                         for t in sorted(differing)]
 

@@ -50,6 +50,8 @@ class Column:
     category: str  # pg_type.typcategory
     nullable: bool = True
     labels: list[str] = field(default_factory=list)  # enum labels, in their order
+    length: int | None = None  # the longest text a varchar(n) or char(n) takes
+    keys: dict[str, list[str]] = field(default_factory=dict)  # JSON keys the SQL reads: {"object"|"element": [...]}
 
 
 @dataclass
@@ -84,7 +86,7 @@ def planned_rows(table: Table, domains: dict[str, list], per_table: int = PER_TA
     for n, copy in enumerate(copies):
         if len(out) >= per_table:
             break
-        row = {c.name: copy.get(c.name) for c in columns}
+        row = {c.name: _fit(copy.get(c.name), c.length, n) for c in columns}
         if keys.admit(row, n):
             out.append(row)
     return out
@@ -112,7 +114,22 @@ def _around(anchor: dict, rows: list[dict], table: Table, columns: list[Column],
         value = _other(anchor.get(c.name), c, pools[c.name], domains)
         if value is not _NONE:
             fails.append({**anchor, c.name: value})
-    return twins + fails
+    keyed: list[dict] = []
+    for c in columns:
+        for form, keys in c.keys.items():
+            for key in keys[:3]:
+                for value, copies in ((f"{key}-a", [anchor]), (f"{key}-b", twins[2:])):
+                    for source in copies:
+                        keyed.append({**source, c.name: _with_key(source.get(c.name), form, key, value)})
+    return twins + fails + keyed
+
+
+def _with_key(value: Any, form: str, key: str, held: str) -> Any:
+    """A JSON value that holds `held` under `key`: in one more element of an array, or in
+    the object itself."""
+    if form == "element":
+        return [*(value if isinstance(value, list) else []), {key: held}]
+    return {**(value if isinstance(value, dict) else {}), key: held}
 
 
 def _across(sources: list[dict], table: Table, columns: list[Column], domains: dict[str, list]) -> list[dict]:
@@ -146,6 +163,7 @@ class _Keys:
     def __init__(self, table: Table) -> None:
         bound = {name for ref in table.references for name in ref.columns}
         self.types = {c.name: c.type for c in table.columns}
+        self.lengths = {c.name: c.length for c in table.columns}
         self.keys = [(key, next((k for k in reversed(key) if k not in bound), None)) for key in table.unique
                      if table.server_key not in key]
         self.seen = [{tuple(row.get(k) for k in key) for row in table.rows} for key, _ in self.keys]
@@ -159,7 +177,7 @@ class _Keys:
             while value in seen:
                 if free is None or step > 50:
                     return False
-                row[free] = _distinct(original, self.types.get(free, ""), n + step)
+                row[free] = _fit(_distinct(original, self.types.get(free, ""), n + step), self.lengths.get(free), n + step)
                 if row[free] is None:
                     return False
                 value, step = tuple(row.get(k) for k in key), step + 1
@@ -232,6 +250,13 @@ def _distinct(value: Any, type_name: str, n: int) -> Any:
     return None
 
 
+def _fit(value: Any, length: int | None, n: int) -> Any:
+    """A text cut to a column's length, its last character telling copies apart."""
+    if not isinstance(value, str) or length is None or len(value) <= length:
+        return value
+    return value[:length - 1] + "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36] if length > 1 else value[:length]
+
+
 def _shifted(value: Any, shift: dt.timedelta) -> Any:
     """A timestamp (or date) as the server rendered it in JSON, moved by `shift`."""
     if not isinstance(value, str):
@@ -274,7 +299,7 @@ def _made_row(table: Table, columns: list[Column], n: int, domains: dict[str, li
         elif c.category == "S" and domain:
             row[c.name] = domain[n % len(domain)]
         elif c.category == "S":
-            row[c.name] = f"{c.name}-{n + 1}"
+            row[c.name] = _fit(f"{c.name}-{n + 1}", c.length, n)
         elif c.category == "A":
             row[c.name] = []
     return row

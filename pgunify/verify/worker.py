@@ -331,9 +331,18 @@ class Side:
                 " WHERE a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
                 " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
             notnull.setdefault(r["table_name"], []).append(r["name"])
-        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull}
+        references = [[r["table_name"], list(r["columns"]), r["parent"], list(r["parent_columns"])] for r in await self.admin.fetch(
+            "SELECT cl.relname AS table_name, p.relname AS parent,"
+            " array_agg(a.attname ORDER BY k.n) AS columns, array_agg(pa.attname ORDER BY k.n) AS parent_columns"
+            " FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(ck, pk, n)"
+            " JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class p ON p.oid = c.confrelid"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ck"
+            " JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk"
+            " WHERE c.contype = 'f' GROUP BY c.oid, c.conrelid, cl.relname, p.relname ORDER BY c.oid")]
+        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull,
+                "references": references}
 
-    async def enrich(self, domains: dict[str, list]) -> dict[str, int]:
+    async def enrich(self, domains: dict[str, list], keys: dict[str, dict] | None = None) -> dict[str, int]:
         """Rows that reach the branches the statements name, added to the seed: the copies
         pgunify.verify.seeding plans from each table's facts (columns, unique keys, foreign
         keys, rows), parents before children. A copy the schema refuses is left out."""
@@ -344,6 +353,7 @@ class Side:
                    CASE WHEN t.typtype = 'd' THEN (SELECT b.typcategory FROM pg_type b WHERE b.oid = t.typbasetype)
                         ELSE t.typcategory END::text AS category,
                    NOT a.attnotnull AS nullable, a.attidentity <> '' OR a.atthasdef AS has_default,
+                   CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 THEN a.atttypmod - 4 END AS length,
                    (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
                      WHERE e.enumtypid = t.oid) AS labels
               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -384,8 +394,8 @@ class Side:
             order = ", ".join(t["pk"] or ["1"])
             rows = [json.loads(r[0]) for r in await self.admin.fetch(
                 f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {order} LIMIT 2000")]
-            table = Table(t["name"], [Column(c["name"], c["type"], c["category"], c["nullable"], list(c["labels"] or []))
-                                      for c in cols], rows, key["name"] if key else None,
+            table = Table(t["name"], [Column(c["name"], c["type"], c["category"], c["nullable"], list(c["labels"] or []),
+                                             c["length"], (keys or {}).get(c["name"], {})) for c in cols], rows, key["name"] if key else None,
                           unique.get(t["oid"], []), references.get(t["oid"], []))
             names = ", ".join(_quote(c.name) for c in table.columns if c.name != table.server_key)
             statement = (f"INSERT INTO {qualified} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM "
@@ -589,7 +599,7 @@ class Side:
         if op == "prepare":
             return await self.prepare_state()
         if op == "enrich":
-            return {"added": await self.enrich(request["domains"])}
+            return {"added": await self.enrich(request["domains"], request.get("keys"))}
         if op == "call":
             return await self.call(request)
         if op == "state":
