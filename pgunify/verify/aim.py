@@ -154,10 +154,11 @@ def _nested(value: Any, name: str) -> list[str]:
 
 
 def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[str], rng: random.Random,
-             sign: int | None = None, matching: int = 3, keys: Any = ()) -> Any:
+             sign: int | None = None, matching: int = 3, keys: Any = (), known: Any = ()) -> Any:
     """`value` (a present argument) made from `row`, or None when the row has nothing for it.
     `keys`: the keys of the row and of the rest of its group, for arguments named like an
-    id that no column is named after (`keep_id`, `duplicate_id`: one row each)."""
+    id that no column of any table is named after (`keep_id`, `duplicate_id`: one row each;
+    `known`: the column names of all tables)."""
     if not (isinstance(value, list) and value and isinstance(value[0], str)):
         return None
     tag = value[0]
@@ -173,7 +174,14 @@ def anchored(value: Any, name: str, row: dict, table: str | None, stamps: list[s
     column = _column(name, row, table)
     if column is not None and _fits(tag, row[column]) is None and name.startswith(("min_", "max_")):
         column = None  # `min_objects` against a JSON `objects`: no value to take from it
-    if column is None and name.endswith(("_id", "_ids")) and tag in ("int", "list", "tuple"):
+    if column is None and tag == "dict" and isinstance(value[1], list) and value[1] \
+            and all(isinstance(k, list) and k[:1] == ["int"] for k, _ in value[1]):
+        # a mapping keyed by ids (`{reminder_id: minutes}`): the row's, its group's and a near row's
+        ids = [k for k in keys if isinstance(k, int) and not isinstance(k, bool)]
+        picked = [ids[0], *ids[-2:]] if ids else []
+        return ["dict", [[["int", k], value[1][i % len(value[1])][1]] for i, k in enumerate(dict.fromkeys(picked))]] \
+            if picked else None
+    if column is None and name.endswith(("_id", "_ids")) and tag in ("int", "list", "tuple") and name not in known:
         key = next(iter(keys), None)
         if isinstance(key, int) and not isinstance(key, bool):
             return ["int", key] if tag == "int" else [tag, [["int", key]]]
@@ -212,27 +220,41 @@ def _kind(value: Any) -> str | None:
     return "int" if isinstance(value, int) else "str" if isinstance(value, str) else None
 
 
+def _values(row: dict, names: list[str], table: str | None) -> list:
+    """The values the arguments `names` would take from `row` (a column's value, or a value
+    nested in the row's JSON under the key an argument is named after), None where none."""
+    values = []
+    for name in names:
+        column = _column(name, row, table)
+        nested = [] if column else _nested([v for v in row.values() if isinstance(v, (dict, list))], name)
+        values.append(row.get(column) if column else nested[0] if nested else None)
+    return values
+
+
 def groups(rows: list[dict], names: list[str], table: str | None) -> list[list[dict]]:
-    """The rows grouped by the values the arguments `names` would take from them (a column's
-    value, or a value nested in the row's JSON under the key an argument is named after):
-    the rows a call anchored on a member of the group finds, whatever else it asks. Groups
-    that give every argument a value come first, the largest first (then in the rows' order)."""
+    """The rows grouped by the values the arguments `names` would take from them: the rows a
+    call anchored on a member of the group finds, whatever else it asks. Groups that give
+    every argument a value come first, the largest first (then in the rows' order)."""
     found: dict[str, list[dict]] = {}
     complete: dict[str, bool] = {}
     for row in rows:
-        values = []
-        for name in names:
-            column = _column(name, row, table)
-            nested = [] if column else _nested([v for v in row.values() if isinstance(v, (dict, list))], name)
-            values.append(row.get(column) if column else nested[0] if nested else None)
+        values = _values(row, names, table)
         key = json.dumps(values, sort_keys=True, default=str)
         found.setdefault(key, []).append(row)
         complete[key] = None not in values
     return [found[k] for k in sorted(found, key=lambda k: (not complete[k], -len(found[k])))]
 
 
+def _near(row: dict, rows: list[dict], names: list[str], table: str | None) -> list[dict]:
+    """The rows that agree with `row` on all but one of the values the arguments take: each
+    fails exactly one of the call's filters."""
+    mine = _values(row, names, table)
+    return [r for r in rows if sum(a != b for a, b in zip(_values(r, names, table), mine)) == 1]
+
+
 def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: str | None, stamps: list[str],
-                count: int, rng: random.Random, positional: list[str] = (), pages: list[str] = ()) -> list[dict]:
+                count: int, rng: random.Random, positional: list[str] = (), pages: list[str] = (),
+                known: Any = frozenset()) -> list[dict]:
     """`count` calls with the presence pattern of the `sources` (calls that sent one
     statement): two in three anchored on a seeded row, the rest recombined from `pool`
     (calls drawn from the method's strategy). The anchor rows come from the largest groups
@@ -242,14 +264,18 @@ def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: 
     anchored calls always pass (their default is mostly larger than any group). An empty
     list or text (which a method may take for a filter, `camera_id = ANY('{}')`) is
     filled from the row in every other anchored call. Calls equal to a source or to each
-    other are left out."""
+    other are left out. `known`: the column names of all tables (an argument named like one
+    is not taken for an unnamed id)."""
     out: list[dict] = []
     seen = {repr(s) for s in sources}
     first = sources[0]
     names = [positional[i] for i, v in enumerate(first.get("args", [])) if i < len(positional) and _keyed(v)]
     names += [name for name, v in first.get("kwargs", {}).items() if _keyed(v)]
     names = [n for n in names if n not in PAGES + OFFSETS]
-    ranked = groups(rows, names, table)[:3]
+    ranked = groups(rows, names, table)
+    if len(ranked) > 3 and len(ranked[3]) == len(ranked[0]):  # no group stands out (keys): the first row
+        ranked = [ranked[0], *rng.sample(ranked[1:], 2)]  # (most rows refer to it) and two from all over
+    ranked = ranked[:3]
     anchors = 0
     for k in range(count * 3):
         if len(out) >= count:
@@ -261,15 +287,16 @@ def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: 
         donor = rng.choice(pool) if pool else {"args": [], "kwargs": {}}
         signs = iter(SIGNS[k % len(SIGNS)] + (None,) * 8) if row is not None else iter(())
         matching = len(group) if group else 3
-        keys = iter([r.get("id") for r in ([row] + [r for r in group if r is not row] if group else [])])
+        near = _near(row, rows, names, table)[:2] if row is not None and names else []
+        keys = iter([r.get("id") for r in ([row] + [r for r in group if r is not row] + near if group else [])])
         fill = anchors % 2 == 0
         donor_args = donor.get("args", [])
         args = [_one(value, positional[i] if i < len(positional) else None,
                      donor_args[i] if i < len(donor_args) else None, row, table, stamps, rng, signs, matching, fill,
-                     keys)
+                     keys, known)
                 for i, value in enumerate(source.get("args", []))]
         kwargs = {name: _one(value, name, donor.get("kwargs", {}).get(name), row, table, stamps, rng, signs, matching,
-                             fill, keys)
+                             fill, keys, known)
                   for name, value in source.get("kwargs", {}).items()}
         if row is not None:
             for name in pages:
@@ -289,13 +316,13 @@ def _keyed(value: Any) -> bool:
 
 def _one(value: Any, name: str | None, other: Any, row: dict | None, table: str | None,
          stamps: list[str], rng: random.Random, signs: Any = (), matching: int = 3, fill: bool = False,
-         keys: Any = ()) -> Any:
+         keys: Any = (), known: Any = ()) -> Any:
     empty = value is not None and not present(value)
     if value is None or (empty and not (fill and row is not None)):
         return value  # absent stays absent: the statement text depends on it
     if row is not None and name is not None:
         sign = next(iter(signs), None) if isinstance(value, list) and value[:1] == ["datetime"] else None
-        made = anchored(value, name, row, table, stamps, rng, sign, matching, keys)
+        made = anchored(value, name, row, table, stamps, rng, sign, matching, keys, known)
         if made is not None:
             return made
     if empty:

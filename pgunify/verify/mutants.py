@@ -101,8 +101,8 @@ def statement_table(sql: str) -> str | None:
 
 
 def compared_literals(sql: str) -> dict[str, list[Any]]:
-    """Column -> the string literals a statement compares it with or assigns to it
-    (`severity = 'critical'`, `status IN ('a', 'b')`, `SET status = 'error'`)."""
+    """Column -> the string and integer literals a statement compares it with or assigns to
+    it (`severity = 'critical'`, `status IN ('a', 'b')`, `SET status = 'error'`, `karma <> 0`)."""
     try:
         tree = parse_sql(sql)
     except Exception:
@@ -113,7 +113,7 @@ def compared_literals(sql: str) -> dict[str, list[Any]]:
         for _, _, _, node in _walk(stmt):
             column = columns.get(id(node))
             value = _const_value(node)
-            if column is not None and isinstance(value, str) and value not in found.setdefault(column, []):
+            if column is not None and isinstance(value, (str, int)) and value not in found.setdefault(column, []):
                 found[column].append(value)
     return found
 

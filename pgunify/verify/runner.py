@@ -37,6 +37,7 @@ from pgunify.verify.wiring import Plan
 
 MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
 AIM_CALLS = 8  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
+PATTERNS = 2  # with --mutants: patterns of present and absent arguments aimed at, per statement text and method
 
 
 class UsageError(ValueError):
@@ -587,18 +588,21 @@ class Run:
         tables = self.seed_state.get("tables", {})
         stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
                          for t, columns in (self.hints.tables if self.hints else {}).items()}
+        known = {c["name"] for columns in (self.hints.tables if self.hints else {}).values() for c in columns}
         replays: list[Replay] = []
         sent = self._sent.get(sql, [])
-        for target in sorted({r.target for r in sent}):
-            if target in self._differing:
+        patterns = []  # (target, presence pattern): at most PATTERNS of each method, in the order the run met them
+        for replay in sent:
+            call = {"args": replay.requests[0]["args"], "kwargs": replay.requests[0]["kwargs"]}
+            key = (replay.target, pattern(call))
+            if key not in patterns and sum(t == replay.target for t, _ in patterns) < PATTERNS:
+                patterns.append(key)
+        for target, shape in sorted(patterns, key=repr):
+            if target in self._differing or (salt == "aim" and (target, shape) in self._aimed):
                 continue
-            sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
-                       for r in sent if r.target == target]
-            key = (target, pattern(sources[0]))
-            if key in self._aimed and salt == "aim":
-                continue
-            self._aimed.add(key)
-            sources = [c for c in sources if pattern(c) == key[1]]
+            self._aimed.add((target, shape))
+            sources = [c for c in ({"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
+                                   for r in sent if r.target == target) if pattern(c) == shape]
             method = self.method_specs[target]
             cls, name = target.split(".", 1)
             if target not in self._pools:
@@ -608,9 +612,11 @@ class Run:
             table = next((t for t in tables if read and t.split(".")[-1] == read), None) or table_of(cls, list(tables))
             positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
             pages = [p["name"] for p in method["params"] if not p["required"] and p["name"] in PAGES + OFFSETS]
-            rng = random.Random(f"{self.seed}:{salt}:{target}:{key[1]}")  # the same calls whatever else the run met
-            for call in aimed_calls(sources, self._pools[target], tables.get(table, []) if table else [], table,
-                                    stamp_columns.get((table or "").split(".")[-1], []), count, rng, positional, pages):
+            rng = random.Random(f"{self.seed}:{salt}:{target}:{shape}")  # the same calls whatever else the run met
+            bare = (table or "").split(".")[-1]
+            rows = _with_parents(tables.get(table, []) if table else [], bare, tables, self.facts.get("references", []))
+            for call in aimed_calls(sources, self._pools[target], rows, table, stamp_columns.get(bare, []), count, rng,
+                                    positional, pages, known):
                 outcome = self._case(cls, name, call)
                 if outcome.diff:
                     if self._acceptance(target, outcome.kinds) is None:
@@ -689,6 +695,26 @@ def _domains(facts: dict, literals: dict[str, list]) -> dict[str, list]:
     for column, values in literals.items():
         add(column, values)
     return domains
+
+
+def _with_parents(rows: list[dict], table: str, tables: dict[str, list[dict]], references: list) -> list[dict]:
+    """The rows of `table`, each with the columns of the rows its foreign keys reference
+    (a telemetry point with its trip's `vehicle_id`) and, under the referenced column's name,
+    the foreign key's own value (`receiver_id` as `user_id`), where the row has no column of
+    that name: what an argument named after them should take."""
+    out = []
+    for row in rows:
+        more: dict = {}
+        for child, columns, parent, parent_columns in references:
+            if child != table:
+                continue
+            values = [row.get(c) for c in columns]
+            more.update({p: v for p, v in zip(parent_columns, values)})
+            match = next((r for r in tables.get(parent, []) if [r.get(p) for p in parent_columns] == values), None)
+            if match is not None:
+                more.update({k: v for k, v in match.items() if k not in more})
+        out.append({**{k: v for k, v in more.items() if k not in row}, **row})
+    return out
 
 
 def _raised(tree: Any) -> bool:

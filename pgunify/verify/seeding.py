@@ -71,6 +71,11 @@ class Table:
     unique: list[list[str]] = field(default_factory=list)  # unique keys (the primary key too), columns in order
     references: list[Reference] = field(default_factory=list)
 
+    @property
+    def key_columns(self) -> set[str]:
+        """The columns of its unique keys."""
+        return {k for key in self.unique for k in key}
+
 
 def planned_rows(table: Table, domains: dict[str, list], per_table: int = PER_TABLE) -> list[dict]:
     """The rows to add to `table` (without its server-assigned key), in the order above."""
@@ -112,8 +117,13 @@ def _around(anchor: dict, rows: list[dict], table: Table, columns: list[Column],
         if c.name in bound:
             continue
         value = _other(anchor.get(c.name), c, pools[c.name], domains)
+        if c.type in STAMP_TYPES and anchor.get(c.name) is None:  # closed an hour after the row's latest time
+            latest = max((anchor[n] for n in stamps if isinstance(anchor.get(n), str)), default=None)
+            value = _shifted(latest, dt.timedelta(hours=1)) if latest else value
         if value is not _NONE:
             fails.append({**anchor, c.name: value})
+        if c.nullable and anchor.get(c.name) is not None and c.name not in table.key_columns:
+            fails.append({**anchor, c.name: None})
     keyed: list[dict] = []
     for c in columns:
         for form, keys in c.keys.items():
@@ -213,6 +223,8 @@ def _other(value: Any, c: Column, pool: list, domains: dict[str, list]) -> Any:
     if c.type == "bool":
         return not value if isinstance(value, bool) else True
     if c.type in STAMP_TYPES:
+        if value is None:  # an open end (`ended_at IS NULL`): a time another row holds
+            return next((v for v in pool if v is not None), _NONE)
         shifted = _shifted(value, dt.timedelta(days=-10))
         return shifted if shifted != value else _NONE
     choices = c.labels or [v for v in domains.get(c.name, []) if isinstance(v, str)]
@@ -221,6 +233,10 @@ def _other(value: Any, c: Column, pool: list, domains: dict[str, list]) -> Any:
             i = choices.index(value)
             return choices[i - 1] if i > 0 else (choices[1] if len(choices) > 1 else _NONE)
         return choices[0]
+    if c.category == "N":  # a number the SQL compares the column with (`karma <> 0`)
+        compared = [v for v in domains.get(c.name, []) if isinstance(v, int) and not isinstance(v, bool) and v != value]
+        if compared:
+            return compared[0]
     other = next((v for v in pool if v != value), _NONE)
     if other is not _NONE:
         return other
@@ -278,10 +294,14 @@ def _made_row(table: Table, columns: list[Column], n: int, domains: dict[str, li
     for ref in table.references:
         if ref.parents:
             row.update(zip(ref.columns, ref.parents[n % len(ref.parents)]))
+    keyed = table.key_columns
     for c in columns:
         if c.name in row:
             continue
         domain = domains.get(c.name)
+        if n == 0 and c.nullable and c.name not in keyed:
+            row[c.name] = None  # the first made row leaves its optional columns empty, the others fill them
+            continue
         if c.labels:
             row[c.name] = c.labels[0]
         elif c.type == "bool":
