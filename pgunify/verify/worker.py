@@ -188,7 +188,9 @@ class Side:
         self.classes: dict[str, tuple[type, str]] = {}
         self.results: dict[str, Any] = {}
         self.seed_state: str | None = None
-        self.reset_script: str | None = None
+        self.seed_print: str | None = None  # the change print of the seed state, see prepare_state
+        self.print_query = ""
+        self.table_scripts: list[str] = []  # per table (then the sequences): how to restore the seed
         self.state_queries: list[str] = []
 
     # -- database bookkeeping (a connection of our own, never the application's) --
@@ -241,6 +243,7 @@ class Side:
         """Build the state query and the restore script from what the database holds now,
         or from `seed` (a recorded state), which is then restored."""
         tables = await self._tables()
+        self.seed_print = None
         parts = []
         for t in tables:
             qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
@@ -258,6 +261,13 @@ class Side:
             self.state_queries = [f"SELECT json_build_object({', '.join(parts[i:i + 40])})::text"
                                   for i in range(0, len(parts), 40)]
             self.state_queries.append(f"SELECT {sequences_json}::text")
+        # what changes with any committed write: each table's row count and newest row version,
+        # and the sequences (a fraction of the cost of rendering the state)
+        prints = [f"(SELECT count(*) || ':' || coalesce(max(xmin::text::bigint), 0) FROM "
+                  f"{_quote(t['schema'])}.{_quote(t['name'])})" for t in tables]
+        prints.append("(SELECT coalesce(string_agg(last_value::text, ',' ORDER BY schemaname, sequencename), '')"
+                      " FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema'))")
+        self.print_query = "SELECT ARRAY[" + ", ".join(prints) + "]"
         state_text = json.dumps(seed) if seed is not None else await self.state_text()
         state = json.loads(state_text)
         sequences = [dict(r) for r in await self.admin.fetch(
@@ -267,29 +277,29 @@ class Side:
         if seed is not None:
             for s in sequences:
                 s["last_value"] = seed.get("sequences", {}).get(s["key"])
-        # DELETE, children first, is cheaper than TRUNCATE on the few rows a run holds
-        script = [f"DELETE FROM {_quote(t['schema'])}.{_quote(t['name'])};" for t in reversed(tables)]
+        # DELETE is cheaper than TRUNCATE on the few rows a run holds; foreign keys are not
+        # checked during a reset (session_replication_role), so each table is restored alone
+        self.table_scripts = []
         for t in tables:
             key = t["name"] if t["schema"] == "public" else f"{t['schema']}.{t['name']}"
-            rows = state["tables"].get(key) or []
-            if not rows:
-                continue
             qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
-            cols = ", ".join(t["cols"])
-            payload = json.dumps(rows)
-            tag = "$unify_seed$"
-            script.append(f"INSERT INTO {qualified} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
-                          f"json_populate_recordset(NULL::{qualified}, {tag}{payload}{tag}::json);")
-        for s in sequences:
-            if s["last_value"] is None:
-                script.append(f"SELECT setval('{s['name']}', {s['start_value']}, false);")
-            else:
-                script.append(f"SELECT setval('{s['name']}', {s['last_value']}, true);")
-        self.reset_script = "\n".join(script)
+            rows = state["tables"].get(key) or []
+            restore = f"DELETE FROM {qualified};"
+            if rows:
+                cols = ", ".join(t["cols"])
+                tag = "$unify_seed$"
+                restore += (f"\nINSERT INTO {qualified} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
+                            f"json_populate_recordset(NULL::{qualified}, {tag}{json.dumps(rows)}{tag}::json);")
+            self.table_scripts.append(restore)
+        self.table_scripts.append("\n".join(
+            f"SELECT setval('{s['name']}', {s['start_value']}, false);" if s["last_value"] is None
+            else f"SELECT setval('{s['name']}', {s['last_value']}, true);" for s in sequences))  # the sequences
         self.seed_state = state_text
         if seed is not None:
             await self.reset()
+            self.seed_print = None
             self.seed_state = await self.state_text()
+        self.seed_print = await self.admin.fetchval(self.print_query)
         checks = await self.admin.fetch(
             "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'c'")
         literals: dict[str, list[str]] = {}
@@ -412,6 +422,10 @@ class Side:
         return added
 
     async def state_text(self) -> str:
+        """The state as JSON text: the seed's own text when no table and no sequence changed
+        since the seed was (re)stored, else rendered by the server."""
+        if self.seed_print is not None and await self.admin.fetchval(self.print_query) == self.seed_print:
+            return self.seed_state
         if len(self.state_queries) == 1:
             return await self.admin.fetchval(self.state_queries[0])
         tables: dict = {}
@@ -421,14 +435,22 @@ class Side:
         return json.dumps({"tables": tables, "sequences": sequences}, sort_keys=False)
 
     async def reset(self) -> None:
-        if self.reset_script is None:
+        """Back to the seed state: only the tables (and the sequences) whose change print
+        differs from the seed's are restored, in one round trip."""
+        if not self.table_scripts:
+            return
+        current = await self.admin.fetchval(self.print_query) if self.seed_print is not None else None
+        changed = [script for i, script in enumerate(self.table_scripts)
+                   if current is None or len(current) != len(self.seed_print) or current[i] != self.seed_print[i]]
+        if not changed:
             return
         async with self.admin.transaction():
             try:
                 await self.admin.execute("SET LOCAL session_replication_role = replica")
             except asyncpg.PostgresError:
                 pass
-            await self.admin.execute(self.reset_script)
+            await self.admin.execute("\n".join(changed))
+        self.seed_print = await self.admin.fetchval(self.print_query)
 
     # -- the application --
 
