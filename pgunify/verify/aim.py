@@ -310,8 +310,9 @@ def aimed_calls(sources: list[dict], pool: list[dict], rows: list[dict], table: 
 
 
 def _keyed(value: Any) -> bool:
-    """A present argument a row's column can give (not a datetime: windows are made around the row)."""
-    return present(value) and not (isinstance(value, list) and value[:1] == ["datetime"])
+    """An argument a row's column can give, present or empty (filled in half the calls); not
+    a datetime: windows are made around the row."""
+    return value is not None and not (isinstance(value, list) and value[:1] == ["datetime"])
 
 
 def _one(value: Any, name: str | None, other: Any, row: dict | None, table: str | None,

@@ -186,6 +186,9 @@ class Run:
         self.select = select
         self.result = VerifyResult(root=str(root), legacy=legacy.source, notes=list(plan.notes))
         self.clock = Clock(dt.datetime.now(dt.timezone.utc), settings.clock_tolerance)
+        # "now" of the generated values: one moment before any seed row, so every row the seed
+        # creates lies after it in every run (a later, rounded moment would fall among them)
+        self.now = self.clock.start.replace(microsecond=0)
         self.plan_file = work / "plan.json"
         self.plan_file.write_text(json.dumps(plan.to_data()), encoding="utf-8")
         self.sides: dict[str, SideProcess] = {}
@@ -343,7 +346,8 @@ class Run:
                                  "[tool.pgunify.verify] schema") from exc
             description = builder.request({"op": "describe"})
             facts = builder.request({"op": "prepare"})
-            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants,
+                                     now=self.now)
             creators = [(t["class"], name, m) for t in description["targets"] for name, m in t.get("methods", {}).items()
                         if is_creator(name) and not self.settings.excluded(f"{t['class']}.{name}")]
             for round_number in range(2):  # a second round can refer to rows the first one made
@@ -352,12 +356,14 @@ class Run:
                     for call in self._draw(strategy, self.settings.seed_rows, round_number):
                         builder.request({"op": "call", "target": cls, "method": name, **call})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants,
+                                     now=self.now)
             if self.mutants:  # rows that reach the branches the SQL names; a plain run keeps its seed as it was
                 self.domains = _domains(facts, source_literals(self.legacy.path))
                 builder.request({"op": "enrich", "domains": self.domains, "keys": source_json_keys(self.legacy.path)})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True)
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True,
+                                         now=self.now)
             builder.request({"op": "close"})
             self.facts = facts
         except SideDied as exc:
@@ -370,6 +376,8 @@ class Run:
         from hypothesis import HealthCheck, Phase, given, seed, settings
 
         drawn: list = []
+        if count <= 0:
+            return drawn
 
         @seed(self.seed * 1000 + salt)
         @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
@@ -455,7 +463,7 @@ class Run:
 
     def _changed_tables(self, state_text: str | None) -> dict:
         """The tables (and sequences) a call changed, as the legacy side left them."""
-        if not state_text:
+        if not state_text or state_text is self.sides["old"].seed_text:
             return {}
         state = json.loads(state_text)
         tables = {t: rows for t, rows in state["tables"].items() if rows != self.seed_state["tables"].get(t)}

@@ -32,6 +32,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from pgunify.verify.codec import class_path, decode, encode, encode_error, load_class
+from pgunify.verify.process import SEED
 from pgunify.verify.seeding import Column, Reference, Table, planned_rows
 
 CALL_TIMEOUT = 60.0
@@ -349,7 +350,8 @@ class Side:
             " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ck"
             " JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk"
             " WHERE c.contype = 'f' GROUP BY c.oid, c.conrelid, cl.relname, p.relname ORDER BY c.oid")]
-        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull,
+        return {"state": state, "seed_text": self.seed_state, "checks": literals, "columns": tables, "unique": unique,
+                "notnull": notnull,
                 "references": references}
 
     async def enrich(self, domains: dict[str, list], keys: dict[str, dict] | None = None) -> dict[str, int]:
@@ -600,7 +602,7 @@ class Side:
         if request.get("state"):
             state = await self.state_text()
             answer["state"] = state
-            if request.get("reset") and state != self.seed_state:
+            if request.get("reset") and state is not self.seed_state and state != self.seed_state:
                 await self.reset()
         return answer
 
@@ -696,6 +698,8 @@ async def serve(plan: dict, root: Path, dsn: str, channel: Any) -> None:
                 answer = await side.handle(request)
             except Exception as exc:
                 answer = {"failed": encode_error(exc)}
+            if answer.get("state") is side.seed_state and side.seed_state is not None:
+                answer["state"] = SEED  # the parent has the seed's text from "prepare"
             channel.write(json.dumps(answer) + "\n")
             channel.flush()
             if request["op"] == "close":
