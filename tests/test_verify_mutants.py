@@ -232,3 +232,149 @@ def test_the_planted_filter_change_is_a_difference_without_a_scenario(migrated, 
     assert result.exit_code == 1, result.output
     assert "PostgreSQLAlertRepository.get_statistics" in result.output
     assert "critical" in result.output
+
+
+# ------------------------------------------------------------------ rows and calls that tell mutants apart
+
+
+def test_a_join_along_a_not_null_foreign_key_is_the_same_inner_or_left():
+    sql = "SELECT t.id, v.plate FROM trips t JOIN vehicles v ON v.id = t.vehicle_id WHERE t.id = $1"
+    references = [("trips", ["vehicle_id"], "vehicles", ["id"])]
+    joins = [m for m in statement_mutants(sql, notnull={"trips": ["vehicle_id"]}, references=references)
+             if m.operator == "join"]
+    assert joins and "foreign key" in joins[0].equivalent
+    nullable = [m for m in statement_mutants(sql, notnull={}, references=references) if m.operator == "join"]
+    assert nullable and nullable[0].equivalent is None  # a trip without a vehicle would drop out
+    reversed_ = [m for m in statement_mutants("SELECT v.id FROM vehicles v LEFT JOIN trips t ON t.vehicle_id = v.id",
+                                              notnull={"trips": ["vehicle_id"]}, references=references)
+                 if m.operator == "join"]
+    assert reversed_ and reversed_[0].equivalent is None  # a vehicle without trips: LEFT keeps it, INNER not
+
+
+def test_type_modifiers_get_no_literal_mutants():
+    found = changes("SELECT coalesce(sum(cost), 0)::numeric(10,2) FROM events WHERE kind = 'oil'",
+                    domains={"kind": ["oil", "tyres"]})
+    assert found["literal"] == [("0", "1"), ("'oil'", "'tyres'")]
+
+
+def test_json_keys_the_sql_reads_are_found_through_array_elements():
+    from pgunify.verify.mutants import json_keys, statement_table
+
+    sql = ("SELECT obj ->> 'class' AS object_class, count(*) FROM detection_records d "
+           "CROSS JOIN LATERAL jsonb_array_elements(d.objects) AS obj WHERE d.metadata ->> 'zone' = $1 GROUP BY 1")
+    assert json_keys(sql) == {"objects": {"element": ["class"]}, "metadata": {"object": ["zone"]}}
+    assert statement_table(sql) == "detection_records"
+    assert statement_table("UPDATE trips t SET ended_at = now() FROM vehicles v WHERE v.id = t.vehicle_id") == "trips"
+
+
+def test_seed_rows_are_planned_around_anchors_and_keep_unique_keys_apart():
+    from pgunify.verify.seeding import Column, Reference, Table, planned_rows
+
+    points = Table("telemetry_points", [Column("trip_id", "int8", "N", False), Column("recorded_at", "timestamptz", "D", False),
+                                        Column("speed_kmh", "float4", "N", False), Column("fuel_pct", "int2", "N")],
+                   [], None, [["trip_id", "recorded_at"]], [Reference(["trip_id"], [(1,), (2,)])])
+    rows = planned_rows(points, {})
+    keys = [(r["trip_id"], r["recorded_at"]) for r in rows]
+    assert len(rows) >= 20 and len(set(keys)) == len(keys)  # an empty table with a two-column key gets rows
+    assert {r["trip_id"] for r in rows} == {1, 2}
+    first = [r for r in rows if r["trip_id"] == 1]
+    assert len(first) >= 6 and len({r["speed_kmh"] for r in first}) >= 2  # a group, with a row that differs
+    assert any(r["fuel_pct"] is None for r in rows)
+
+    datasets = Table("datasets", [Column("id", "int4", "N", False), Column("name", "varchar", "S", False, length=8),
+                                  Column("version", "varchar", "S", False, length=8),
+                                  Column("status", "text", "S", False), Column("created_at", "timestamptz", "D", False)],
+                     [{"id": 1, "name": "faces", "version": "v1", "status": "ready", "created_at": "2024-03-01T10:00:00+00:00"}],
+                     "id", [["id"], ["name", "version"]])
+    rows = planned_rows(datasets, {"status": ["draft", "ready", "archived"]})
+    pairs = [(r["name"], r["version"]) for r in rows]
+    assert len(set(pairs)) == len(pairs) and ("faces", "v1") not in pairs
+    assert sum(r["name"] == "faces" for r in rows) >= 5  # rows share a name and differ in version
+    assert all(len(r["name"]) <= 8 and len(r["version"]) <= 8 for r in rows)
+    twins = [r for r in rows if r["name"] == "faces" and r["status"] == "ready" and r["created_at"] == "2024-03-01T10:00:00+00:00"]
+    assert len(twins) >= 2  # they tie on the sort key
+    assert {"draft", "archived"} <= {r["status"] for r in rows}  # a row failing `status = 'ready'`
+    assert all("id" not in r for r in rows)  # the server assigns it
+
+
+def test_aimed_calls_pass_page_sizes_around_the_matching_rows_and_fill_empty_filters():
+    import random
+
+    from pgunify.verify.aim import aimed_calls
+
+    rows = [{"id": i, "camera_id": 1 if i < 7 else i, "tags": ["dock"], "created_at": "2024-03-01T10:00:00+00:00"}
+            for i in range(1, 12)]
+    source = {"args": [], "kwargs": {"camera_ids": ["list", []], "since": ["datetime", "2000-01-01T00:00:00+00:00", 0]}}
+    calls = aimed_calls([source], [], rows, "alerts", ["created_at"], 12, random.Random(5), pages=["limit", "offset"])
+    limits = {c["kwargs"]["limit"][1] for c in calls if "limit" in c["kwargs"]}
+    assert limits & {5, 6} and limits & {1, 2}  # fewer than the 6 rows of camera 1, and all of them
+    assert any(c["kwargs"]["camera_ids"] == ["list", [["int", 1]]] for c in calls)  # an empty filter filled
+    assert any(c["kwargs"]["camera_ids"] == ["list", []] for c in calls)  # and kept empty
+    merge = {"args": [["int", 0], ["int", -1]], "kwargs": {}}
+    merged = aimed_calls([merge], [], rows, "vehicles", [], 4, random.Random(1), ["duplicate_id", "keep_id"])
+    pairs = [tuple(a[1] for a in c["args"]) for c in merged]
+    assert any(a != b and {a, b} <= {r["id"] for r in rows} for a, b in pairs)  # two rows of the table
+
+
+def test_tables_with_a_composite_or_app_assigned_key_get_seed_rows(database_url, tmp_path):
+    """The seed of --mutants on a real schema: a table keyed by (trip, time) that no creating
+    method fills, one keyed by (guild, user) without a server-assigned key, one whose
+    varchar(5) made values must fit."""
+    from pgunify.verify.worker import Side
+
+    schema = """
+        CREATE TABLE trips (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, driver text NOT NULL,
+                            started_at timestamptz NOT NULL, ended_at timestamptz);
+        CREATE TABLE telemetry_points (trip_id bigint NOT NULL REFERENCES trips (id), recorded_at timestamptz NOT NULL,
+                                       speed_kmh real NOT NULL CHECK (speed_kmh >= 0), PRIMARY KEY (trip_id, recorded_at));
+        CREATE TABLE members (guild_id bigint NOT NULL, user_id bigint NOT NULL, display_name text NOT NULL,
+                              karma integer NOT NULL DEFAULT 0, PRIMARY KEY (guild_id, user_id));
+        CREATE TABLE guild_config (guild_id bigint PRIMARY KEY, prefix varchar(5) NOT NULL);
+        INSERT INTO trips (driver, started_at) VALUES ('ann', '2024-01-01T10:00Z'), ('bob', '2024-01-02T10:00Z');
+        INSERT INTO members VALUES (1, 7, 'ann', 3);
+    """
+
+    async def go() -> dict:
+        conn = await asyncpg.connect(plain(database_url))
+        side = Side({}, tmp_path, database_url)
+        try:
+            await conn.execute(schema)
+            await side.connect()
+            added = await side.enrich({}, {})
+            points = await conn.fetch("SELECT trip_id, recorded_at FROM telemetry_points")
+            members = await conn.fetch("SELECT guild_id, user_id, display_name FROM members")
+            config = await conn.fetch("SELECT prefix FROM guild_config")
+            return {"added": added, "points": points, "members": members, "config": config}
+        finally:
+            if side.admin is not None:
+                await side.admin.close()
+            await conn.close()
+
+    found = asyncio.run(go())
+    points, members = found["points"], found["members"]
+    assert len(points) >= 20 and {p["trip_id"] for p in points} == {1, 2}
+    assert sum(p["trip_id"] == 1 for p in points) >= 6
+    assert len(members) >= 10
+    assert sum(m["guild_id"] == 1 for m in members) >= 5  # the guild's rows: a leaderboard has more than a page
+    assert any(m["guild_id"] != 1 and m["user_id"] == 7 for m in members)  # the same user in another guild
+    assert len(found["config"]) >= 3 and all(len(c["prefix"]) <= 5 for c in found["config"])
+
+
+def test_list_mutants_are_killed_and_two_runs_plant_the_same(migrated, database_url, tmp_path):
+    """LIMIT and OFFSET + 1 of the search statements die (the page sizes come from the
+    number of rows that match); the same seed plants the same mutants with the same fate."""
+    runs = []
+    for n in range(2):
+        report = tmp_path / f"search-{n}.json"
+        result = runner.invoke(app, ["verify", str(migrated), "--dsn", database_url, "--no-scenarios", "--mutants",
+                                     "-k", "DetectionRecordRepository.search", "--format", "json",
+                                     "--report", str(report)])
+        assert result.exit_code == 0, result.output
+        runs.append(json.loads(report.read_text())["mutants"])
+    first, second = ([(m["statement"], m["operator"], m["before"], m["after"], m["status"]) for m in run["mutants"]]
+                     for run in runs)
+    assert first == second and runs[0]["statements"] >= 5
+    pages = [m for m in runs[0]["mutants"] if m["operator"] == "limit"]
+    assert len(pages) >= 8
+    assert sum(m["status"] == "killed" for m in pages) >= 0.8 * len(pages), [
+        (m["before"], m["statement"]) for m in pages if m["status"] != "killed"]

@@ -32,10 +32,13 @@ class Hints:
 
     @classmethod
     def from_state(cls, state: dict, checks: dict[str, list[str]], tables: dict | None = None,
-                   stamps: bool = False) -> "Hints":
+                   stamps: bool = False, now: dt.datetime | None = None) -> "Hints":
         """Hints from the seeded state; `stamps` (with --mutants) also keeps the rows'
-        timestamps, which datetime arguments then draw from."""
+        timestamps, which datetime arguments then draw from; `now`: the moment generated
+        datetimes are near (default: this one, to the second)."""
         hints = cls(checks={k: sorted(set(v)) for k, v in checks.items()}, tables=tables or {})
+        if now is not None:
+            hints.now = now
         for table, rows in state.get("tables", {}).items():
             for row in rows:
                 for column, value in row.items():

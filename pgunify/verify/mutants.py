@@ -78,9 +78,31 @@ def is_application_statement(sql: str) -> bool:
         n.startswith("pg_") for n in names)
 
 
+def statement_table(sql: str) -> str | None:
+    """The table a statement is about: the one it writes, or the first one its outermost
+    SELECT reads (the left end of its joins); None when it reads no table."""
+    try:
+        tree = parse_sql(sql)
+    except Exception:
+        return None
+    if len(tree) != 1:
+        return None
+    stmt = tree[0].stmt
+    if isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
+        return stmt.relation.relname
+    while isinstance(stmt, ast.SelectStmt) and stmt.op != enums.SetOperation.SETOP_NONE:
+        stmt = stmt.larg
+    source = (getattr(stmt, "fromClause", None) or (None,))[0]
+    while isinstance(source, ast.JoinExpr):
+        source = source.larg
+    if isinstance(source, ast.RangeSubselect):
+        return statement_table(deparse(source.subquery))
+    return source.relname if isinstance(source, ast.RangeVar) else None
+
+
 def compared_literals(sql: str) -> dict[str, list[Any]]:
-    """Column -> the string literals a statement compares it with or assigns to it
-    (`severity = 'critical'`, `status IN ('a', 'b')`, `SET status = 'error'`)."""
+    """Column -> the string and integer literals a statement compares it with or assigns to
+    it (`severity = 'critical'`, `status IN ('a', 'b')`, `SET status = 'error'`, `karma <> 0`)."""
     try:
         tree = parse_sql(sql)
     except Exception:
@@ -91,17 +113,49 @@ def compared_literals(sql: str) -> dict[str, list[Any]]:
         for _, _, _, node in _walk(stmt):
             column = columns.get(id(node))
             value = _const_value(node)
-            if column is not None and isinstance(value, str) and value not in found.setdefault(column, []):
+            if column is not None and isinstance(value, (str, int)) and value not in found.setdefault(column, []):
                 found[column].append(value)
     return found
 
 
-def source_literals(root: Path, limit: int = 3000) -> dict[str, list[Any]]:
-    """compared_literals() of every string in the Python files under `root` that parses
-    as a SELECT, INSERT, UPDATE or DELETE (tests and virtual environments left out)."""
+def json_keys(sql: str) -> dict[str, dict[str, list[str]]]:
+    """JSON column -> the keys a statement reads from it: `{"object": [...]}` for
+    `metadata ->> 'zone'`, `{"element": [...]}` for the elements of an array
+    (`jsonb_array_elements(d.objects) AS obj ... obj ->> 'class'`)."""
+    try:
+        tree = parse_sql(sql)
+    except Exception:
+        return {}
+    found: dict[str, dict[str, list[str]]] = {}
+    for stmt in tree:
+        elements: dict[str, str] = {}  # alias of jsonb_array_elements(col) -> col
+        for _, _, _, node in _walk(stmt):
+            if isinstance(node, ast.RangeFunction) and node.alias is not None:
+                for item in node.functions or ():
+                    call = item[0] if isinstance(item, tuple) else item
+                    if isinstance(call, ast.FuncCall) and call.funcname[-1].sval.lower() in (
+                            "jsonb_array_elements", "json_array_elements") and call.args:
+                        column = _column(call.args[0])
+                        if column:
+                            elements[node.alias.aliasname] = column
+        for _, _, _, node in _walk(stmt):
+            if isinstance(node, ast.A_Expr) and node.name and node.name[-1].sval in ("->", "->>") \
+                    and isinstance(_const_value(node.rexpr), str):
+                column = _column(node.lexpr)
+                if column is None:
+                    continue
+                form, column = ("element", elements[column]) if column in elements else ("object", column)
+                keys = found.setdefault(column, {}).setdefault(form, [])
+                if _const_value(node.rexpr) not in keys:
+                    keys.append(_const_value(node.rexpr))
+    return found
+
+
+def _source_statements(root: Path, limit: int = 3000) -> Iterator[str]:
+    """Every string in the Python files under `root` that looks like a SELECT, INSERT,
+    UPDATE or DELETE (tests and virtual environments left out)."""
     import ast as python_ast
 
-    found: dict[str, list[Any]] = {}
     files = [p for p in sorted(root.rglob("*.py")) if not ({"tests", "test", ".venv", "venv", "node_modules", ".pgunify"}
                                                            & set(p.relative_to(root).parts))][:limit]
     for path in files:
@@ -112,9 +166,27 @@ def source_literals(root: Path, limit: int = 3000) -> dict[str, list[Any]]:
         for node in python_ast.walk(tree):
             if isinstance(node, python_ast.Constant) and isinstance(node.value, str) and len(node.value) > 12 \
                     and any(w in node.value.upper() for w in ("SELECT", "UPDATE", "DELETE", "INSERT")):
-                for column, values in compared_literals(node.value).items():
-                    bucket = found.setdefault(column, [])
-                    bucket.extend(v for v in values if v not in bucket)
+                yield node.value
+
+
+def source_literals(root: Path) -> dict[str, list[Any]]:
+    """compared_literals() of every statement in the Python files under `root`."""
+    found: dict[str, list[Any]] = {}
+    for sql in _source_statements(root):
+        for column, values in compared_literals(sql).items():
+            bucket = found.setdefault(column, [])
+            bucket.extend(v for v in values if v not in bucket)
+    return found
+
+
+def source_json_keys(root: Path) -> dict[str, dict[str, list[str]]]:
+    """json_keys() of every statement in the Python files under `root`, merged."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for sql in _source_statements(root):
+        for column, forms in json_keys(sql).items():
+            for form, keys in forms.items():
+                bucket = found.setdefault(column, {}).setdefault(form, [])
+                bucket.extend(k for k in keys if k not in bucket)
     return found
 
 
@@ -255,7 +327,7 @@ def _operators(node: Any, parent: Any, attr: str | None, column: str | None,
                               else enums.NullTestType.IS_NULL)
             return n
         yield "null-test", null_test
-    elif isinstance(node, ast.A_Const) and attr not in ("limitCount", "limitOffset"):
+    elif isinstance(node, ast.A_Const) and attr not in ("limitCount", "limitOffset", "typmods"):
         value = _const_value(node)
         if isinstance(value, bool):
             yield "literal", lambda n: ast.A_Const(val=ast.Boolean(not n.val.boolval))
@@ -394,9 +466,53 @@ def _only_table(root: Any) -> str | None:
     return tables[0].relname
 
 
+def _name(source: Any) -> str | None:
+    """The name a FROM item's columns are qualified with: its alias, or the table's name."""
+    if isinstance(source, ast.RangeVar):
+        return source.alias.aliasname if source.alias is not None else source.relname
+    return None
+
+
+def _join_follows_key(join: Any, notnull: Mapping[str, Sequence[str]],
+                      references: Sequence[Sequence[Any]]) -> str | None:
+    """Why INNER and LEFT JOIN are the same join here, or None: its left side is a table
+    whose NOT NULL foreign key the ON condition equates with the key it references in the
+    table on its right, so every left row has exactly one match."""
+    left, right = join.larg, join.rarg
+    if not (isinstance(left, ast.RangeVar) and isinstance(right, ast.RangeVar)):
+        return None
+    quals = join.quals
+    pairs = quals.args if isinstance(quals, ast.BoolExpr) and quals.boolop == enums.BoolExprType.AND_EXPR else (quals,)
+    names = {_name(left): "left", _name(right): "right"}
+    equal: dict[str, str] = {}  # left column -> right column
+    for pair in pairs:
+        if not (isinstance(pair, ast.A_Expr) and pair.kind == enums.A_Expr_Kind.AEXPR_OP and pair.name
+                and pair.name[-1].sval == "="):
+            return None
+        sides = {}
+        for operand in (pair.lexpr, pair.rexpr):
+            if not (isinstance(operand, ast.ColumnRef) and len(operand.fields) == 2
+                    and all(isinstance(f, ast.String) for f in operand.fields)):
+                return None
+            sides[names.get(operand.fields[0].sval)] = operand.fields[1].sval
+        if set(sides) != {"left", "right"}:
+            return None
+        equal[sides["left"]] = sides["right"]
+    for table, columns, parent, parent_columns in references:
+        if table == left.relname and parent == right.relname and set(columns) == set(equal) \
+                and all(equal[c] == p for c, p in zip(columns, parent_columns)) \
+                and all(c in notnull.get(table, ()) for c in columns):
+            return (f"{', '.join(columns)} of {table} is a NOT NULL foreign key to {parent}: every {table} row "
+                    "has exactly one match, joined INNER or LEFT")
+    return None
+
+
 def _equivalence(original: Any, node: Any, parent_select: Any, operator: str, position: int | None,
                  unique: Mapping[str, Sequence[str]], notnull: Mapping[str, Sequence[str]] = {},
-                 parent: Any = None, exists_targets: set[int] = frozenset()) -> str | None:
+                 parent: Any = None, exists_targets: set[int] = frozenset(),
+                 references: Sequence[Sequence[Any]] = ()) -> str | None:
+    if operator == "join" and isinstance(node, ast.JoinExpr):
+        return _join_follows_key(node, notnull, references)
     if operator == "literal" and parent is not None and id(parent) in exists_targets:
         return "an output column of EXISTS (SELECT ...): only whether a row exists reaches the result"
     if operator == "aggregate" and isinstance(node, ast.FuncCall) and node.funcname[-1].sval.lower() == "count" \
@@ -416,12 +532,14 @@ def _equivalence(original: Any, node: Any, parent_select: Any, operator: str, po
 
 def statement_mutants(sql: str, domains: Mapping[str, Sequence[Any]] | None = None,
                       unique: Mapping[str, Sequence[str]] | None = None,
-                      notnull: Mapping[str, Sequence[str]] | None = None) -> list[Mutant]:
+                      notnull: Mapping[str, Sequence[str]] | None = None,
+                      references: Sequence[Sequence[Any]] = ()) -> list[Mutant]:
     """Every mutant of one statement, in the order the parse tree holds the places they change.
 
     `domains`: column name -> values of its domain (CHECK literals, enum labels, seeded
     values); `unique`: table -> columns that are unique on their own; `notnull`: table ->
-    its NOT NULL columns."""
+    its NOT NULL columns; `references`: the foreign keys, as (table, columns, parent table,
+    parent columns)."""
     domains, unique, notnull = domains or {}, unique or {}, notnull or {}
     try:
         tree = parse_sql(sql)
@@ -470,7 +588,7 @@ def statement_mutants(sql: str, domains: Mapping[str, Sequence[Any]] | None = No
             elif isinstance(node, (ast.SelectStmt, ast.UpdateStmt, ast.DeleteStmt)) and operator != "sort-drop":
                 before, after = _statement_change(node, replacement, operator)
             equivalent = _equivalence(original, node, select, operator, position, unique, notnull, parent,
-                                      exists_targets)
+                                      exists_targets, references)
             out.append(Mutant(operator, before, after, text, equivalent))
     return out
 

@@ -122,8 +122,10 @@ def _suggestion(m: Mutant, rows: int | None) -> tuple[str, str | None]:
 
 class MutationRound:
     def __init__(self, sides: dict[str, SideProcess], clock: Clock, restart: Callable[[str], None],
-                 progress: Callable[[str], None], more_calls: Callable[[str], list[Replay]] | None = None) -> None:
+                 progress: Callable[[str], None], more_calls: Callable[[str], list[Replay]] | None = None,
+                 aimed: Callable[[str], list[Replay]] | None = None) -> None:
         self.more_calls = more_calls  # target -> further generated calls, compared like any other, as replays
+        self.aimed = aimed  # statement -> further calls aimed at it, compared like any other, as replays
         self.extra: dict[str, list[Replay]] = {}
         self.sides = sides
         self.clock = clock
@@ -132,7 +134,8 @@ class MutationRound:
         self.result = MutationResult()
 
     def run(self, replays: list[Replay], domains: dict[str, list], unique: dict[str, list[str]],
-            row_counts: dict[str, int], notnull: dict[str, list[str]] | None = None) -> MutationResult:
+            row_counts: dict[str, int], notnull: dict[str, list[str]] | None = None,
+            references: list | None = None) -> MutationResult:
         by_statement: dict[str, list[Replay]] = {}
         for replay in replays:
             for sql in replay.statements:
@@ -145,7 +148,7 @@ class MutationRound:
             reaching = sorted(by_statement[sql], key=lambda r: (r.raised, r.target.startswith("scenario:"), -r.size))
             methods = sorted({r.target for r in reaching})
             most_rows = max((row_counts.get(r.target, 0) for r in reaching), default=0)
-            for mutant in statement_mutants(sql, domains, unique, notnull):
+            for mutant in statement_mutants(sql, domains, unique, notnull, references or ()):
                 planted = PlantedMutant(mutant, sql, methods, reached=len(reaching))
                 self.result.planted.append(planted)
                 if mutant.equivalent:
@@ -167,8 +170,16 @@ class MutationRound:
         return self.result
 
     def _second_chance(self, planted: PlantedMutant, sql: str) -> None:
-        """A survivor meets further generated calls of its methods (drawn once per method,
-        compared on both sides like the run's own calls) that send its statement."""
+        """A survivor meets further calls aimed at its statement (drawn once per statement),
+        then further generated calls of its methods (drawn once per method) that send its
+        statement; all are compared on both sides like the run's own calls."""
+        for replay in self.aimed(sql) if self.aimed is not None else []:
+            planted.reached += 1
+            diff = self._replay(replay, sql, planted.mutant.sql)
+            planted.calls += 1
+            if diff:
+                planted.killed_by, planted.kill_diff = replay.text, diff
+                return
         for method in planted.methods:
             if method.startswith("scenario:"):
                 continue
@@ -220,7 +231,7 @@ class MutationRound:
             if diff:
                 found = diff[0]
                 break
-        if scenario or found:
+        if scenario:  # a single call resets its side by itself ("reset" in the request)
             for side in self.sides.values():
                 side.request({"op": "reset"})
         return found

@@ -28,6 +28,9 @@ class SideFailed(RuntimeError):
     """A request the harness itself needed (schema, describe) failed on one side."""
 
 
+SEED = "="  # a side's answer for "the state is the seed state"
+
+
 class SideProcess:
     def __init__(self, side: str, plan_file: Path, root: Path, dsn: str, log_file: Path) -> None:
         self.side = side
@@ -43,6 +46,7 @@ class SideProcess:
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops the sides in order
         )
         self._ready = False
+        self.seed_text: str | None = None  # the side's seed state as JSON text, from its last "prepare"
 
     def wait_ready(self) -> None:
         if not self._ready:
@@ -74,7 +78,12 @@ class SideProcess:
         if not line:
             code = self.proc.wait(timeout=30)
             raise SideDied(self.side, code, self.tail())
-        return json.loads(line)
+        answer = json.loads(line)
+        if "seed_text" in answer:
+            self.seed_text = answer.pop("seed_text")
+        if answer.get("state") == SEED:  # the state is the seed's: sent once, not after every call
+            answer["state"] = self.seed_text
+        return answer
 
     def tail(self, lines: int = 6) -> str:
         try:

@@ -26,7 +26,7 @@ from pgunify.postgres import Server, provision, scratch_database
 from pgunify.verify.codec import render
 from pgunify.verify.compare import Clock, differences
 from pgunify.verify.inputs import Hints, call_strategy, is_creator
-from pgunify.verify.mutants import is_application_statement, source_literals
+from pgunify.verify.mutants import is_application_statement, source_json_keys, source_literals, statement_table
 from pgunify.verify.mutation import Replay
 from pgunify.verify.process import SideDied, SideFailed, SideProcess, both
 from pgunify.verify.scenarios import Scenario
@@ -37,6 +37,7 @@ from pgunify.verify.wiring import Plan
 
 MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
 AIM_CALLS = 8  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
+PATTERNS = 2  # with --mutants: patterns of present and absent arguments aimed at, per statement text and method
 
 
 class UsageError(ValueError):
@@ -202,6 +203,9 @@ class Run:
         self.select = select
         self.result = VerifyResult(root=str(root), legacy=legacy.source, notes=list(plan.notes))
         self.clock = Clock(dt.datetime.now(dt.timezone.utc), settings.clock_tolerance)
+        # "now" of the generated values: one moment before any seed row, so every row the seed
+        # creates lies after it in every run (a later, rounded moment would fall among them)
+        self.now = self.clock.start.replace(microsecond=0)
         self.plan_file = work / "plan.json"
         self.plan_file.write_text(json.dumps(plan.to_data()), encoding="utf-8")
         self.sides: dict[str, SideProcess] = {}
@@ -215,6 +219,11 @@ class Run:
         self.domains: dict[str, list] = {}
         self.method_specs: dict[str, dict] = {}
         self.hints: Hints | None = None
+        self._sent: dict[str, list[Replay]] = {}  # with --mutants: statement -> the calls that sent it
+        self._aimed: set = set()  # (target, presence pattern) already aimed at
+        self._aimed_again: dict[str, list[Replay]] = {}
+        self._pools: dict[str, list] = {}
+        self._differing: set[str] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -354,7 +363,8 @@ class Run:
                                  "[tool.pgunify.verify] schema") from exc
             description = builder.request({"op": "describe"})
             facts = builder.request({"op": "prepare"})
-            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+            hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants,
+                                     now=self.now)
             creators = [(t["class"], name, m) for t in description["targets"] for name, m in t.get("methods", {}).items()
                         if is_creator(name) and not self.settings.excluded(f"{t['class']}.{name}")]
             for round_number in range(2):  # a second round can refer to rows the first one made
@@ -363,12 +373,14 @@ class Run:
                     for call in self._draw(strategy, self.settings.seed_rows, round_number):
                         builder.request({"op": "call", "target": cls, "method": name, **call})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants)
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=self.mutants,
+                                     now=self.now)
             if self.mutants:  # rows that reach the branches the SQL names; a plain run keeps its seed as it was
                 self.domains = _domains(facts, source_literals(self.legacy.path))
-                builder.request({"op": "enrich", "domains": self.domains})
+                builder.request({"op": "enrich", "domains": self.domains, "keys": source_json_keys(self.legacy.path)})
                 facts = builder.request({"op": "prepare"})
-                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True)
+                hints = Hints.from_state(facts["state"], facts["checks"], facts.get("columns"), stamps=True,
+                                         now=self.now)
             builder.request({"op": "close"})
             self.facts = facts
         except SideDied as exc:
@@ -381,6 +393,8 @@ class Run:
         from hypothesis import HealthCheck, Phase, given, seed, settings
 
         drawn: list = []
+        if count <= 0:
+            return drawn
 
         @seed(self.seed * 1000 + salt)
         @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
@@ -466,7 +480,7 @@ class Run:
 
     def _changed_tables(self, state_text: str | None) -> dict:
         """The tables (and sequences) a call changed, as the legacy side left them."""
-        if not state_text:
+        if not state_text or state_text is self.sides["old"].seed_text:
             return {}
         state = json.loads(state_text)
         tables = {t: rows for t, rows in state["tables"].items() if rows != self.seed_state["tables"].get(t)}
@@ -574,53 +588,72 @@ class Run:
         """AIM_CALLS further calls for each statement text the generated calls sent, of the
         method that sent it, with the same arguments present and absent (pgunify.verify.aim);
         compared on both sides like every call of the run, and kept as replays."""
-        from pgunify.verify.aim import aimed_calls, pattern, table_of
-
-        by_statement: dict[str, list[Replay]] = {}
+        self._sent: dict[str, list[Replay]] = {}
         for replay in self.replays:
             if replay.target in self.method_specs and replay.target not in differing:
                 for sql in replay.statements:
-                    by_statement.setdefault(sql, []).append(replay)
+                    self._sent.setdefault(sql, []).append(replay)
+        self._differing = differing
+        for sql in sorted(self._sent):
+            if is_application_statement(sql):
+                self.replays += self._aim_at(sql, AIM_CALLS, "aim")
+
+    def _aim_again(self, sql: str) -> list[Replay]:
+        """With --mutants, for a statement a mutant of which survived: 2 x AIM_CALLS more
+        calls aimed at it, drawn with another salt (once per statement)."""
+        if sql not in self._aimed_again:
+            self._aimed_again[sql] = self._aim_at(sql, 2 * AIM_CALLS, "again")
+        return [r for r in self._aimed_again[sql] if sql in r.statements]
+
+    def _aim_at(self, sql: str, count: int, salt: str) -> list[Replay]:
+        """`count` calls aimed at one statement text for each method and presence pattern
+        that sent it; those without a difference, as replays."""
+        from pgunify.verify.aim import OFFSETS, PAGES, aimed_calls, pattern, table_of
+
         tables = self.seed_state.get("tables", {})
         stamp_columns = {t: [c["name"] for c in columns if c.get("type") in ("timestamptz", "timestamp")]
                          for t, columns in (self.hints.tables if self.hints else {}).items()}
-        rng = random.Random(self.seed)
-        pools: dict[str, list] = {}
-        done: set = set()
-        for sql in sorted(by_statement):
-            if not is_application_statement(sql):
+        known = {c["name"] for columns in (self.hints.tables if self.hints else {}).values() for c in columns}
+        replays: list[Replay] = []
+        sent = self._sent.get(sql, [])
+        patterns = []  # (target, presence pattern): at most PATTERNS of each method, in the order the run met them
+        for replay in sent:
+            call = {"args": replay.requests[0]["args"], "kwargs": replay.requests[0]["kwargs"]}
+            key = (replay.target, pattern(call))
+            if key not in patterns and sum(t == replay.target for t, _ in patterns) < PATTERNS:
+                patterns.append(key)
+        for target, shape in sorted(patterns, key=repr):
+            if target in self._differing or (salt == "aim" and (target, shape) in self._aimed):
                 continue
-            for target in sorted({r.target for r in by_statement[sql]}):
-                if target in differing:
+            self._aimed.add((target, shape))
+            sources = [c for c in ({"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
+                                   for r in sent if r.target == target) if pattern(c) == shape]
+            method = self.method_specs[target]
+            cls, name = target.split(".", 1)
+            if target not in self._pools:
+                strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
+                self._pools[target] = self._draw(strategy, 30, 4241)
+            read = statement_table(sql)
+            table = next((t for t in tables if read and t.split(".")[-1] == read), None) or table_of(cls, list(tables))
+            positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
+            pages = [p["name"] for p in method["params"] if not p["required"] and p["name"] in PAGES + OFFSETS]
+            rng = random.Random(f"{self.seed}:{salt}:{target}:{shape}")  # the same calls whatever else the run met
+            bare = (table or "").split(".")[-1]
+            rows = _with_parents(tables.get(table, []) if table else [], bare, tables, self.facts.get("references", []))
+            for call in aimed_calls(sources, self._pools[target], rows, table, stamp_columns.get(bare, []), count, rng,
+                                    positional, pages, known):
+                outcome = self._case(cls, name, call)
+                if outcome.diff:
+                    if self._acceptance(target, outcome.kinds) is None:
+                        self._record(Difference(outcome, "generated", runs=1))
+                        self._differing.add(target)
+                        break
                     continue
-                sources = [{"args": r.requests[0]["args"], "kwargs": r.requests[0]["kwargs"]}
-                           for r in by_statement[sql] if r.target == target]
-                key = (target, pattern(sources[0]))
-                if key in done:
-                    continue
-                done.add(key)
-                sources = [c for c in sources if pattern(c) == key[1]]
-                method = self.method_specs[target]
-                cls, name = target.split(".", 1)
-                if target not in pools:
-                    strategy = call_strategy(method, dataclasses.replace(self.hints, owner=cls))
-                    pools[target] = self._draw(strategy, 30, 4241)
-                table = table_of(cls, list(tables))
-                positional = [p["name"] for p in method["params"] if p["required"] and not p["keyword"]]
-                for call in aimed_calls(sources, pools[target], tables.get(table, []) if table else [], table,
-                                        stamp_columns.get((table or "").split(".")[-1], []), AIM_CALLS, rng,
-                                        positional):
-                    outcome = self._case(cls, name, call)
-                    if outcome.diff:
-                        if self._acceptance(target, outcome.kinds) is None:
-                            self._record(Difference(outcome, "generated", runs=1))
-                            differing.add(target)
-                            break
-                        continue
-                    self._evidence(target, outcome)
-                    self.replays.append(self._replay_of(target, outcome))
-                    self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
-                                                    len(self.outcomes.get(target, ()))]
+                self._evidence(target, outcome)
+                replays.append(self._replay_of(target, outcome))
+                self.result.evidence[target] = [self.result.evidence.get(target, [0])[0] + 1,
+                                                len(self.outcomes.get(target, ()))]
+        return replays
 
     def _more_calls(self, target: str) -> list:
         """MORE_CALLS further generated calls of a method a mutant survived in, drawn with
@@ -661,9 +694,10 @@ class Run:
                     if isinstance(value, str) and value not in bucket and len(bucket) < 30:
                         bucket.append(value)
         rounds = MutationRound(self.sides, self.clock, self._restart, self.progress,
-                               more_calls=lambda target: [] if target in differing else self._more_calls(target))
+                               more_calls=lambda target: [] if target in differing else self._more_calls(target),
+                               aimed=self._aim_again)
         self.result.mutation = rounds.run(replays, domains, self.facts.get("unique", {}), self.row_counts,
-                                             self.facts.get("notnull", {}))
+                                          self.facts.get("notnull", {}), self.facts.get("references", []))
         self.result.mutation.skipped = [(t, "the run found a difference in it: mutants would prove nothing more")
                                         for t in sorted(differing)]
 
@@ -686,6 +720,26 @@ def _domains(facts: dict, literals: dict[str, list]) -> dict[str, list]:
     for column, values in literals.items():
         add(column, values)
     return domains
+
+
+def _with_parents(rows: list[dict], table: str, tables: dict[str, list[dict]], references: list) -> list[dict]:
+    """The rows of `table`, each with the columns of the rows its foreign keys reference
+    (a telemetry point with its trip's `vehicle_id`) and, under the referenced column's name,
+    the foreign key's own value (`receiver_id` as `user_id`), where the row has no column of
+    that name: what an argument named after them should take."""
+    out = []
+    for row in rows:
+        more: dict = {}
+        for child, columns, parent, parent_columns in references:
+            if child != table:
+                continue
+            values = [row.get(c) for c in columns]
+            more.update({p: v for p, v in zip(parent_columns, values)})
+            match = next((r for r in tables.get(parent, []) if [r.get(p) for p in parent_columns] == values), None)
+            if match is not None:
+                more.update({k: v for k, v in match.items() if k not in more})
+        out.append({**{k: v for k, v in more.items() if k not in row}, **row})
+    return out
 
 
 def _raised(tree: Any) -> bool:

@@ -32,6 +32,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from pgunify.verify.codec import class_path, decode, encode, encode_error, load_class
+from pgunify.verify.process import SEED
+from pgunify.verify.seeding import Column, Reference, Table, planned_rows
 
 CALL_TIMEOUT = 60.0
 _POOL_WORDS = re.compile(r"pool|engine|conn|database|db\b|datasource", re.I)
@@ -187,7 +189,9 @@ class Side:
         self.classes: dict[str, tuple[type, str]] = {}
         self.results: dict[str, Any] = {}
         self.seed_state: str | None = None
-        self.reset_script: str | None = None
+        self.seed_print: str | None = None  # the change print of the seed state, see prepare_state
+        self.print_query = ""
+        self.table_scripts: list[str] = []  # per table (then the sequences): how to restore the seed
         self.state_queries: list[str] = []
 
     # -- database bookkeeping (a connection of our own, never the application's) --
@@ -240,6 +244,7 @@ class Side:
         """Build the state query and the restore script from what the database holds now,
         or from `seed` (a recorded state), which is then restored."""
         tables = await self._tables()
+        self.seed_print = None
         parts = []
         for t in tables:
             qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
@@ -257,6 +262,13 @@ class Side:
             self.state_queries = [f"SELECT json_build_object({', '.join(parts[i:i + 40])})::text"
                                   for i in range(0, len(parts), 40)]
             self.state_queries.append(f"SELECT {sequences_json}::text")
+        # what changes with any committed write: each table's row count and newest row version,
+        # and the sequences (a fraction of the cost of rendering the state)
+        prints = [f"(SELECT count(*) || ':' || coalesce(max(xmin::text::bigint), 0) FROM "
+                  f"{_quote(t['schema'])}.{_quote(t['name'])})" for t in tables]
+        prints.append("(SELECT coalesce(string_agg(last_value::text, ',' ORDER BY schemaname, sequencename), '')"
+                      " FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema'))")
+        self.print_query = "SELECT ARRAY[" + ", ".join(prints) + "]"
         state_text = json.dumps(seed) if seed is not None else await self.state_text()
         state = json.loads(state_text)
         sequences = [dict(r) for r in await self.admin.fetch(
@@ -266,29 +278,29 @@ class Side:
         if seed is not None:
             for s in sequences:
                 s["last_value"] = seed.get("sequences", {}).get(s["key"])
-        # DELETE, children first, is cheaper than TRUNCATE on the few rows a run holds
-        script = [f"DELETE FROM {_quote(t['schema'])}.{_quote(t['name'])};" for t in reversed(tables)]
+        # DELETE is cheaper than TRUNCATE on the few rows a run holds; foreign keys are not
+        # checked during a reset (session_replication_role), so each table is restored alone
+        self.table_scripts = []
         for t in tables:
             key = t["name"] if t["schema"] == "public" else f"{t['schema']}.{t['name']}"
-            rows = state["tables"].get(key) or []
-            if not rows:
-                continue
             qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
-            cols = ", ".join(t["cols"])
-            payload = json.dumps(rows)
-            tag = "$unify_seed$"
-            script.append(f"INSERT INTO {qualified} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
-                          f"json_populate_recordset(NULL::{qualified}, {tag}{payload}{tag}::json);")
-        for s in sequences:
-            if s["last_value"] is None:
-                script.append(f"SELECT setval('{s['name']}', {s['start_value']}, false);")
-            else:
-                script.append(f"SELECT setval('{s['name']}', {s['last_value']}, true);")
-        self.reset_script = "\n".join(script)
+            rows = state["tables"].get(key) or []
+            restore = f"DELETE FROM {qualified};"
+            if rows:
+                cols = ", ".join(t["cols"])
+                tag = "$unify_seed$"
+                restore += (f"\nINSERT INTO {qualified} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
+                            f"json_populate_recordset(NULL::{qualified}, {tag}{json.dumps(rows)}{tag}::json);")
+            self.table_scripts.append(restore)
+        self.table_scripts.append("\n".join(
+            f"SELECT setval('{s['name']}', {s['start_value']}, false);" if s["last_value"] is None
+            else f"SELECT setval('{s['name']}', {s['last_value']}, true);" for s in sequences))  # the sequences
         self.seed_state = state_text
         if seed is not None:
             await self.reset()
+            self.seed_print = None
             self.seed_state = await self.state_text()
+        self.seed_print = await self.admin.fetchval(self.print_query)
         checks = await self.admin.fetch(
             "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'c'")
         literals: dict[str, list[str]] = {}
@@ -330,25 +342,32 @@ class Side:
                 " WHERE a.attnum > 0 AND a.attnotnull AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
                 " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'"):
             notnull.setdefault(r["table_name"], []).append(r["name"])
-        return {"state": state, "checks": literals, "columns": tables, "unique": unique, "notnull": notnull}
+        references = [[r["table_name"], list(r["columns"]), r["parent"], list(r["parent_columns"])] for r in await self.admin.fetch(
+            "SELECT cl.relname AS table_name, p.relname AS parent,"
+            " array_agg(a.attname ORDER BY k.n) AS columns, array_agg(pa.attname ORDER BY k.n) AS parent_columns"
+            " FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(ck, pk, n)"
+            " JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class p ON p.oid = c.confrelid"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ck"
+            " JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk"
+            " WHERE c.contype = 'f' GROUP BY c.oid, c.conrelid, cl.relname, p.relname ORDER BY c.oid")]
+        return {"state": state, "seed_text": self.seed_state, "checks": literals, "columns": tables, "unique": unique,
+                "notnull": notnull,
+                "references": references}
 
-    async def enrich(self, domains: dict[str, list], per_table: int = 48) -> dict[str, int]:
-        """Rows that reach the branches the statements name, added to the seed: copies of
-        seeded rows with each value of a column's domain (in different numbers, so counts
-        by value differ), both booleans, a NULL in each nullable column, and timestamps
-        moved to both sides of the windows the calls take. Copies keep their source's
-        timestamps otherwise, so rows tie on them. The last column of each unique key gets
-        a suffix (a key of several columns keeps its first ones, so rows share a `name`
-        and differ in `version`). A copy the schema refuses is skipped; a table the
-        creating methods left empty gets a few rows made from its column types first."""
+    async def enrich(self, domains: dict[str, list], keys: dict[str, dict] | None = None) -> dict[str, int]:
+        """Rows that reach the branches the statements name, added to the seed: the copies
+        pgunify.verify.seeding plans from each table's facts (columns, unique keys, foreign
+        keys, rows), parents before children. A copy the schema refuses is left out."""
         added: dict[str, int] = {}
         columns = await self.admin.fetch(
             """
-            SELECT a.attrelid AS oid, quote_ident(a.attname) AS name, a.attname AS raw, t.typcategory::text AS category,
-                   t.typname AS type, NOT a.attnotnull AS nullable,
-                   (SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder LIMIT 1) AS label,
-                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
-                           AND a.attnum = i.indkey[i.indnkeyatts - 1]) AS in_unique
+            SELECT a.attrelid AS oid, a.attname AS name, t.typname AS type,
+                   CASE WHEN t.typtype = 'd' THEN (SELECT b.typcategory FROM pg_type b WHERE b.oid = t.typbasetype)
+                        ELSE t.typcategory END::text AS category,
+                   NOT a.attnotnull AS nullable, a.attidentity <> '' OR a.atthasdef AS has_default,
+                   CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 THEN a.atttypmod - 4 END AS length,
+                   (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                     WHERE e.enumtypid = t.oid) AS labels
               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
              WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
              ORDER BY a.attrelid, a.attnum
@@ -356,72 +375,48 @@ class Side:
         by_table: dict[int, list] = {}
         for c in columns:
             by_table.setdefault(c["oid"], []).append(c)
-        # single-column foreign keys: the child column -> a few of the parent's keys
-        references: dict[tuple[int, str], list] = {}
+        unique: dict[int, list[list[str]]] = {}
+        for r in await self.admin.fetch(
+                "SELECT i.indrelid AS oid, array_agg(a.attname ORDER BY k.n) AS cols FROM pg_index i"
+                " CROSS JOIN LATERAL unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, n)"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+                " WHERE i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL"
+                " GROUP BY i.indexrelid, i.indrelid ORDER BY i.indexrelid"):
+            unique.setdefault(r["oid"], []).append(list(r["cols"]))
+        references: dict[int, list[Reference]] = {}
         for fk in await self.admin.fetch(
-                "SELECT c.conrelid, a.attname AS child, quote_ident(p.attname) AS parent,"
+                "SELECT c.conrelid AS oid,"
+                " array_agg(a.attname ORDER BY k.n) AS child, array_agg(quote_ident(p.attname) ORDER BY k.n) AS parent,"
                 " quote_ident(n.nspname) || '.' || quote_ident(r.relname) AS parent_table"
-                " FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
-                " JOIN pg_attribute p ON p.attrelid = c.confrelid AND p.attnum = c.confkey[1]"
+                " FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(ck, pk, n)"
+                " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ck"
+                " JOIN pg_attribute p ON p.attrelid = c.confrelid AND p.attnum = k.pk"
                 " JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace n ON n.oid = r.relnamespace"
-                " WHERE c.contype = 'f' AND array_length(c.conkey, 1) = 1"):
-            keys = [r[0] for r in await self.admin.fetch(
-                f"SELECT DISTINCT {fk['parent']} FROM {fk['parent_table']} ORDER BY 1 LIMIT 6")]
-            references[(fk["conrelid"], fk["child"])] = keys
+                " WHERE c.contype = 'f' GROUP BY c.oid, c.conrelid, n.nspname, r.relname ORDER BY c.conname, c.oid"):
+            parent = ", ".join(fk["parent"])
+            parents = [tuple(json.loads(r[0])) for r in await self.admin.fetch(
+                f"SELECT json_build_array({parent})::text FROM (SELECT DISTINCT {parent} FROM {fk['parent_table']}"
+                f" ORDER BY {parent} LIMIT 6) t")]
+            references.setdefault(fk["oid"], []).append(Reference(list(fk["child"]), parents))
         for t in await self._tables():
-            pk = t["pk"] or []
             cols = by_table.get(t["oid"], [])
-            key = next((c for c in cols if len(pk) == 1 and c["name"] == pk[0]), None)
-            if key is None or key["category"] != "N":
-                continue
+            pk = [c.strip('"') for c in t["pk"] or []]
+            key = next((c for c in cols if pk == [c["name"]] and c["category"] == "N" and c["has_default"]), None)
             qualified = f"{_quote(t['schema'])}.{_quote(t['name'])}"
-            default = await self.admin.fetchval(
-                "SELECT a.attidentity <> '' OR a.atthasdef FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2",
-                t["oid"], key["raw"])
-            if not default:
-                continue
+            order = ", ".join(t["pk"] or ["1"])
             rows = [json.loads(r[0]) for r in await self.admin.fetch(
-                f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {pk[0]} LIMIT 24")]
-            made: list[dict] = []
-            if not rows:  # the creating methods left it empty: rows made from the column types
-                made = rows = [_made_row(cols, key, references.get, t["oid"], n, domains) for n in range(3)]
-            changes: list[dict] = []
-            for c in cols:
-                if c is key:
-                    continue
-                for parent_key in references.get((t["oid"], c["raw"]), []):
-                    changes += [{c["raw"]: parent_key}] * 2  # two rows for each parent: an order can show
-                if c["type"] == "bool":
-                    changes += [{c["raw"]: True}, {c["raw"]: False}]
-                elif c["category"] == "S" and domains.get(c["raw"]) and not c["in_unique"]:
-                    for k, value in enumerate(domains[c["raw"]][:8]):
-                        changes += [{c["raw"]: value}] * (1 + k % 3)
-                if c["nullable"] and not c["in_unique"]:
-                    changes.append({c["raw"]: None})
-            stamps = [c["raw"] for c in cols if c["type"] in ("timestamptz", "timestamp", "date")]
-            shifts = [dt.timedelta(hours=-2), dt.timedelta(days=-2), dt.timedelta(days=-45), dt.timedelta(hours=3),
-                      dt.timedelta(days=-10)] if stamps else []
-            copies = made + [{**rows[i % len(rows)], **change} for i, change in enumerate(changes)]
-            for i, shift in enumerate(shifts * 3):
-                source = copies[i * 5 % len(copies)] if copies and i % 2 else rows[i % len(rows)]
-                copies.append({**source, **{name: _shifted(source.get(name), shift) for name in stamps}})
-            insert_cols = [c for c in cols if c is not key]
-            names = ", ".join(c["name"] for c in insert_cols)
-            statement = (f"INSERT INTO {qualified} ({names}) SELECT {names} FROM "
+                f"SELECT row_to_json(t)::text FROM {qualified} t ORDER BY {order} LIMIT 2000")]
+            table = Table(t["name"], [Column(c["name"], c["type"], c["category"], c["nullable"], list(c["labels"] or []),
+                                             c["length"], (keys or {}).get(c["name"], {})) for c in cols], rows, key["name"] if key else None,
+                          unique.get(t["oid"], []), references.get(t["oid"], []))
+            names = ", ".join(_quote(c.name) for c in table.columns if c.name != table.server_key)
+            statement = (f"INSERT INTO {qualified} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM "
                          f"json_populate_record(NULL::{qualified}, $1::json)")
             done = 0
-            for n, copy in enumerate(copies[:per_table]):
-                for c in insert_cols:
-                    if c["in_unique"] and copy.get(c["raw"]) is not None and (t["oid"], c["raw"]) not in references:
-                        value = copy[c["raw"]]
-                        copy[c["raw"]] = (
-                            _shifted(value, dt.timedelta(microseconds=n + 1)) if c["type"] in ("timestamptz", "timestamp")
-                            else f"{value}~{n}" if isinstance(value, str) else
-                            value + 100000 + n if isinstance(value, int) and not isinstance(value, bool) else value)
-                copy.pop(key["raw"], None)
+            for row in planned_rows(table, domains):
                 try:
                     async with self.admin.transaction():
-                        await self.admin.execute(statement, json.dumps(copy))
+                        await self.admin.execute(statement, json.dumps(row))
                     done += 1
                 except asyncpg.PostgresError:
                     continue
@@ -429,6 +424,10 @@ class Side:
         return added
 
     async def state_text(self) -> str:
+        """The state as JSON text: the seed's own text when no table and no sequence changed
+        since the seed was (re)stored, else rendered by the server."""
+        if self.seed_print is not None and await self.admin.fetchval(self.print_query) == self.seed_print:
+            return self.seed_state
         if len(self.state_queries) == 1:
             return await self.admin.fetchval(self.state_queries[0])
         tables: dict = {}
@@ -438,14 +437,22 @@ class Side:
         return json.dumps({"tables": tables, "sequences": sequences}, sort_keys=False)
 
     async def reset(self) -> None:
-        if self.reset_script is None:
+        """Back to the seed state: only the tables (and the sequences) whose change print
+        differs from the seed's are restored, in one round trip."""
+        if not self.table_scripts:
+            return
+        current = await self.admin.fetchval(self.print_query) if self.seed_print is not None else None
+        changed = [script for i, script in enumerate(self.table_scripts)
+                   if current is None or len(current) != len(self.seed_print) or current[i] != self.seed_print[i]]
+        if not changed:
             return
         async with self.admin.transaction():
             try:
                 await self.admin.execute("SET LOCAL session_replication_role = replica")
             except asyncpg.PostgresError:
                 pass
-            await self.admin.execute(self.reset_script)
+            await self.admin.execute("\n".join(changed))
+        self.seed_print = await self.admin.fetchval(self.print_query)
 
     # -- the application --
 
@@ -595,7 +602,7 @@ class Side:
         if request.get("state"):
             state = await self.state_text()
             answer["state"] = state
-            if request.get("reset") and state != self.seed_state:
+            if request.get("reset") and state is not self.seed_state and state != self.seed_state:
                 await self.reset()
         return answer
 
@@ -616,7 +623,7 @@ class Side:
         if op == "prepare":
             return await self.prepare_state()
         if op == "enrich":
-            return {"added": await self.enrich(request["domains"])}
+            return {"added": await self.enrich(request["domains"], request.get("keys"))}
         if op == "call":
             return await self.call(request)
         if op == "state":
@@ -672,51 +679,6 @@ def _public_async(cls: type) -> list[str]:
     return names
 
 
-def _made_row(cols: list, key: Any, references: Any, oid: int, n: int, domains: dict[str, list]) -> dict:
-    """A row of a table the creating methods left empty, the `n`th of a few: a value of each
-    column's type (a parent key in a foreign key column, the first label of an enum, a
-    value of the column's domain, which its CHECK allows, for text)."""
-    now = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc) - dt.timedelta(days=n)
-    row: dict = {}
-    for c in cols:
-        if c is key:
-            continue
-        parents = references((oid, c["raw"]))
-        if parents:
-            row[c["raw"]] = parents[n % len(parents)]
-        elif c["label"] is not None:
-            row[c["raw"]] = c["label"]
-        elif c["type"] == "bool":
-            row[c["raw"]] = n % 2 == 1
-        elif c["type"] in ("json", "jsonb"):
-            row[c["raw"]] = {}
-        elif c["type"] in ("timestamptz", "timestamp"):
-            row[c["raw"]] = now.isoformat()
-        elif c["type"] == "date":
-            row[c["raw"]] = now.date().isoformat()
-        elif c["category"] == "N":
-            row[c["raw"]] = n + 1
-        elif c["category"] == "S" and domains.get(c["raw"]):
-            row[c["raw"]] = domains[c["raw"]][n % len(domains[c["raw"]])]
-        elif c["category"] == "S":
-            row[c["raw"]] = f"{c['raw']}-{n + 1}"
-        elif c["category"] == "A":
-            row[c["raw"]] = []
-    return row
-
-
-def _shifted(value: Any, shift: dt.timedelta) -> Any:
-    """A timestamp (or date) as the server rendered it in JSON, moved by `shift`."""
-    if not isinstance(value, str):
-        return value
-    try:
-        if len(value) == 10:
-            return (dt.date.fromisoformat(value) + shift).isoformat()
-        return (dt.datetime.fromisoformat(value) + shift).isoformat()
-    except ValueError:
-        return value
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -736,6 +698,8 @@ async def serve(plan: dict, root: Path, dsn: str, channel: Any) -> None:
                 answer = await side.handle(request)
             except Exception as exc:
                 answer = {"failed": encode_error(exc)}
+            if answer.get("state") is side.seed_state and side.seed_state is not None:
+                answer["state"] = SEED  # the parent has the seed's text from "prepare"
             channel.write(json.dumps(answer) + "\n")
             channel.flush()
             if request["op"] == "close":
