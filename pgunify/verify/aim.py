@@ -9,10 +9,12 @@ further calls of the method that sent it:
 
 - with the same arguments present and absent as a call that sent it (the pattern that
   produced that text), so the new calls send it too;
-- the present ones taken from one seeded row of the method's table (an argument named
-  like a column gets that row's value, a datetime argument that row's timestamp, exactly
-  or a small step to either side), so the filters match rows, several when seed copies
-  share the values, and bounds fall on a row's timestamp (`>=` against `>`);
+- the present ones taken from one seeded row of the statement's table, chosen from the
+  largest groups of rows that agree on what the arguments would take from them (an
+  argument named like a column gets that row's value, a datetime argument that row's
+  timestamp, exactly or a small step to either side), so the filters match several rows
+  and bounds fall on a row's timestamp (`>=` against `>`); page arguments from around the
+  size of that group, so a page holds fewer rows than match, all of them, or one more;
 - or drawn afresh from the method's strategy (another present value of each argument).
 
 Everything here is pure: the calls are values; the run sends them.
