@@ -9,7 +9,12 @@ run: total wall time, and its parts: scan of the legacy tree, provisioning, the 
 template database, starting the two side processes, and the cases themselves (cases/s and
 milliseconds per case, both sides and the state comparison included).
 
+With `--mutants`, every run is a plain run and a `--mutants` run side by side (one after
+the other, on the same migrated copy): the ratio of their wall times is the cost of the
+mutation score, which is reported with it (planted, equivalent, killed).
+
     .venv/bin/python benchmarks/verify_throughput.py --json benchmarks/results/verify_throughput.json
+    .venv/bin/python benchmarks/verify_throughput.py --mutants --json benchmarks/results/verify_mutants.json
     .venv/bin/python benchmarks/verify_throughput.py --quick      # tiny, to check that it runs
 """
 
@@ -49,7 +54,7 @@ def make_migrated_copy(workdir: Path) -> tuple[Path, float]:
     return target, time.perf_counter() - started
 
 
-def one_run(target: Path, examples: int, select: tuple[str, ...], dsn: str | None) -> dict:
+def one_run(target: Path, examples: int, select: tuple[str, ...], dsn: str | None, mutants: bool = False) -> dict:
     from pgunify.verify.runner import verify
     from pgunify.verify.scenarios import load_scenarios
     from pgunify.verify.settings import load_verify_settings
@@ -59,10 +64,14 @@ def one_run(target: Path, examples: int, select: tuple[str, ...], dsn: str | Non
     scenarios = load_scenarios(target / settings.scenarios, target)
     started = time.perf_counter()
     result = verify(target, lambda work: from_baseline(target, work), settings, examples=examples, seed=settings.seed,
-                    scenarios=scenarios, dsn=dsn, select=select)
+                    scenarios=scenarios, dsn=dsn, select=select, mutants=mutants)
     wall = time.perf_counter() - started
     t = result.timings
+    scored = result.mutation
     return {
+        **({"mutants": {"planted": len(scored.planted), "equivalent": len(scored.equivalent),
+                        "killed": len(scored.killed), "score": round(scored.score, 4) if scored.score is not None else None,
+                        "mutants_s": round(t.mutants, 2)}} if scored is not None else {}),
         "wall_s": round(wall, 2),
         "cases": result.cases,
         "methods": result.methods,
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, help="generated calls per method (default: verify's default)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--dsn", help="PostgreSQL server URL (default: UNIFY_DATABASE_URL, then provisioning)")
+    parser.add_argument("--mutants", action="store_true", help="each run: a plain run, then a --mutants run; their ratio")
     args = parser.parse_args(argv)
 
     from pgunify.verify.settings import VerifySettings
@@ -101,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             run = one_run(target, examples, select, args.dsn)
             run["scan_cache"] = "cold" if number == 1 else "warm"
             results.append(run)
+            if args.mutants:
+                scored = one_run(target, examples, select, args.dsn, mutants=True)
+                run["with_mutants"] = scored
+                run["mutants_to_plain"] = round(scored["wall_s"] / run["wall_s"], 2)
+                m = scored["mutants"]
+                print(f"run {number} with --mutants: {scored['wall_s']:.1f}s ({run['mutants_to_plain']}x the plain run); "
+                      f"{m['planted']} planted, {m['equivalent']} equivalent, {m['killed']} killed, score {m['score']}",
+                      file=sys.stderr)
             p = run["parts_s"]
             print(f"run {number} ({run['scan_cache']} scan cache): {run['cases']} cases, {run['methods']} methods, "
                   f"{run['scenarios']} scenarios, {run['differences']} differences in {run['wall_s']:.1f}s; "
@@ -110,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "benchmark": "verify_throughput",
         "mode": "quick" if args.quick else "full",
+        "mutants": args.mutants,
         "examples_per_method": examples,
         "migrate_s": round(migrate_s, 1),
         "runs": results,
