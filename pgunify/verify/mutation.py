@@ -137,7 +137,12 @@ class MutationRound:
             row_counts: dict[str, int], notnull: dict[str, list[str]] | None = None,
             references: list | None = None) -> MutationResult:
         by_statement: dict[str, list[Replay]] = {}
+        seen: set[str] = set()
         for replay in replays:
+            same = json.dumps([replay.target, replay.requests], sort_keys=True, default=str)
+            if same in seen:
+                continue  # the very same call again: it would tell apart what the first one did
+            seen.add(same)
             for sql in replay.statements:
                 by_statement.setdefault(sql, []).append(replay)
         statements = sorted(s for s in by_statement if is_application_statement(s))

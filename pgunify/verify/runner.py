@@ -35,7 +35,7 @@ from pgunify.verify.trees import LegacyTree
 from pgunify.verify.wiring import Plan
 
 
-MORE_CALLS = 40  # with --mutants: further generated calls of a method in which a mutant survived
+MORE_CALLS = 20  # with --mutants: further generated calls of a method in which a mutant survived
 AIM_CALLS = 8  # with --mutants: calls aimed at each statement text (per method and pattern of arguments)
 PATTERNS = 2  # with --mutants: patterns of present and absent arguments aimed at, per statement text and method
 
