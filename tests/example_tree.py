@@ -47,3 +47,19 @@ def run_example_tests(root: Path) -> subprocess.CompletedProcess[str]:
     env.pop("ASYNC_DATABASE_URL", None)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
                           cwd=root, env=env, capture_output=True, text=True)
+
+
+def write_program(root: Path, files: dict[str, str]) -> Path:
+    """A small program of `files` (name -> dedented text) in a new folder, not under git."""
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def run_main(root: Path, database_url: str) -> str:
+    """What the program's main.py prints, run against `database_url`; it must exit 0."""
+    done = subprocess.run([sys.executable, "main.py"], cwd=root, env=dict(os.environ, DATABASE_URL=database_url),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

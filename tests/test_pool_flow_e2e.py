@@ -5,15 +5,12 @@ CLI, the application prints exactly what it printed on asyncpg, on a real server
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pgunify.cli import app
+from tests.example_tree import run_main, write_program
 
 LEGACY = {
     "storage.py": """
@@ -137,17 +134,11 @@ LEGACY = {
 
 
 def _write(root: Path) -> Path:
-    root.mkdir(parents=True)
-    for name, text in LEGACY.items():
-        (root / name).write_text(textwrap.dedent(text).lstrip())
-    return root
+    return write_program(root, LEGACY)
 
 
 def _run(root: Path, database_url: str) -> str:
-    done = subprocess.run([sys.executable, "main.py"], cwd=root, env=dict(os.environ, DATABASE_URL=database_url),
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_main(root, database_url)
 
 
 def test_every_path_of_the_pool_moves_and_the_output_stays(tmp_path, database_url):

@@ -5,15 +5,12 @@ checks accept both records."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pgunify.cli import app
+from tests.example_tree import run_main, write_program
 
 LEGACY = {
     "notes.py": """
@@ -64,17 +61,11 @@ LEGACY = {
 
 
 def _write(root: Path) -> Path:
-    root.mkdir(parents=True)
-    for name, text in LEGACY.items():
-        (root / name).write_text(textwrap.dedent(text).lstrip())
-    return root
+    return write_program(root, LEGACY)
 
 
 def _run(root: Path, database_url: str) -> str:
-    done = subprocess.run([sys.executable, "main.py"], cwd=root, env=dict(os.environ, DATABASE_URL=database_url),
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_main(root, database_url)
 
 
 def test_prepared_statement_api_and_record_checks_behave_as_before(tmp_path, database_url):
