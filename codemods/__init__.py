@@ -14,16 +14,20 @@ from .engine import EngineCodemod
 from .json_columns import JsonColumnsCodemod
 from .repositories import RepositoryCodemod
 from .schema_startup import SchemaStartupCodemod
+from .statement_constants import StatementConstantsCodemod
 from .test_patches import TestPatchesCodemod
 
 # Order matters. `repositories` runs first, while receivers can still be traced to
-# asyncpg.create_pool(); `json-columns` (opt-in) reads the statements it wrote; `engine` then replaces the pools and engines themselves; `config`
+# asyncpg.create_pool(); `json-columns` (opt-in) reads the statements it wrote where they are
+# built; `statement-constants` then moves the fixed ones to module constants; `engine` then
+# replaces the pools and engines themselves; `config`
 # runs after them, when it can see which URL variables nothing reads any more; `schema-startup`
 # only acts once `pgunify schema` has written the Alembic baseline; `test-patches` follows the
 # engine codemod's replacements into the tests.
 REGISTRY: tuple[type[UnifyCodemod], ...] = (
     RepositoryCodemod,
     JsonColumnsCodemod,
+    StatementConstantsCodemod,
     EngineCodemod,
     ConfigCodemod,
     SchemaStartupCodemod,
