@@ -33,6 +33,7 @@ the module already uses. The same statement written twice shares one constant.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ class _Found:
     owner: str  # the function it is built in
     sql_names: tuple[str, ...]  # module names the SQL argument reads (a SQL constant)
     chain_names: tuple[str, ...]  # names the .columns() declaration reads
-    local_names: frozenset[str]  # names bound inside the top-level statement that holds it
+    path: tuple[int, ...]  # ids of the nodes from its top-level statement down to it
+    local_names: set[str]  # names bound inside the top-level statement that holds it (complete after the visit)
 
 
 class StatementConstantsCodemod(UnifyCodemod):
@@ -69,10 +71,13 @@ class StatementConstantsCodemod(UnifyCodemod):
         risk=Risk.SAFE,
         why="text() parses its SQL and SQLAlchemy computes a cache key for every new statement object; a fixed "
             "statement built once at import skips both on every call, as code written for SQLAlchemy does.",
-        needs_pools_moved=True,
     )
     # nothing resolved: what it needs is read off the module's top-level statements and names
     METADATA_DEPENDENCIES = ()
+
+    @classmethod
+    def get_inherited_dependencies(cls):  # libcst unites the dependencies of every base class
+        return frozenset()
 
     @classmethod
     def wants(cls, source: bytes, plan) -> bool:
@@ -88,27 +93,28 @@ class StatementConstantsCodemod(UnifyCodemod):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if self.in_generated_file():
             return tree
-        bound = _top_level_bindings(tree)
         text_at = _imported_at(tree, "text", ("sqlalchemy", "sqlalchemy.sql", "sqlalchemy.sql.expression"))
-        if text_at is None or len(bound.get("text", ())) != 1:
-            return tree  # text is not sqlalchemy's, imported once at the top: nothing can move safely
-        written = _texts_written(self.context.filename)
-        found: list[_Found] = []
+        if text_at is None:
+            return tree  # text is not sqlalchemy's, imported at the top: nothing can move safely
+        # one visit of the module: the candidates, and every name bound or written anywhere
+        collector = _Collector()
         for index, statement in enumerate(tree.body):
-            if index <= text_at or not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-                continue
-            collector = _Collector(index, _bound_inside(statement))
-            statement.visit(collector)
-            found.extend(collector.found)
+            collector.start(index, eligible=index > text_at and isinstance(statement, (cst.FunctionDef, cst.ClassDef)))
+            collector.walk(statement)
+        bound = _top_level_bindings(tree, collector.declared_global)
+        if len(bound.get("text", ())) != 1:
+            return tree
+        written = _texts_written(self.context.filename)
         module = cst.Module([])
-        found = [f for f in found if _movable(f, bound, module, written)]
+        found = [f for f in collector.found if _movable(f, bound, module, written)]
         if not found:
             return tree
-        used = _names_used(tree)
-        names = _constant_names(found, module, used)
-        replace = {id(f.node): names[id(f.node)] for f in found}
+        names = _constant_names(found, module, collector.names)
+        # only the nodes between each statement and the calls that go are rebuilt: no second visit
+        replace = {id(f.node): cst.Name(names[id(f.node)]) for f in found}
+        on_path = {ancestor for f in found for ancestor in f.path}
+        tree = tree.with_changes(body=[_rebuilt(statement, replace, on_path) for statement in tree.body])
         limit = import_style(self.plan.root, self.plan.import_root).line_length
-        tree = tree.visit(_Replacer(replace))
         return self._insert(tree, found, names, module, limit)
 
     def _insert(self, tree: cst.Module, found: list[_Found], names: dict[int, str], module: cst.Module,
@@ -142,69 +148,119 @@ class StatementConstantsCodemod(UnifyCodemod):
                 statement = statement.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *rest])
             body.append(statement)
         tree = tree.with_changes(body=body)
-        code = tree.code  # the line each constant starts on in the rewritten module, for the report
+        # the line each constant starts on in the rewritten module, for the report: the code
+        # above the last of them is rendered, not the whole module
+        line, position = 1 + sum(module.code_for_node(line).count("\n") for line in tree.header), 0
         for at, name, owner in pending:
-            match = re.search(rf"^{re.escape(name)} = ", code, re.MULTILINE)
-            line = code.count("\n", 0, match.start()) + 1 if match else 0
-            self.changes.append(Change(self.info.name, line,
+            for statement in tree.body[position:at]:
+                line += tree.code_for_node(statement).count("\n")
+            position = at
+            first = line + len(tree.body[at].leading_lines)
+            self.changes.append(Change(self.info.name, first,
                                        f"the statement of {owner} is built once, at import, as {name}", self.info.risk))
         return tree
 
 
-class _Collector(cst.CSTVisitor):
-    """text() calls of fixed SQL built inside functions of one top-level statement."""
+class _Collector:
+    """One walk of the module, statement by statement: the text() calls of fixed SQL built
+    inside functions of the eligible top-level statements, the names bound inside each of those
+    statements, every name written anywhere, and the names declared `global`.
 
-    def __init__(self, statement: int, local_names: frozenset[str]) -> None:
-        self.statement = statement
-        self.local_names = local_names
+    It walks the dataclass fields of the nodes itself: libcst's visit rebuilds every node it
+    passes, several times the cost of reading them, and nothing here is rebuilt.
+    """
+
+    def __init__(self) -> None:
         self.found: list[_Found] = []
+        self.names: set[str] = set()
+        self.declared_global: set[str] = set()
         self._functions: list[str] = []
         self._classes: list[str] = []
         self._outside_body = 0  # parameters and decorators run once, where the function is defined
+        self._inner: set[int] = set()  # text() calls found as part of a .columns() chain
+        self._path: list[int] = []  # ids of the nodes being walked, outermost first
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._classes.append(node.name.value)
+    def start(self, statement: int, eligible: bool) -> None:
+        self.statement = statement
+        self.eligible = eligible
+        self.local_names: set[str] = set()  # filled during the walk, read once it is over
+        self._top = True
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._classes.pop()
+    def walk(self, node: cst.CSTNode) -> None:
+        self._path.append(id(node))
+        kind = type(node)
+        if kind is cst.Name:
+            self.names.add(node.value)
+        elif kind is cst.Call:
+            self._call(node)
+        elif kind in (cst.FunctionDef, cst.ClassDef):
+            if not self._top:
+                self.local_names.add(node.name.value)
+            (self._functions if kind is cst.FunctionDef else self._classes).append(node.name.value)
+        elif kind in (cst.Parameters, cst.Decorator):
+            self._outside_body += 1
+        elif kind is cst.Param:
+            self.local_names.add(node.name.value)
+        elif kind in _TARGETS:
+            self.local_names.update(_names_in(getattr(node, _TARGETS[kind])))
+        elif kind is cst.ImportAlias:
+            self.local_names.update(_names_in(node.asname.name if node.asname else node.name))
+        elif kind in (cst.Global, cst.Nonlocal):
+            declared = {item.name.value for item in node.names}
+            self.local_names.update(declared)
+            if kind is cst.Global:
+                self.declared_global.update(declared)
+        self._top = False
+        for child in _children(node):
+            self.walk(child)
+        if kind is cst.FunctionDef:
+            self._functions.pop()
+        elif kind is cst.ClassDef:
+            self._classes.pop()
+        elif kind in (cst.Parameters, cst.Decorator):
+            self._outside_body -= 1
+        self._path.pop()
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._functions.append(node.name.value)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._functions.pop()
-
-    def visit_Parameters(self, node: cst.Parameters) -> None:
-        self._outside_body += 1
-
-    def leave_Parameters(self, original_node: cst.Parameters) -> None:
-        self._outside_body -= 1
-
-    def visit_Decorator(self, node: cst.Decorator) -> None:
-        self._outside_body += 1
-
-    def leave_Decorator(self, original_node: cst.Decorator) -> None:
-        self._outside_body -= 1
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        if not self._functions or self._outside_body:
-            return True
+    def _call(self, node: cst.Call) -> None:
+        if not self.eligible or not self._functions or self._outside_body or id(node) in self._inner:
+            return
         whole, text_call, chain_names = node, node, ()
         if isinstance(node.func, cst.Attribute) and node.func.attr.value in _CHAINS and \
                 isinstance(node.func.value, cst.Call) and _is_text(node.func.value):
             chain_names = _chain_names(node)
             if chain_names is None:
-                return True  # a declaration built from values of the call: the inner text() may still move
+                return  # a declaration built from values of the call: the inner text() may still move
             text_call = node.func.value
         elif not _is_text(node):
-            return True
+            return
         sql_names = _sql_names(text_call.args[0].value)
         if sql_names is None:
-            return True
+            return
         owner = ".".join(self._classes[-1:] + self._functions[-1:])
+        self._inner.add(id(text_call))
         self.found.append(_Found(whole, text_call, self.statement, owner, sql_names, chain_names,
-                                 self.local_names))
-        return False
+                                 tuple(self._path), self.local_names))
+
+
+# nodes that bind the names of one of their fields
+_TARGETS = {cst.AssignTarget: "target", cst.AnnAssign: "target", cst.AugAssign: "target",
+            cst.NamedExpr: "target", cst.For: "target", cst.CompFor: "target", cst.AsName: "name"}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The node's children, in field order."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    children: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            children.append(value)
+        elif isinstance(value, (tuple, list)):
+            children.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return children
 
 
 def _is_text(node: cst.Call) -> bool:
@@ -264,7 +320,7 @@ def _texts_written(filename: str | None) -> str | None:
         return None
 
 
-def _top_level_bindings(tree: cst.Module) -> dict[str, list[tuple[int, str]]]:
+def _top_level_bindings(tree: cst.Module, declared_global: set[str]) -> dict[str, list[tuple[int, str]]]:
     """Every name the module's top-level statements bind: (statement index, how) per binding.
     A name declared `global` anywhere counts as bound twice (a function may rebind it)."""
     bound: dict[str, list[tuple[int, str]]] = {}
@@ -277,7 +333,7 @@ def _top_level_bindings(tree: cst.Module) -> dict[str, list[tuple[int, str]]]:
             add(statement.name.value, index, "def")
             continue
         if not isinstance(statement, cst.SimpleStatementLine):
-            for name in _names_in(statement, cst.Name):  # if/try/for/with at the top: anything may be bound
+            for name in _names_in(statement):  # if/try/for/with at the top: anything may be bound
                 add(name, index, "block")
             continue
         for small in statement.body:
@@ -293,9 +349,9 @@ def _top_level_bindings(tree: cst.Module) -> dict[str, list[tuple[int, str]]]:
             elif isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
                 targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
                 for target in targets:
-                    for name in _names_in(target, cst.Name):
+                    for name in _names_in(target):
                         add(name, index, "assign" if isinstance(small, (cst.Assign, cst.AnnAssign)) else "augment")
-    for name in _global_declarations(tree):
+    for name in declared_global:
         add(name, -1, "global")
     return bound
 
@@ -304,68 +360,6 @@ def module_root(node: cst.Attribute) -> str:
     while isinstance(node, cst.Attribute):
         node = node.value
     return node.value if isinstance(node, cst.Name) else ""
-
-
-def _bound_inside(statement: cst.CSTNode) -> frozenset[str]:
-    """Names bound anywhere inside a top-level class or function (its own name aside):
-    parameters, assignments, loop and `with` targets, imports, nested definitions, `global`."""
-    bound: set[str] = set()
-
-    class _Bindings(cst.CSTVisitor):
-        def visit_Param(self, node: cst.Param) -> None:
-            bound.add(node.name.value)
-
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_For(self, node: cst.For) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_CompFor(self, node: cst.CompFor) -> None:
-            bound.update(_names_in(node.target, cst.Name))
-
-        def visit_AsName(self, node: cst.AsName) -> None:
-            bound.update(_names_in(node.name, cst.Name))
-
-        def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-            bound.update(_names_in(node.asname.name if node.asname else node.name, cst.Name))
-
-        def visit_Global(self, node: cst.Global) -> None:
-            bound.update(item.name.value for item in node.names)
-
-        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-            bound.update(item.name.value for item in node.names)
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            if node is not statement:
-                bound.add(node.name.value)
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            if node is not statement:
-                bound.add(node.name.value)
-
-    statement.visit(_Bindings())
-    return frozenset(bound)
-
-
-def _global_declarations(tree: cst.Module) -> set[str]:
-    found: set[str] = set()
-
-    class _Globals(cst.CSTVisitor):
-        def visit_Global(self, node: cst.Global) -> None:
-            found.update(item.name.value for item in node.names)
-
-    tree.visit(_Globals())
-    return found
 
 
 def _imported_at(tree: cst.Module, name: str, modules: tuple[str, ...]) -> int | None:
@@ -382,21 +376,19 @@ def _imported_at(tree: cst.Module, name: str, modules: tuple[str, ...]) -> int |
     return None
 
 
-def _names_in(node: cst.CSTNode, kind: type) -> list[str]:
+def _names_in(node: cst.CSTNode) -> list[str]:
+    """The names a (small) node writes: a target, an alias."""
+    if isinstance(node, cst.Name):
+        return [node.value]
     names: list[str] = []
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            names.append(n.value)
-
-    node.visit(_Names())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            names.append(current.value)
+        else:
+            stack.extend(_children(current))
     return names
-
-
-def _names_used(tree: cst.Module) -> set[str]:
-    """Every identifier written anywhere in the module (names, attributes, parameters), so that a
-    new constant shadows nothing and is shadowed by nothing."""
-    return set(_names_in(tree, cst.Name))
 
 
 def _constant_names(found: list[_Found], module: cst.Module, used: set[str]) -> dict[int, str]:
@@ -512,11 +504,21 @@ def _split_leading(lines) -> tuple[list[cst.EmptyLine], list[cst.EmptyLine]]:
     return lines, []
 
 
-class _Replacer(cst.CSTTransformer):
-    def __init__(self, replace: dict[int, str]) -> None:
-        super().__init__()
-        self._replace = replace
-
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        name = self._replace.get(id(original_node))
-        return cst.Name(name) if name is not None else updated_node
+def _rebuilt(node: cst.CSTNode, replace: dict[int, cst.CSTNode], on_path: set[int]) -> cst.CSTNode:
+    """`node` with the nodes in `replace` replaced, rebuilding only their ancestors (`on_path`)."""
+    if id(node) in replace:
+        return replace[id(node)]
+    if id(node) not in on_path:
+        return node
+    changes = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        if isinstance(value, cst.CSTNode):
+            new = _rebuilt(value, replace, on_path)
+        elif isinstance(value, (tuple, list)) and any(isinstance(v, cst.CSTNode) for v in value):
+            new = type(value)(_rebuilt(v, replace, on_path) if isinstance(v, cst.CSTNode) else v for v in value)
+        else:
+            continue
+        if new is not value and (not isinstance(value, (tuple, list)) or any(a is not b for a, b in zip(new, value))):
+            changes[field.name] = new
+    return node.with_changes(**changes) if changes else node

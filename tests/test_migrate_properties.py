@@ -44,13 +44,32 @@ def _method(tree: ast.Module, index: int) -> ast.AsyncFunctionDef:
     return method
 
 
-def _rewritten(method: ast.AsyncFunctionDef, constants: dict[str, str]) -> tuple[str, ast.Call] | None:
-    """(SQL given to text(), the call that received it) in one migrated method, or None."""
+def _statement_constants(tree: ast.Module, constants: dict[str, str]) -> dict[str, str]:
+    """Module constants that are a text() statement (statement-constants): name -> its SQL."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and _is_text(node.value):
+            found[node.targets[0].id] = _text_sql(node.value, constants)
+    return found
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "text"
+
+
+def _text_sql(call: ast.Call, constants: dict[str, str]) -> str:
+    (arg,) = call.args
+    return constants[arg.id] if isinstance(arg, ast.Name) else arg.value
+
+
+def _rewritten(method: ast.AsyncFunctionDef, constants: dict[str, str],
+               statements: dict[str, str]) -> str | None:
+    """The SQL given to text() in one migrated method, built there or as a module constant, or None."""
     for node in ast.walk(method):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "text":
-            (arg,) = node.args
-            sql = constants[arg.id] if isinstance(arg, ast.Name) else arg.value
-            return sql, node
+        if _is_text(node):
+            return _text_sql(node, constants)
+        if isinstance(node, ast.Name) and node.id in statements:
+            return statements[node.id]
     return None
 
 
@@ -74,18 +93,18 @@ def check_migration(module: RepositoryModule) -> tuple[int, int]:
 
     tree = ast.parse(outcome.new)
     constants = _constants(tree)
+    statements = _statement_constants(tree, constants)
     rewritten = left = 0
     for index, statement in enumerate(module.statements):
         method = _method(tree, index)
-        found = _rewritten(method, constants)
-        if found is None:
+        sql = _rewritten(method, constants, statements)
+        if sql is None:
             # left alone: the statement is still the original asyncpg call, with a reason
             assert statement.sql in constants.values() or statement.sql in {
                 n.value for n in ast.walk(method) if isinstance(n, ast.Constant)}, ast.unparse(method)
             assert outcome.left_alone, f"statement {index} neither rewritten nor explained"
             left += 1
             continue
-        sql, _ = found
         proof = prove(statement.sql, sql, _bind_names(method, statement))
         assert proof.ok, f"{proof.detail}\noriginal: {statement.sql!r}\nrewritten: {sql!r}"
         assert outcome.proven >= 1

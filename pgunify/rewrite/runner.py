@@ -71,7 +71,12 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
         codemod = codemod_class(context, plan)
         try:
-            transformed = run_on_tree(codemod, tree, wrapper) if wrapper is not None else codemod.transform_module(tree)
+            if wrapper is not None:
+                transformed = run_on_tree(codemod, tree, wrapper)
+            elif not codemod.get_inherited_dependencies():
+                transformed = run_on_tree(codemod, tree)  # it resolves no metadata: no copy to protect it
+            else:
+                transformed = codemod.transform_module(tree)
         except SkipFile as skip:
             left_alone.append(LeftAlone(codemod_class.info.name, 0, f"skipped: {skip}"))
             continue
