@@ -110,11 +110,11 @@ MUTATIONS = {
         "        async with self._pool.connect() as conn:\n"
         "            result = command_status(\n"
         "                await conn.execute(\n"
-        "                    text(UPDATE_CAMERA_STATUS_SQL)",
+        "                    _UPDATE_CAMERA_STATUS_STATEMENT",
         "        async with __import__(\"src.database.engine\", fromlist=[\"engine\"]).engine.connect() as conn:\n"
         "            result = command_status(\n"
         "                await conn.execute(\n"
-        "                    text(UPDATE_CAMERA_STATUS_SQL)",
+        "                    _UPDATE_CAMERA_STATUS_STATEMENT",
         "PostgreSQLCameraRepository.update_status", "table cameras"),
     "json changes type": (
         "src/repositories/camera_repository.py", "        return json.loads(config)\n", "        return config\n",
