@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -44,6 +45,11 @@ class CodemodInfo:
 class UnifyCodemod(Codemod, cst.CSTTransformer):
     """Base of every codemod: per-file state, change and left-alone records with line numbers.
 
+    Line numbers are those of the file as it is on disk: a codemod that runs on a tree an
+    earlier one rewrote is given `line_origin` (pgunify.rewrite.line_origin), and line_of()
+    carries its positions back. tree_line() is the position in the tree being rewritten, for
+    matching against facts read from that tree's own code.
+
     A libcst Codemod that visits the tree as a plain CSTTransformer. libcst's
     VisitorBasedCodemodCommand adds matcher decorators, which no pgunify codemod uses and
     which cost 13 to 16 ms per instance (it inspects every attribute of the class) and a
@@ -59,6 +65,8 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         self.plan = plan
         self.changes: list[Change] = []
         self.left_alone: list[LeftAlone] = []
+        # line of the tree being rewritten -> line of the file on disk; None: they are the same
+        self.line_origin: Callable[[int], int] | None = None
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         return tree.visit(self)
@@ -90,6 +98,13 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         return any(path and filename.endswith(path) for path in (self.plan.engine_path, self.plan.raw_sql_path))
 
     def line_of(self, node: cst.CSTNode) -> int:
+        """The line where `node` starts, in the file as it is on disk (0: not known). Every line
+        a codemod reports, in a record or in the words of a reason, is this one."""
+        line = self.tree_line(node)
+        return self.line_origin(line) if self.line_origin is not None and line else line
+
+    def tree_line(self, node: cst.CSTNode) -> int:
+        """The line where `node` starts in the tree this codemod rewrites (0: not known)."""
         try:
             return self.get_metadata(PositionProvider, node).start.line
         except KeyError:

@@ -480,9 +480,9 @@ def test_migrate_with_the_codemod_on_a_copy_of_pepgmp(tmp_path):
             for path, reason in left}
     assert left == {
         ("src/repositories/alert_repository.py", "the statement at line N cannot be typed"),
-        ("src/repositories/detection_repository.py", "the statement at line 249 cannot be typed"),
+        ("src/repositories/detection_repository.py", "the statement at line 239 cannot be typed"),
         ("src/repositories/camera_repository.py",
-         ("the value of first_value() at line 231 is also used as text at line 232 (config is None), where a "
+         ("the value of first_value() at line 208 is also used as text at line 209 (config is None), where a "
           "decoded value could differ")),
     }
     assert "json.loads(row[\"metadata\"])" in (target / "src" / "repositories" / "alert_repository.py").read_text()
