@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodContext
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pgunify.rewrite.plan import MigrationPlan
 
 DOCS_BASE = "docs/codemods"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,19 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
             return self.get_metadata(PositionProvider, node).start.line
         except KeyError:
             return 0
+
+    def in_module_order(self, items: Iterable[T], node_of: Callable[[T], cst.CSTNode | None] | None = None) -> list[T]:
+        """`items` sorted by where their node (`node_of(item)`, else the item) starts.
+
+        libcst's scopes hold assignments and accesses in sets hashed by address, so their
+        order changes from run to run; whatever a codemod checks one by one and names in a
+        reason (the first offending use, every statement that stops a change) goes in the
+        order of the module instead, and every run reports the same."""
+        def where(item: T) -> tuple[int, int]:
+            position = self.get_metadata(PositionProvider, node_of(item) if node_of else item, None)
+            return (position.start.line, position.start.column) if position is not None else (0, 0)
+
+        return sorted(items, key=where)
 
     def record(self, node: cst.CSTNode, description: str, risk: Risk | None = None) -> None:
         self.changes.append(Change(self.info.name, self.line_of(node), description, risk or self.info.risk))
