@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodContext
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pgunify.rewrite.plan import MigrationPlan
 
 DOCS_BASE = "docs/codemods"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class CodemodInfo:
 class UnifyCodemod(Codemod, cst.CSTTransformer):
     """Base of every codemod: per-file state, change and left-alone records with line numbers.
 
+    Line numbers are those of the file as it is on disk: a codemod that runs on a tree an
+    earlier one rewrote is given `line_origin` (pgunify.rewrite.line_origin), and line_of()
+    carries its positions back. tree_line() is the position in the tree being rewritten, for
+    matching against facts read from that tree's own code.
+
     A libcst Codemod that visits the tree as a plain CSTTransformer. libcst's
     VisitorBasedCodemodCommand adds matcher decorators, which no pgunify codemod uses and
     which cost 13 to 16 ms per instance (it inspects every attribute of the class) and a
@@ -59,6 +66,8 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         self.plan = plan
         self.changes: list[Change] = []
         self.left_alone: list[LeftAlone] = []
+        # line of the tree being rewritten -> line of the file on disk; None: they are the same
+        self.line_origin: Callable[[int], int] | None = None
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         return tree.visit(self)
@@ -90,10 +99,30 @@ class UnifyCodemod(Codemod, cst.CSTTransformer):
         return any(path and filename.endswith(path) for path in (self.plan.engine_path, self.plan.raw_sql_path))
 
     def line_of(self, node: cst.CSTNode) -> int:
+        """The line where `node` starts, in the file as it is on disk (0: not known). Every line
+        a codemod reports, in a record or in the words of a reason, is this one."""
+        line = self.tree_line(node)
+        return self.line_origin(line) if self.line_origin is not None and line else line
+
+    def tree_line(self, node: cst.CSTNode) -> int:
+        """The line where `node` starts in the tree this codemod rewrites (0: not known)."""
         try:
             return self.get_metadata(PositionProvider, node).start.line
         except KeyError:
             return 0
+
+    def in_module_order(self, items: Iterable[T], node_of: Callable[[T], cst.CSTNode | None] | None = None) -> list[T]:
+        """`items` sorted by where their node (`node_of(item)`, else the item) starts.
+
+        libcst's scopes hold assignments and accesses in sets hashed by address, so their
+        order changes from run to run; whatever a codemod checks one by one and names in a
+        reason (the first offending use, every statement that stops a change) goes in the
+        order of the module instead, and every run reports the same."""
+        def where(item: T) -> tuple[int, int]:
+            position = self.get_metadata(PositionProvider, node_of(item) if node_of else item, None)
+            return (position.start.line, position.start.column) if position is not None else (0, 0)
+
+        return sorted(items, key=where)
 
     def record(self, node: cst.CSTNode, description: str, risk: Risk | None = None) -> None:
         self.changes.append(Change(self.info.name, self.line_of(node), description, risk or self.info.risk))

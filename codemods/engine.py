@@ -50,7 +50,7 @@ class EngineCodemod(UnifyCodemod):
         super().__init__(context, plan)
         self._engine_name = "engine"
         self._statements_to_remove: set[int] = set()
-        self._kept: dict[int, str] = {}  # line of a create_async_engine() that stays -> why
+        self._kept: dict[int, str] = {}  # line (in this tree) of a create_async_engine() that stays -> why
         self._pool_names: set[str] = set()
         self._names: list[str] = []  # the classes and functions around the node visited
         self._removed: set[int] = set()
@@ -93,7 +93,7 @@ class EngineCodemod(UnifyCodemod):
             if m.matches(statement, m.SimpleStatementLine(body=[m.Assign(
                     targets=[m.AssignTarget(target=m.Name("engine"))], value=m.Call())])):
                 assign = statement.body[0]
-                if self._is(assign.value.func, ENGINE_FACTORIES) and self.line_of(assign.value) not in self._kept:
+                if self._is(assign.value.func, ENGINE_FACTORIES) and self.tree_line(assign.value) not in self._kept:
                     self._statements_to_remove.add(id(statement))
                     replaced_targets.add(id(assign.targets[0].target))
         scope = self.get_metadata(ScopeProvider, node, None)
@@ -148,7 +148,7 @@ class EngineCodemod(UnifyCodemod):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self._is(original_node.func, ENGINE_FACTORIES):
-            reason = self._kept.get(self.line_of(original_node))
+            reason = self._kept.get(self.tree_line(original_node))
             if reason is not None:
                 self.leave_alone(original_node, f"create_async_engine() stays: {reason}",
                                  "nothing to do if this engine is meant to be separate from the shared one")

@@ -244,7 +244,7 @@ class JsonColumnsCodemod(UnifyCodemod):
         if not (isinstance(assign.value, cst.Call)
                 and self._is(assign.value.func, f"{self.plan.raw_sql_module}.first_value")):
             return
-        others = [r.node for r in value.references if r.node is not argument]
+        others = [node for node in self._accesses(value) if node is not argument]
         if others:
             raise _Refused(f"the value of first_value() at line {self.line_of(assign)} is also used as text at line "
                            f"{self.line_of(others[0])} ({self._show(others[0])}), where a decoded value could differ")
@@ -378,9 +378,8 @@ class JsonColumnsCodemod(UnifyCodemod):
             raise _Refused(f"{name}() is imported by other modules, whose rows this module cannot see")
         scope = self.get_metadata(ScopeProvider, self._function(name))
         rows = []
-        for assignment in scope[name]:
-            for reference in assignment.references:
-                use = reference.node
+        for assignment in self.in_module_order(scope[name], lambda a: getattr(a, "node", None)):
+            for use in self._accesses(assignment):
                 call = self.get_metadata(ParentNodeProvider, use)
                 if not (isinstance(call, cst.Call) and call.func is use and len(call.args) == 1
                         and call.args[0].keyword is None and not call.args[0].star):
@@ -403,8 +402,8 @@ class JsonColumnsCodemod(UnifyCodemod):
 
     def _helpers_of(self, assignment: Assignment) -> list[str]:
         helpers = []
-        for reference in assignment.references:
-            call = self.get_metadata(ParentNodeProvider, reference.node)
+        for use in self._accesses(assignment):
+            call = self.get_metadata(ParentNodeProvider, use)
             if isinstance(call, cst.Arg):
                 call = self.get_metadata(ParentNodeProvider, call)
                 if isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and len(call.args) == 1:
@@ -432,7 +431,7 @@ class JsonColumnsCodemod(UnifyCodemod):
             raise _Refused("the engine has a json_deserializer of its own")
         keys = {d.key for d in decodes}
         accounted = {id(read) for d in decodes for read in d.reads}
-        for holder in group:
+        for holder in self._holders(group):
             for use in self._uses(holder):
                 if _column_read(use) and _key(use) in keys:
                     if id(use) not in accounted:
@@ -444,9 +443,10 @@ class JsonColumnsCodemod(UnifyCodemod):
                                    "would reach it decoded")
         for decode in decodes:
             self._once(decode, group)
-        for source in self._group_sources(group):
-            if source.problem:
-                raise _Refused(f"the statement at line {source.line} cannot be typed: {source.problem}")
+        sources = self._group_sources(group)
+        if untypable := [source for source in sources if source.problem]:
+            raise _Refused(_cannot_be_typed(untypable))
+        for source in sources:
             names = [o.name for o in source.outputs]
             if None in names:
                 raise _Refused(f"a column of the statement at line {source.line} has a name only PostgreSQL would "
@@ -476,17 +476,17 @@ class JsonColumnsCodemod(UnifyCodemod):
             function = self._function(holder)
             param = function.params.params[0]
             assignment = self._only_assignment(param.name)
-            return [self._outer(r.node) for r in assignment.references]
-        uses = [self._outer(r.node) for r in holder.references]
+            return [self._outer(node) for node in self._accesses(assignment)]
+        uses = [self._outer(node) for node in self._accesses(holder)]
         parent = self.get_metadata(ParentNodeProvider, holder.node)
         if isinstance(parent, (cst.For, cst.CompFor)):
             rows = self._only_assignment(parent.iter)
-            for reference in rows.references:
-                loop = self.get_metadata(ParentNodeProvider, reference.node)
-                if not (isinstance(loop, (cst.For, cst.CompFor)) and loop.iter is reference.node):
-                    if not self._harmless(reference.node, set()):
+            for use in self._accesses(rows):
+                loop = self.get_metadata(ParentNodeProvider, use)
+                if not (isinstance(loop, (cst.For, cst.CompFor)) and loop.iter is use):
+                    if not self._harmless(use, set()):
                         raise _Refused(f"the rows reach more than a loop over them at line "
-                                       f"{self.line_of(reference.node)} ({self._show(reference.node)})")
+                                       f"{self.line_of(use)} ({self._show(use)})")
                 elif loop is not parent:
                     raise _Refused(f"the rows are iterated again at line {self.line_of(loop)}")
         return uses
@@ -528,10 +528,10 @@ class JsonColumnsCodemod(UnifyCodemod):
         and a row reaches the helper (or the decode) once per row."""
         self._no_loop_between(decode.node, decode.holder, "the decode")
         if isinstance(decode.holder, str):
-            for holder in group:
+            for holder in self._holders(group):
                 if isinstance(holder, Assignment):
-                    calls = [r.node for r in holder.references if self._harmless(r.node, group)
-                             and isinstance(self.get_metadata(ParentNodeProvider, r.node), cst.Arg)]
+                    calls = [node for node in self._accesses(holder) if self._harmless(node, group)
+                             and isinstance(self.get_metadata(ParentNodeProvider, node), cst.Arg)]
                     if len(calls) > 1:
                         raise _Refused(f"the row of line {self.line_of(holder.node)} is handed to a helper "
                                        f"{len(calls)} times; each decode would give an object of its own")
@@ -560,13 +560,29 @@ class JsonColumnsCodemod(UnifyCodemod):
             current = self.get_metadata(ParentNodeProvider, current)
 
     def _group_sources(self, group: set) -> list[_Source]:
+        """The statements whose rows the group reads, in the order of the module."""
         sources = []
-        for holder in group:
+        for holder in self._holders(group):
             if isinstance(holder, Assignment):
                 source = self._row_source(holder)
                 if source not in sources:
                     sources.append(source)
-        return sources
+        return self.in_module_order(sources, lambda source: source.call)
+
+    # -- the order of the module ----------------------------------------------------------------
+    # A group holds assignments (hashed by address) and helper names (hashed by the run's
+    # seed), and scopes hold accesses in sets: whatever is checked, and so whatever a reason
+    # names, goes in the order of the module (UnifyCodemod.in_module_order).
+
+    def _accesses(self, assignment: Assignment) -> list[cst.CSTNode]:
+        """The nodes that read `assignment`, in the order of the module."""
+        return self.in_module_order(access.node for access in assignment.references)
+
+    def _holders(self, group: set) -> list:
+        """The group's row variables (by where they are bound) and helpers (by their def), in
+        the order of the module."""
+        return self.in_module_order(group, lambda holder: self._function(holder) if isinstance(holder, str)
+                                    else holder.node)
 
     def _show(self, node: cst.CSTNode) -> str:
         parent = self.get_metadata(ParentNodeProvider, node)
@@ -651,6 +667,22 @@ class JsonColumnsCodemod(UnifyCodemod):
         if original_node in self._drop:
             return cst.RemoveFromParent()
         return updated_node
+
+
+def _cannot_be_typed(sources: list[_Source]) -> str:
+    """Why the statements cannot be typed, every one of them named, in line order: those that
+    share a reason together."""
+    problems: dict[str, list[int]] = {}
+    for source in sources:
+        problems.setdefault(source.problem, []).append(source.line)
+    parts = []
+    for problem, lines in problems.items():
+        if len(lines) == 1:
+            parts.append(f"the statement at line {lines[0]} cannot be typed: {problem}")
+        else:
+            listed = ", ".join(map(str, lines[:-1])) + f" and {lines[-1]}"
+            parts.append(f"the statements at lines {listed} cannot be typed: {problem}")
+    return "; ".join(parts)
 
 
 def _walk(node: cst.CSTNode, kind: type) -> list:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import asyncpg
 import libcst as cst
 import pytest
 from codemod_helpers import load_module, make_plan
+from example_tree import git_tree
 from libcst.codemod import CodemodContext, CodemodTest
 from pgunify.codemods.json_columns import JsonColumnsCodemod
 from typer.testing import CliRunner
@@ -149,7 +153,8 @@ async def all_cameras(conn):
 ''')
         assert {c.risk.value for c in codemod.changes} == {"review"}
         assert sum("json.loads of 'config' dropped" in c.description for c in codemod.changes) == 1
-        assert sum(".columns(config=JSONB)" in c.description for c in codemod.changes) == 3
+        # one record per statement, in the order of the module
+        assert [c.line for c in codemod.changes if ".columns(config=JSONB)" in c.description] == [16, 21, 31]
 
     def test_a_local_that_only_held_the_text_gives_way_to_the_read(self):
         self.check(
@@ -283,6 +288,37 @@ async def configs(conn):
                 rows = all_records(await conn.exec_driver_sql("SELECT * FROM cameras " + where))
                 return [_to_camera(r) for r in rows]
         '''), "its SQL is built at run time")
+
+    def test_every_statement_that_cannot_be_typed_is_named(self):
+        codemod = self.stays(module('''
+            def _to_camera(row):
+                return json.loads(row["config"])
+
+
+            async def search(conn, where):
+                rows = all_records(await conn.exec_driver_sql("SELECT * FROM cameras " + where))
+                return [_to_camera(r) for r in rows]
+
+
+            async def get(conn, camera_id):
+                row = first_record(await conn.execute(text("SELECT * FROM cameras WHERE id = :p1"), {"p1": camera_id}))
+                return _to_camera(row)
+
+
+            async def by_sql(conn, sql):
+                row = first_record(await conn.execute(text(sql)))
+                return _to_camera(row)
+
+
+            async def ordered(conn, order):
+                rows = all_records(await conn.exec_driver_sql("SELECT * FROM cameras ORDER BY " + order))
+                return [_to_camera(r) for r in rows]
+        '''), "cannot be typed")
+        assert [(item.line, item.reason) for item in codemod.left_alone] == [
+            (9, ("the statements at lines 13 and 28 cannot be typed: its SQL is built at run time, so its columns are "
+                 "known only when it runs; the statement at line 23 cannot be typed: its SQL is not a string the "
+                 "module holds as it is")),
+        ]
 
     def test_a_helper_also_called_with_other_values(self):
         self.stays(module('''
@@ -473,21 +509,149 @@ def test_migrate_with_the_codemod_on_a_copy_of_pepgmp(tmp_path):
     assert "json.loads(config) if config else {}" not in source and "config=record[\"config\"]," in source
     # the decode of a value also tested as text stays, and so do the helpers fed by run-time SQL
     assert "return json.loads(config)" in source
-    left = {(f["path"], item["reason"].split(":")[0]) for f in report["files"] for item in f["left_alone"]
-            if item["codemod"] == "json-columns" and "json.dumps" not in item["reason"]}
-    # which of alert_repository's untypable statements is named (line 98 or 151) is not yet
-    # stable from run to run; the file and the reason are
-    left = {(path, "the statement at line N cannot be typed" if reason.startswith("the statement at line")
-             and reason.endswith("cannot be typed") and path.endswith("alert_repository.py") else reason)
-            for path, reason in left}
-    assert left == {
-        ("src/repositories/alert_repository.py", "the statement at line N cannot be typed"),
-        ("src/repositories/detection_repository.py", "the statement at line 249 cannot be typed"),
-        ("src/repositories/camera_repository.py",
-         ("the value of first_value() at line 231 is also used as text at line 232 (config is None), where a "
+    # every line is one of the file as it was before the run, though `repositories` had
+    # rewritten it when json-columns ran; alert_repository's helper is fed by two statements
+    # whose SQL is built at run time, and both are named
+    built_at_run_time = "its SQL is built at run time, so its columns are known only when it runs"
+    left = [(f["path"], item["line"], item["reason"]) for f in report["files"] for item in f["left_alone"]
+            if item["codemod"] == "json-columns" and "json.dumps" not in item["reason"]]
+    assert left == [
+        ("src/repositories/alert_repository.py", 29,
+         f"the statements at lines 87 and 140 cannot be typed: {built_at_run_time}"),
+        ("src/repositories/camera_repository.py", 211,
+         ("the value of first_value() at line 208 is also used as text at line 209 (config is None), where a "
           "decoded value could differ")),
-    }
+        ("src/repositories/detection_repository.py", 24,
+         f"the statement at line 239 cannot be typed: {built_at_run_time}"),
+    ]
+
+    def line(name: str, number: int) -> str:
+        return (EXAMPLE / "src" / "repositories" / name).read_text().splitlines()[number - 1].strip()
+
+    assert line("alert_repository.py", 29).startswith("metadata=json.loads(row[")
+    assert line("alert_repository.py", 87) == "row = await conn.fetchrow("
+    assert line("alert_repository.py", 140).startswith("rows = await conn.fetch(page_query")
+    assert line("camera_repository.py", 211) == "return json.loads(config)"
+    assert line("detection_repository.py", 239) == "rows = await self._pool.fetch(sql, *values)"
+    declared = [c["line"] for c in mine if ".columns(config=JSONB)" in c["description"]]
+    assert declared == [126, 141, 145, 153, 164, 168, 183]
     assert "json.loads(row[\"metadata\"])" in (target / "src" / "repositories" / "alert_repository.py").read_text()
     again = runner.invoke(app, ["migrate", str(target), "--extend-select", "json-columns", "--format", "json",
                                 "--no-diff", "--no-import-check"])
     assert json.loads(again.stdout)["summary"]["changes"] == 0
+
+
+ITEMS_SCHEMA = """
+CREATE TABLE items (
+    id BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    data JSONB NOT NULL
+);
+"""
+
+ITEMS_DB = """\
+import os
+
+import asyncpg
+
+
+async def create_pool() -> asyncpg.Pool:
+    return await asyncpg.create_pool(os.environ["DATABASE_URL"])
+"""
+
+# a helper fed by five statements, two of them built at run time (lines 19 and 27)
+ITEMS = """\
+import json
+
+import asyncpg
+
+
+def _to_item(row):
+    return {"id": row["id"], "data": json.loads(row["data"])}
+
+
+class Items:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    async def get(self, item_id):
+        row = await self.pool.fetchrow("SELECT id, data FROM items WHERE id = $1", item_id)
+        return _to_item(row)
+
+    async def by_kind(self, kind, order):
+        rows = await self.pool.fetch(f"SELECT id, data FROM items WHERE kind = $1 ORDER BY {order}", kind)
+        return [_to_item(r) for r in rows]
+
+    async def first(self):
+        row = await self.pool.fetchrow("SELECT id, data FROM items ORDER BY id LIMIT 1")
+        return _to_item(row)
+
+    async def last_by(self, column):
+        row = await self.pool.fetchrow("SELECT id, data FROM items ORDER BY " + column + " DESC LIMIT 1")
+        return _to_item(row)
+
+    async def every(self):
+        rows = await self.pool.fetch("SELECT id, data FROM items ORDER BY id")
+        return [_to_item(r) for r in rows]
+"""
+
+# the same helper fed by five statements that are all typed (lines 15, 19, 23, 27, 31)
+KINDS = """\
+import json
+
+import asyncpg
+
+
+def _to_kind(row):
+    return {"kind": row["kind"], "data": json.loads(row["data"])}
+
+
+class Kinds:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    async def one(self, item_id):
+        row = await self.pool.fetchrow("SELECT kind, data FROM items WHERE id = $1", item_id)
+        return _to_kind(row)
+
+    async def of(self, kind):
+        rows = await self.pool.fetch("SELECT kind, data FROM items WHERE kind = $1", kind)
+        return [_to_kind(r) for r in rows]
+
+    async def newest(self):
+        row = await self.pool.fetchrow("SELECT kind, data FROM items ORDER BY id DESC LIMIT 1")
+        return _to_kind(row)
+
+    async def oldest(self):
+        row = await self.pool.fetchrow("SELECT kind, data FROM items ORDER BY id LIMIT 1")
+        return _to_kind(row)
+
+    async def every(self):
+        rows = await self.pool.fetch("SELECT kind, data FROM items ORDER BY id")
+        return [_to_kind(r) for r in rows]
+"""
+
+
+def test_the_report_is_the_same_whatever_the_hash_seed(tmp_path):
+    # libcst's scopes keep assignments and accesses in sets hashed by address, and a helper's
+    # name hashes by the run's seed: what a reason names, and the order in which statements
+    # are recorded, follow the module instead, so every run reports the same
+    git_tree(tmp_path, {"schema.sql": ITEMS_SCHEMA, "app/__init__.py": "", "app/db.py": ITEMS_DB,
+                        "app/items.py": ITEMS, "app/kinds.py": KINDS})
+    reports = []
+    for seed, jobs in (("0", "1"), ("1", "1"), ("2", "2")):
+        run = subprocess.run(
+            [sys.executable, "-m", "pgunify", "migrate", str(tmp_path), "--extend-select", "json-columns",
+             "--format", "json", "--no-diff", "--no-import-check", "--jobs", jobs],
+            env={**os.environ, "PYTHONHASHSEED": seed, "UNIFY_NO_CACHE": "1"}, capture_output=True, text=True,
+            check=False)
+        assert run.returncode == 1, run.stderr  # changes pending
+        reports.append(run.stdout)
+    assert reports[1] == reports[0] and reports[2] == reports[0]
+    files = {f["path"]: f for f in json.loads(reports[0])["files"]}
+    assert [(item["line"], item["reason"]) for item in files["app/items.py"]["left_alone"]] == [
+        (7, ("the statements at lines 19 and 27 cannot be typed: its SQL is built at run time, so its columns are "
+             "known only when it runs")),
+    ]
+    declared = [c["line"] for c in files["app/kinds.py"]["changes"] if ".columns(data=JSONB)" in c["description"]]
+    assert declared == [15, 19, 23, 27, 31]

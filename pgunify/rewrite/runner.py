@@ -31,6 +31,7 @@ from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optio
 from pgunify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.imports import run_on_tree
+from pgunify.rewrite.line_origin import LineOrigin
 from pgunify.rewrite.wrapping import wrap_changed
 from pgunify.rewrite.dependencies import asyncpg_optional, declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
@@ -67,9 +68,17 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     # share that wrapper and the metadata already resolved on it
     wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
     chosen = _codemods(names)
+    # once an earlier codemod rewrote the tree, the lines a codemod reports are carried back
+    # to the file on disk (pgunify.rewrite.line_origin)
+    try:
+        original = source.decode(tree.encoding)
+    except (UnicodeDecodeError, LookupError):
+        original = tree.code
+    origin: LineOrigin | None = None
     for index, codemod_class in enumerate(chosen):
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
         codemod = codemod_class(context, plan)
+        codemod.line_origin = origin
         try:
             if wrapper is not None:
                 transformed = run_on_tree(codemod, tree, wrapper)
@@ -90,6 +99,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
             continue  # the same tree: the next codemod reuses its nodes and their metadata
         wrapper = None  # a rewritten tree may share nodes; later codemods get libcst's own copy
         tree = transformed
+        origin = LineOrigin(original, lambda tree=tree: tree.code)
     new = tree.bytes
     if new == source:
         return Unchanged(rel, tuple(left_alone))
