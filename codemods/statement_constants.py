@@ -104,7 +104,7 @@ class StatementConstantsCodemod(UnifyCodemod):
         bound = _top_level_bindings(tree, collector.declared_global)
         if len(bound.get("text", ())) != 1:
             return tree
-        written = _texts_written(self.context.filename)
+        self._written = written = _texts_written(self.context.filename)
         module = cst.Module([])
         found = [f for f in collector.found if _movable(f, bound, module, written)]
         if not found:
@@ -148,15 +148,9 @@ class StatementConstantsCodemod(UnifyCodemod):
                 statement = statement.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *rest])
             body.append(statement)
         tree = tree.with_changes(body=body)
-        # the line each constant starts on in the rewritten module, for the report: the code
-        # above the last of them is rendered, not the whole module
-        line, position = 1 + sum(module.code_for_node(line).count("\n") for line in tree.header), 0
-        for at, name, owner in pending:
-            for statement in tree.body[position:at]:
-                line += tree.code_for_node(statement).count("\n")
-            position = at
-            first = line + len(tree.body[at].leading_lines)
-            self.changes.append(Change(self.info.name, first,
+        for _, name, owner in pending:
+            # the line of the function that built the statement, in the file on disk
+            self.changes.append(Change(self.info.name, _owner_line(self._written, owner),
                                        f"the statement of {owner} is built once, at import, as {name}", self.info.risk))
         return tree
 
@@ -307,6 +301,22 @@ def _movable(found: _Found, bound: dict[str, list[tuple[int, str]]], module: cst
         if re.search(r"\btext\(\s*" + re.escape(argument), written):
             return False  # the application wrote this text() itself: not this run's to move
     return True
+
+
+def _owner_line(written: str | None, owner: str) -> int:
+    """The line of `def name` (inside `class Name` for a method) in the file on disk; 0 when
+    there is no file or no such line."""
+    if written is None:
+        return 0
+    *cls, function = owner.split(".")
+    start = 0
+    if cls:
+        found = re.search(rf"^[ \t]*class[ \t]+{re.escape(cls[0])}\b", written, re.MULTILINE)
+        if found is None:
+            return 0
+        start = found.end()
+    found = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(function)}\b", re.MULTILINE).search(written, start)
+    return written.count("\n", 0, found.start()) + 1 if found else 0
 
 
 def _texts_written(filename: str | None) -> str | None:

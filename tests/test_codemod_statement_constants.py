@@ -321,28 +321,30 @@ class TestStatementConstants(CodemodTest):
 
 
 def test_statements_the_application_wrote_itself_stay(tmp_path: Path) -> None:
-    written = textwrap.dedent('''
+    # on disk: the application's own text(), and an asyncpg call the repositories codemod rewrote
+    on_disk = textwrap.dedent('''
         from sqlalchemy import text
 
 
         async def health(conn):
             return await conn.execute(text("SELECT 1"))
-    ''')
-    # the repositories codemod added the second statement; the first is the application's
-    migrated = written + textwrap.dedent('''
 
-        async def count(conn):
-            return await conn.execute(text("SELECT count(*) FROM alerts"))
+
+        async def count(pool):
+            return await pool.fetchval("SELECT count(*) FROM alerts")
     ''')
+    migrated = on_disk.replace('await pool.fetchval("SELECT count(*) FROM alerts")',
+                               'await conn.execute(text("SELECT count(*) FROM alerts"))')
     path = tmp_path / "repo.py"
-    path.write_text(written)
+    path.write_text(on_disk)
     code, codemod = _run(migrated, str(path))
     assert 'await conn.execute(text("SELECT 1"))' in code
     assert '_COUNT_SQL = text("SELECT count(*) FROM alerts")' in code
     assert "await conn.execute(_COUNT_SQL)" in code
     assert [c.description for c in codemod.changes] == [
         "the statement of count is built once, at import, as _COUNT_SQL"]
-    assert codemod.changes[0].line == code.splitlines().index('_COUNT_SQL = text("SELECT count(*) FROM alerts")') + 1
+    # the line of the function that built it, in the file on disk
+    assert [c.line for c in codemod.changes] == [on_disk.splitlines().index("async def count(pool):") + 1]
 
 
 def test_tests_are_not_its_files() -> None:
