@@ -24,6 +24,8 @@ takes the asyncpg connection under the engine instead of guessing.
 from __future__ import annotations
 
 import ast
+import gc
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -66,6 +68,7 @@ _ANNOTATIONS = {
     "sqlalchemy.ext.asyncio.AsyncEngine": ENGINE, "sqlalchemy.ext.asyncio.AsyncConnection": SACONN,
 }
 GENERATED_MARKER = "Written by `pgunify migrate`"
+_LINE_ENDS = re.compile(r"(\r\n|\r|\n)")
 _POOL_NAMES = ("pool", "db_pool", "pg_pool", "pgpool", "connection_pool", "database_pool")
 _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 
@@ -146,6 +149,26 @@ class _Module:
     names: dict[str, str] = field(default_factory=dict)  # module-level def/class -> qualname
     lines: list[str] = field(default_factory=list)
     parents: dict[int, ast.AST] = field(default_factory=dict)  # id(node) -> its parent, built when first asked
+    # the source split as Python's parser counts lines (only \r, \n and \r\n end one), built when first asked
+    parser_lines: list[str] | None = None
+
+    def segment(self, node: ast.AST) -> str:
+        """The source text of a node, as `ast.get_source_segment` gives it (or "" without a
+        position), from lines split once per module rather than once per call."""
+        end_line, end_column = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        if end_line is None or end_column is None:
+            return ""
+        if self.parser_lines is None:
+            pieces = _LINE_ENDS.split(self.source)
+            lines = [pieces[i] + pieces[i + 1] for i in range(0, len(pieces) - 1, 2)]
+            if pieces[-1]:
+                lines.append(pieces[-1])
+            self.parser_lines = lines
+        lines, start = self.parser_lines, node.lineno - 1
+        if start == end_line - 1:
+            return lines[start].encode()[node.col_offset:end_column].decode()
+        return "".join([lines[start].encode()[node.col_offset:].decode(), *lines[start + 1:end_line - 1],
+                        lines[end_line - 1].encode()[:end_column].decode()])
 
 
 class Program:
@@ -176,11 +199,35 @@ class Program:
         # LISTEN/NOTIFY): they become a dedicated asyncpg connection -> the listener method
         self.dedicated_acquires: dict[tuple[str, int, int], str] = {}
         self.by_short: dict[str, list[str]] = {}  # function or method name -> qualnames
+        self._functions_by_node: dict[str, dict[int, _Func]] | None = None  # module -> id(def node) -> function
+
+    def functions_by_node(self, module: str) -> dict[int, _Func]:
+        """The module's functions by the id of their def node, grouped once for all modules
+        (the functions are all known once the modules are indexed)."""
+        if self._functions_by_node is None:
+            grouped: dict[str, dict[int, _Func]] = {}
+            for func in self.functions.values():
+                grouped.setdefault(func.module, {})[id(func.node)] = func
+            self._functions_by_node = grouped
+        return self._functions_by_node.get(module, {})
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str] = ()) -> "Program":
         """`sources`: (relative path, text) of every Python file of the application."""
+        # the model holds the tree of every module; the cyclic collector, set off again and
+        # again by the short-lived sets of the fixed point, would go through all of them each
+        # time. Nothing the build leaves behind needs it: reference counting frees the rest.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(root, sources, generated_modules)
+        finally:
+            if enabled:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str]) -> Program:
         program = cls()
         program.generated_modules = set(generated_modules)
         sources = list(sources)
@@ -871,7 +918,7 @@ class Program:
                     if _flatten(values) & STAYS:
                         self.core_sites.append(CallSite(
                             module.path, node.lineno, node.col_offset, method,
-                            ast.get_source_segment(module.source, receiver) or "", Verdict.ASYNCPG,
+                            module.segment(receiver), Verdict.ASYNCPG,
                             "holds asyncpg's own connection", frozenset(_describe(v) for v in values)))
                 if shape is None:
                     continue
@@ -894,7 +941,7 @@ class Program:
                     key = _span(module, receiver)
                     self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain, dedicated=True)
                     self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
-                                               ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                               module.segment(receiver), verdict, evidence,
                                                frozenset(_describe(v) for v in values)))
                     continue
                 elif own and not _flatten(values) & DATABASE:
@@ -908,7 +955,7 @@ class Program:
                 key = _span(module, receiver)
                 self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain)
                 self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
-                                           ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                           module.segment(receiver), verdict, evidence,
                                            frozenset(_describe(v) for v in values)))
 
     def _with_binding(self, module: _Module, func: _Func | None, call: ast.Call, receiver: ast.expr) -> set | None:
@@ -948,7 +995,7 @@ class Program:
                                       (classes.elts if isinstance(classes, ast.Tuple) else [classes])))
                 if not named & {("ext", name) for name in RECORD_TYPES} or ("gen", "Record") in named:
                     continue
-                found.append(RecordCheck(module.path, node.lineno, ast.get_source_segment(module.source, node) or "",
+                found.append(RecordCheck(module.path, node.lineno, module.segment(node),
                                          ROWS in self._eval(module, func, node.args[0])))
         return found
 
@@ -1076,7 +1123,7 @@ def _own_nodes(func_node) -> Iterable[ast.AST]:
 
 def _calls_with_function(module: _Module, program: Program):
     """Every call in the module with the project function it is in (None at module level)."""
-    by_node = {id(f.node): f for f in program.functions.values() if f.module == module.name}
+    by_node = program.functions_by_node(module.name)
 
     def walk(node, func):
         for child in ast.iter_child_nodes(node):

@@ -25,6 +25,7 @@ from libcst.metadata import MetadataWrapper
 from pgunify import cache
 from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
+from pgunify.facts.parents import resolve_parents
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
 from pgunify.facts.flow import Verdict
 from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
@@ -66,6 +67,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     # without the deep copy libcst makes for safety; codemods that meet an unchanged tree
     # share that wrapper and the metadata already resolved on it
     wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
+    resolve_parents(wrapper)
     chosen = _codemods(names)
     for index, codemod_class in enumerate(chosen):
         context = CodemodContext(filename=filename, full_module_name=module_name, full_package_name=package)
