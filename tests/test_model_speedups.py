@@ -14,7 +14,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider
 
-from pgunify.facts.flow import Program, _Module
+from pgunify.facts.flow import Program, _calls_with_function, _children, _Module, walk
 from pgunify.facts.parents import parent_map, resolve_parents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +69,45 @@ def test_the_model_leaves_the_collector_as_it_found_it():
         gc.enable()
     Program.build(Path("."), [("a.py", "import asyncpg\npool = asyncpg.create_pool('x')\n")])
     assert gc.isenabled()
+
+
+def _calls_in_order(module, by_node):
+    """The order the model has always used: calls depth first, each with its function."""
+
+    def visit(node, func):
+        for child in ast.iter_child_nodes(node):
+            inner = by_node.get(id(child), func) if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+            if isinstance(child, ast.Call):
+                yield child, inner
+            yield from visit(child, inner)
+
+    return list(visit(module.tree, None))
+
+
+def test_the_model_walks_trees_in_the_standard_order():
+    sources = [(path.relative_to(ROOT).as_posix(), path.read_text(encoding="utf-8")) for path in SAMPLES[::5]]
+    program = Program.build(ROOT, sources)
+    assert len(program.modules) > 10
+    in_functions = 0
+    for module in program.modules.values():
+        assert [id(n) for n in walk(module.tree)] == [id(n) for n in ast.walk(module.tree)], module.path
+        for node in ast.walk(module.tree):
+            assert _children(node) == list(ast.iter_child_nodes(node))
+        expected = _calls_in_order(module, program.functions_by_node(module.name))
+        found = _calls_with_function(module, program)
+        assert [(id(c), f and f.qualname) for c, f in found] == [(id(c), f and f.qualname) for c, f in expected]
+        in_functions += sum(f is not None for _, f in found)
+    assert in_functions > 100
+
+
+def test_a_model_of_the_rewritten_tree_parses_only_what_changed():
+    before = [("app/db.py", "import asyncpg\n\nasync def open_pool(dsn):\n    return await asyncpg.create_pool(dsn)\n"),
+              ("app/repo.py", "async def names(pool):\n    return await pool.fetch('SELECT name FROM t')\n")]
+    legacy = Program.build(Path("."), before)
+    after = [before[0], ("app/repo.py", "async def names(conn):\n    return await conn.fetch('SELECT name FROM t')\n")]
+    fresh = Program.build(Path("."), after)
+    rebuilt = Program.build(Path("."), after, previous=legacy)
+    assert rebuilt.modules["app.db"].tree is legacy.modules["app.db"].tree
+    assert rebuilt.modules["app.repo"].tree is not legacy.modules["app.repo"].tree
+    assert [s.receiver for s in rebuilt.sites] == [s.receiver for s in fresh.sites] == ["conn"]
+    assert rebuilt.sites == fresh.sites
