@@ -113,3 +113,37 @@ def test_nothing_is_read_or_written_where_other_users_can_write(tmp_path, monkey
     sticky.chmod(0o1777)
     monkeypatch.setenv("UNIFY_CACHE_DIR", str(sticky / "cache"))
     assert cache.cache_dir() == sticky / "cache"
+
+
+def test_a_tree_seen_whole_takes_the_model_and_the_closure_check_from_the_cache(tmp_path, monkeypatch):
+    import shutil
+
+    from pgunify import codemods
+    from pgunify.config import load_settings
+    from pgunify.rewrite import closure, runner
+
+    monkeypatch.setenv("UNIFY_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "app"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "pepgmp", tree,
+                    ignore=shutil.ignore_patterns(".venv", "__pycache__", ".pgunify"))
+    names = tuple(c.info.name for c in codemods.select())
+    built = []
+    build = closure.Program.build
+    monkeypatch.setattr(closure.Program, "build", lambda *a, **k: built.append(1) or build(*a, **k))
+
+    def migrate():
+        built.clear()
+        result, plan = runner.run(tree, names, load_settings(tree), import_check=False)
+        return result, plan, len(built)
+
+    cold, cold_plan, cold_builds = migrate()
+    warm, warm_plan, warm_builds = migrate()
+    assert (cold_builds, warm_builds) == (2, 0)  # the model of the tree before, and of the tree after
+    assert warm_plan == cold_plan and warm_plan.receivers
+    assert [(o.path, getattr(o, "new", None)) for o in warm.outcomes] == \
+        [(o.path, getattr(o, "new", None)) for o in cold.outcomes]
+    assert warm.closure == cold.closure
+    # one file's text differs: both models are built again
+    repo = next(p for p in sorted(tree.rglob("*.py")) if "fetch" in p.read_text())
+    repo.write_text(repo.read_text() + "\n# a comment\n")
+    assert migrate()[2] == 2

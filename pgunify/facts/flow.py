@@ -24,6 +24,9 @@ takes the asyncpg connection under the engine instead of guessing.
 from __future__ import annotations
 
 import ast
+import gc
+import re
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -66,6 +69,7 @@ _ANNOTATIONS = {
     "sqlalchemy.ext.asyncio.AsyncEngine": ENGINE, "sqlalchemy.ext.asyncio.AsyncConnection": SACONN,
 }
 GENERATED_MARKER = "Written by `pgunify migrate`"
+_LINE_ENDS = re.compile(r"(\r\n|\r|\n)")
 _POOL_NAMES = ("pool", "db_pool", "pg_pool", "pgpool", "connection_pool", "database_pool")
 _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 
@@ -146,6 +150,27 @@ class _Module:
     names: dict[str, str] = field(default_factory=dict)  # module-level def/class -> qualname
     lines: list[str] = field(default_factory=list)
     parents: dict[int, ast.AST] = field(default_factory=dict)  # id(node) -> its parent, built when first asked
+    # the source split as Python's parser counts lines (only \r, \n and \r\n end one), built when first asked
+    parser_lines: list[str] | None = None
+    calls: list[tuple[ast.Call, _Func | None]] | None = None  # every call with its function, found when first asked
+
+    def segment(self, node: ast.AST) -> str:
+        """The source text of a node, as `ast.get_source_segment` gives it (or "" without a
+        position), from lines split once per module rather than once per call."""
+        end_line, end_column = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        if end_line is None or end_column is None:
+            return ""
+        if self.parser_lines is None:
+            pieces = _LINE_ENDS.split(self.source)
+            lines = [pieces[i] + pieces[i + 1] for i in range(0, len(pieces) - 1, 2)]
+            if pieces[-1]:
+                lines.append(pieces[-1])
+            self.parser_lines = lines
+        lines, start = self.parser_lines, node.lineno - 1
+        if start == end_line - 1:
+            return lines[start].encode()[node.col_offset:end_column].decode()
+        return "".join([lines[start].encode()[node.col_offset:].decode(), *lines[start + 1:end_line - 1],
+                        lines[end_line - 1].encode()[:end_column].decode()])
 
 
 class Program:
@@ -176,20 +201,53 @@ class Program:
         # LISTEN/NOTIFY): they become a dedicated asyncpg connection -> the listener method
         self.dedicated_acquires: dict[tuple[str, int, int], str] = {}
         self.by_short: dict[str, list[str]] = {}  # function or method name -> qualnames
+        self._functions_by_node: dict[str, dict[int, _Func]] | None = None  # module -> id(def node) -> function
+
+    def functions_by_node(self, module: str) -> dict[int, _Func]:
+        """The module's functions by the id of their def node, grouped once for all modules
+        (the functions are all known once the modules are indexed)."""
+        if self._functions_by_node is None:
+            grouped: dict[str, dict[int, _Func]] = {}
+            for func in self.functions.values():
+                grouped.setdefault(func.module, {})[id(func.node)] = func
+            self._functions_by_node = grouped
+        return self._functions_by_node.get(module, {})
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
-    def build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str] = ()) -> "Program":
-        """`sources`: (relative path, text) of every Python file of the application."""
+    def build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str] = (),
+              previous: Program | None = None) -> Program:
+        """`sources`: (relative path, text) of every Python file of the application. A module
+        whose text is the one `previous` (a model of the same tree) read keeps its syntax tree,
+        which no model changes."""
+        # the model holds the tree of every module; the cyclic collector, set off again and
+        # again by the short-lived sets of the fixed point, would go through all of them each
+        # time. Nothing the build leaves behind needs it: reference counting frees the rest.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(root, sources, generated_modules, previous)
+        finally:
+            if enabled:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str],
+               previous: Program | None) -> Program:
         program = cls()
+        parsed = {m.path: m for m in previous.modules.values()} if previous is not None else {}
         program.generated_modules = set(generated_modules)
         sources = list(sources)
         packages = {str(Path(rel).parent) for rel, _ in sources if Path(rel).name == "__init__.py"}
         for rel, text in sources:
-            try:
-                tree = ast.parse(text, filename=rel)
-            except (SyntaxError, ValueError, RecursionError):
-                continue
+            earlier = parsed.get(rel)
+            if earlier is not None and earlier.source == text:
+                tree = earlier.tree
+            else:
+                try:
+                    tree = ast.parse(text, filename=rel)
+                except (SyntaxError, ValueError, RecursionError):
+                    continue
             name = _module_name(rel)
             if GENERATED_MARKER in text[:2000]:
                 program.generated_modules.add(name)  # written by an earlier run, wherever it went
@@ -221,7 +279,7 @@ class Program:
         when it goes back to the pool, and such a connection is held as long as the listeners
         are wanted: it becomes a connection of its own rather than one of the engine's pool."""
         awaited = {(m.path, n.value.lineno, n.value.col_offset) for m in self.modules.values()
-                   for n in ast.walk(m.tree) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
+                   for n in walk(m.tree) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
                    and isinstance(n.value.func, ast.Attribute) and n.value.func.attr == "acquire"}
         found: dict[tuple[str, int, int], str] = {}
         for module in self.modules.values():
@@ -262,7 +320,7 @@ class Program:
         is_package = module.path.endswith("__init__.py")
         if is_package:
             package = module.name
-        for node in ast.walk(module.tree):
+        for node in walk(module.tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -431,7 +489,7 @@ class Program:
         elif isinstance(stmt, (ast.Assert, ast.AugAssign, ast.Raise, ast.Delete)):
             # no binding, but the calls in them pass values on: `assert await f(pool) == 1`
             # in a test, `total += await count(conn)`, `raise Error(await describe(conn))`
-            for child in ast.iter_child_nodes(stmt):
+            for child in _children(stmt):
                 if isinstance(child, ast.expr):
                     self._eval(module, func, child)
         else:
@@ -631,7 +689,7 @@ class Program:
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             for generator in node.generators:  # `for r in rows` binds each record
                 self._iterate(module, func, generator.target, self._eval(module, func, generator.iter))
-        for child in ast.iter_child_nodes(node):
+        for child in _children(node):
             if isinstance(child, ast.expr):
                 self._eval(module, func, child)
         return set()
@@ -833,7 +891,7 @@ class Program:
         # (`conn: asyncpg.Connection = await asyncpg.connect(dsn)`): their annotation stays
         for func in self.functions.values():
             module = self.modules[func.module]
-            for node in ast.walk(func.node):
+            for node in walk(func.node):
                 if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                     database = _flatten(self._eval(module, func, node.value)) & DATABASE - {ACONN, WEAK}
                     if database and database <= STAYS:
@@ -842,7 +900,7 @@ class Program:
         # kept for listeners, say): their annotation stays
         for qual, klass in self.classes.items():
             module = self.modules[klass.module]
-            for node in ast.walk(klass.node):
+            for node in walk(klass.node):
                 if not isinstance(node, ast.AnnAssign):
                     continue
                 target = node.target
@@ -871,7 +929,7 @@ class Program:
                     if _flatten(values) & STAYS:
                         self.core_sites.append(CallSite(
                             module.path, node.lineno, node.col_offset, method,
-                            ast.get_source_segment(module.source, receiver) or "", Verdict.ASYNCPG,
+                            module.segment(receiver), Verdict.ASYNCPG,
                             "holds asyncpg's own connection", frozenset(_describe(v) for v in values)))
                 if shape is None:
                     continue
@@ -894,7 +952,7 @@ class Program:
                     key = _span(module, receiver)
                     self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain, dedicated=True)
                     self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
-                                               ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                               module.segment(receiver), verdict, evidence,
                                                frozenset(_describe(v) for v in values)))
                     continue
                 elif own and not _flatten(values) & DATABASE:
@@ -908,7 +966,7 @@ class Program:
                 key = _span(module, receiver)
                 self.receivers.setdefault(module.path, {})[key] = Receiver(verdict, evidence, certain)
                 self.sites.append(CallSite(module.path, node.lineno, node.col_offset, method,
-                                           ast.get_source_segment(module.source, receiver) or "", verdict, evidence,
+                                           module.segment(receiver), verdict, evidence,
                                            frozenset(_describe(v) for v in values)))
 
     def _with_binding(self, module: _Module, func: _Func | None, call: ast.Call, receiver: ast.expr) -> set | None:
@@ -919,8 +977,8 @@ class Program:
             return None
         parents = module.parents
         if not parents:
-            for node in ast.walk(module.tree):
-                for child in ast.iter_child_nodes(node):
+            for node in walk(module.tree):
+                for child in _children(node):
                     parents[id(child)] = node
         current = parents.get(id(call))
         while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
@@ -948,7 +1006,7 @@ class Program:
                                       (classes.elts if isinstance(classes, ast.Tuple) else [classes])))
                 if not named & {("ext", name) for name in RECORD_TYPES} or ("gen", "Record") in named:
                     continue
-                found.append(RecordCheck(module.path, node.lineno, ast.get_source_segment(module.source, node) or "",
+                found.append(RecordCheck(module.path, node.lineno, module.segment(node),
                                          ROWS in self._eval(module, func, node.args[0])))
         return found
 
@@ -1065,27 +1123,52 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
 def _own_nodes(func_node) -> Iterable[ast.AST]:
     """The nodes of a function's own body, not of the functions or classes nested in it
     (those are yielded themselves, not entered)."""
-    todo = list(func_node.body) + [a for a in ast.walk(func_node.args) if isinstance(a, ast.AST)]
+    todo = list(func_node.body) + list(walk(func_node.args))
     while todo:
         node = todo.pop()
         yield node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
-        todo.extend(ast.iter_child_nodes(node))
+        todo.extend(_children(node))
 
 
-def _calls_with_function(module: _Module, program: Program):
-    """Every call in the module with the project function it is in (None at module level)."""
-    by_node = {id(f.node): f for f in program.functions.values() if f.module == module.name}
+def _children(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators."""
+    children = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+    return children
 
-    def walk(node, func):
-        for child in ast.iter_child_nodes(node):
-            inner = by_node.get(id(child), func) if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
-            if isinstance(child, ast.Call):
-                yield child, inner
-            yield from walk(child, inner)
 
-    yield from walk(module.tree, None)
+def walk(node: ast.AST) -> Iterable[ast.AST]:
+    """`ast.walk(node)`: the same nodes in the same order (breadth first), found faster."""
+    todo = deque([node])
+    while todo:
+        node = todo.popleft()
+        todo.extend(_children(node))
+        yield node
+
+
+def _calls_with_function(module: _Module, program: Program) -> list[tuple[ast.Call, _Func | None]]:
+    """Every call in the module with the project function it is in (None at module level), in
+    source order (depth first); found once per module, once all functions are known."""
+    if module.calls is None:
+        by_node = program.functions_by_node(module.name)
+        found: list[tuple[ast.Call, _Func | None]] = []
+        todo: list[tuple[ast.AST, _Func | None]] = [(child, None) for child in reversed(_children(module.tree))]
+        while todo:
+            node, func = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                func = by_node.get(id(node), func)
+            elif isinstance(node, ast.Call):
+                found.append((node, func))
+            todo.extend((child, func) for child in reversed(_children(node)))
+        module.calls = found
+    return module.calls
 
 
 def _span(module: _Module, node: ast.expr) -> tuple[int, int, int, int]:

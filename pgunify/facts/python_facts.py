@@ -9,6 +9,7 @@ from libcst.metadata import Assignment, MetadataWrapper, ParentNodeProvider, Pos
 
 from pgunify.dsn import looks_like_database_url, redact
 from pgunify.facts.constants import bound_literal, static_string
+from pgunify.facts.parents import resolve_parents
 from pgunify.facts.model import (
     AcquireSite,
     ConnectionFactory,
@@ -414,6 +415,7 @@ def facts_from_source(path: str, source: bytes) -> FileFacts:
     """Parse and analyse one file. Raises libcst.ParserSyntaxError on bad syntax."""
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    resolve_parents(wrapper)
     collector = ClassAttributeCollector()
     wrapper.visit(collector)
     visitor = FactsVisitor(path, wrapper.module, collector.attributes, collector.imports_asyncpg)

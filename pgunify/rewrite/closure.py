@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pgunify.facts.api import TABLE, asyncpg_on_sqlalchemy
-from pgunify.facts.flow import ENGINE, SACONN, Program, Verdict
+from pgunify.facts.flow import ENGINE, SACONN, Program, Verdict, walk
 from pgunify.files import auxiliary
 
 
@@ -41,14 +41,14 @@ def legacy_program(root: Path, sources: Iterable[tuple[str, str]], generated_mod
 
 
 def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Iterable[str],
-          changed: Iterable[str] = ()) -> list[ClosureFinding]:
+          changed: Iterable[str] = (), legacy: Program | None = None) -> list[ClosureFinding]:
     """Findings of the closure check over the rewritten tree (`sources`: path and new text of
     every Python file, generated files included; `changed`: the files the run rewrites)."""
     sources = list(sources)
-    program = Program.build(root, sources, generated_modules)
+    program = Program.build(root, sources, generated_modules, previous=legacy)
     # each module's calls by position, found once: a call site names its call by line and column
     calls = {(m.path, n.lineno, n.col_offset): n for m in program.modules.values()
-             for n in ast.walk(m.tree) if isinstance(n, ast.Call)}
+             for n in walk(m.tree) if isinstance(n, ast.Call)}
     findings: list[ClosureFinding] = []
     for site in program.sites:
         call = calls.get((site.path, site.line, site.column))
@@ -121,7 +121,7 @@ def _patched_asyncpg(program) -> list[ClosureFinding]:
     for module in program.modules.values():
         if not auxiliary(module.path):
             continue
-        for node in ast.walk(module.tree):
+        for node in walk(module.tree):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
                 continue
             match = _PATCH_TARGET.match(node.value)
@@ -141,7 +141,7 @@ def _patched_asyncpg(program) -> list[ClosureFinding]:
 def _calls_asyncpg(tree: ast.Module, name: str) -> bool:
     """Whether a module still refers to `asyncpg.<name>`."""
     return any(isinstance(n, ast.Attribute) and n.attr == name and isinstance(n.value, ast.Name)
-               and n.value.id == "asyncpg" for n in ast.walk(tree))
+               and n.value.id == "asyncpg" for n in walk(tree))
 
 
 _MOCK_FACTORIES = frozenset({"Mock", "MagicMock", "AsyncMock", "NonCallableMagicMock", "create_autospec"})
@@ -162,21 +162,21 @@ def _mocked_connections(program: Program, changed: frozenset[str]) -> list[Closu
     for module in program.modules.values():
         if not auxiliary(module.path):
             continue
-        for function in ast.walk(module.tree):
+        for function in walk(module.tree):
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
-            mocks = {target.id for node in ast.walk(function) if isinstance(node, ast.Assign)
+            mocks = {target.id for node in walk(function) if isinstance(node, ast.Assign)
                      and isinstance(node.value, ast.Call) and _callee_name(node.value.func) in _MOCK_FACTORIES
                      for target in node.targets if isinstance(target, ast.Name)}
             if not mocks:
                 continue
-            checked = {(n.value.value.id, n.value.attr) for n in ast.walk(function)
+            checked = {(n.value.value.id, n.value.attr) for n in walk(function)
                        if isinstance(n, ast.Attribute) and n.attr in _MOCK_CHECKS
                        and isinstance(n.value, ast.Attribute) and n.value.attr in TABLE
                        and isinstance(n.value.value, ast.Name) and n.value.value.id in mocks}
             if not checked:
                 continue
-            for call in ast.walk(function):
+            for call in walk(function):
                 if not isinstance(call, ast.Call):
                     continue
                 handed = {a.id for a in [*call.args, *(k.value for k in call.keywords)] if isinstance(a, ast.Name)}

@@ -25,6 +25,7 @@ from libcst.metadata import MetadataWrapper
 from pgunify import cache
 from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
+from pgunify.facts.parents import resolve_parents
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
 from pgunify.facts.flow import Verdict
 from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
@@ -67,6 +68,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     # without the deep copy libcst makes for safety; codemods that meet an unchanged tree
     # share that wrapper and the metadata already resolved on it
     wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
+    resolve_parents(wrapper)
     chosen = _codemods(names)
     # once an earlier codemod rewrote the tree, the lines a codemod reports are carried back
     # to the file on disk (pgunify.rewrite.line_origin)
@@ -267,17 +269,24 @@ def _run(files, names, settings, pool, progress, shard,
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
     log.info("following pools and connections through the program")
-    try:
-        program = legacy_program(files.root, sources.items(), _generated_modules(plan))
-    except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
-        program = None
-        model_error = f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
-    else:
-        model_error = ""
-        plan = dataclasses.replace(plan, receivers=program.receivers, asyncpg_annotations=program.asyncpg_annotations,
-                                   tracks_closing=any(s.method == "is_closing" and s.verdict is Verdict.POOL
-                                                      for s in program.sites),
-                                   imported_elsewhere=program.imported_elsewhere())
+    # what the plan takes from the model depends on the text of every file and nothing else:
+    # a run over a tree it has seen whole takes it from the cache
+    model_key = _tree_key("model", sources.items(), _generated_modules(plan))
+    program, model_error = None, ""
+    learned = cache.get("model", model_key)
+    if cache.is_miss(learned):
+        try:
+            program = legacy_program(files.root, sources.items(), _generated_modules(plan))
+        except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
+            model_error = f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
+        else:
+            learned = {"receivers": program.receivers, "asyncpg_annotations": program.asyncpg_annotations,
+                       "tracks_closing": any(s.method == "is_closing" and s.verdict is Verdict.POOL
+                                             for s in program.sites),
+                       "imported_elsewhere": program.imported_elsewhere()}
+            cache.put("model", model_key, learned)
+    if not model_error:
+        plan = dataclasses.replace(plan, **learned)
     notes = []
     from pgunify.codemods import REGISTRY
 
@@ -334,7 +343,7 @@ def _run(files, names, settings, pool, progress, shard,
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
     if shard is None:
         log.info("checking that nothing the run changed still calls asyncpg's API")
-        result.closure = closure_check(files.root, sources, result.outcomes, plan)
+        result.closure = closure_check(files.root, sources, result.outcomes, plan, program)
         optional = asyncpg_optional(files.root)
         if optional:
             after = {o.path: o.new.decode("utf-8", errors="replace") for o in result.outcomes
@@ -360,18 +369,34 @@ def _sources(files) -> dict[str, str]:
     return sources
 
 
-def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcome], plan: MigrationPlan):
-    """The closure check over the tree as the run would leave it."""
+def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcome], plan: MigrationPlan,
+                  legacy=None):
+    """The closure check over the tree as the run would leave it (`legacy`: the model of the
+    tree before the run, whose syntax trees the unchanged modules reuse). Its findings depend
+    on the texts after the run and which files changed: a tree seen whole before takes them
+    from the cache."""
     after = dict(sources)
     for outcome in outcomes:
         if isinstance(outcome, Changed) and outcome.path.endswith(".py"):
             after[outcome.path] = outcome.new.decode("utf-8", errors="replace")
     try:
         changed = {o.path for o in outcomes if isinstance(o, Changed) and o.path.endswith(".py")}
-        return check(root, after.items(), _generated_modules(plan), changed)
+        closure_key = _tree_key("closure", after.items(), _generated_modules(plan), changed)
+        findings = cache.get("closure", closure_key)
+        if cache.is_miss(findings):
+            findings = check(root, after.items(), _generated_modules(plan), changed, legacy)
+            cache.put("closure", closure_key, findings)
+        return findings
     except Exception as exc:  # noqa: BLE001 - never a traceback: a finding that stops the write
         return [ClosureFinding("", 0, "pgunify", redact_text(f"the closure check could not run: {type(exc).__name__}: "
                                                            f"{exc}; nothing is written (please report this)"))]
+
+
+def _tree_key(kind: str, texts, *names: set[str]) -> str:
+    """A cache key for a result of the whole tree: every file's path and text, and sets of names."""
+    parts = [part for rel, text in sorted(texts) for part in (rel, str(len(text)), text)]
+    parts += [",".join(sorted(group)) for group in names]
+    return cache.key(kind, str(len(parts)), *parts)
 
 
 def _generated_modules(plan: MigrationPlan) -> set[str]:
