@@ -93,16 +93,17 @@ class StatementConstantsCodemod(UnifyCodemod):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if self.in_generated_file():
             return tree
-        text_at = _imported_at(tree, "text", ("sqlalchemy", "sqlalchemy.sql", "sqlalchemy.sql.expression"))
-        if text_at is None:
+        imported = _imported_at(tree, "text", ("sqlalchemy", "sqlalchemy.sql", "sqlalchemy.sql.expression"))
+        if imported is None:
             return tree  # text is not sqlalchemy's, imported at the top: nothing can move safely
         # one visit of the module: the candidates, and every name bound or written anywhere
-        collector = _Collector()
+        text_at, text_name = imported
+        collector = _Collector(text_name)
         for index, statement in enumerate(tree.body):
             collector.start(index, eligible=index > text_at and isinstance(statement, (cst.FunctionDef, cst.ClassDef)))
             collector.walk(statement)
         bound = _top_level_bindings(tree, collector.declared_global)
-        if len(bound.get("text", ())) != 1:
+        if len(bound.get(text_name, ())) != 1:
             return tree
         self._written = written = _texts_written(self.context.filename)
         module = cst.Module([])
@@ -164,7 +165,8 @@ class _Collector:
     passes, several times the cost of reading them, and nothing here is rebuilt.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, text_name: str) -> None:
+        self.text_name = text_name  # what sqlalchemy's text is imported as
         self.found: list[_Found] = []
         self.names: set[str] = set()
         self.declared_global: set[str] = set()
@@ -220,12 +222,12 @@ class _Collector:
             return
         whole, text_call, chain_names = node, node, ()
         if isinstance(node.func, cst.Attribute) and node.func.attr.value in _CHAINS and \
-                isinstance(node.func.value, cst.Call) and _is_text(node.func.value):
+                isinstance(node.func.value, cst.Call) and _is_text(node.func.value, self.text_name):
             chain_names = _chain_names(node)
             if chain_names is None:
                 return  # a declaration built from values of the call: the inner text() may still move
             text_call = node.func.value
-        elif not _is_text(node):
+        elif not _is_text(node, self.text_name):
             return
         sql_names = _sql_names(text_call.args[0].value)
         if sql_names is None:
@@ -257,8 +259,8 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
-def _is_text(node: cst.Call) -> bool:
-    return isinstance(node.func, cst.Name) and node.func.value == "text" and len(node.args) == 1 and \
+def _is_text(node: cst.Call, name: str) -> bool:
+    return isinstance(node.func, cst.Name) and node.func.value == name and len(node.args) == 1 and \
         node.args[0].keyword is None and not node.args[0].star
 
 
@@ -294,7 +296,7 @@ def _movable(found: _Found, bound: dict[str, list[tuple[int, str]]], module: cst
     for name in found.chain_names:
         if [kind for _, kind in bound.get(name, [])] != ["import"] or bound[name][0][0] >= found.statement:
             return False
-    if set(found.sql_names + found.chain_names + ("text",)) & found.local_names:
+    if set(found.sql_names + found.chain_names + (found.text_call.func.value,)) & found.local_names:
         return False  # a name the statement reads is also bound inside its class or function
     if written is not None:
         argument = module.code_for_node(found.text_call.args[0].value)
@@ -372,17 +374,20 @@ def module_root(node: cst.Attribute) -> str:
     return node.value if isinstance(node, cst.Name) else ""
 
 
-def _imported_at(tree: cst.Module, name: str, modules: tuple[str, ...]) -> int | None:
-    """Index of the top-level `from <module> import name` (not aliased) that binds `name`."""
+def _imported_at(tree: cst.Module, name: str, modules: tuple[str, ...]) -> tuple[int, str] | None:
+    """(index, local name) of the top-level `from <module> import name [as alias]`."""
     for index, statement in enumerate(tree.body):
         if not isinstance(statement, cst.SimpleStatementLine):
             continue
         for small in statement.body:
             if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative and \
                     cst.Module([]).code_for_node(small.module) in modules and \
-                    not isinstance(small.names, cst.ImportStar) and \
-                    any(isinstance(a.name, cst.Name) and a.name.value == name and a.asname is None for a in small.names):
-                return index
+                    not isinstance(small.names, cst.ImportStar):
+                for alias in small.names:
+                    if isinstance(alias.name, cst.Name) and alias.name.value == name:
+                        local = alias.asname.name if alias.asname else alias.name
+                        if isinstance(local, cst.Name):
+                            return index, local.value
     return None
 
 
@@ -480,6 +485,7 @@ def _literal_parts(value: cst.BaseExpression) -> list[cst.SimpleString] | None:
 
 def _constant_source(name: str, found: _Found, module: cst.Module, indent: str, limit: int) -> str:
     """`NAME = text(SQL)` at module level, laid out for the module, the SQL literal for literal."""
+    function = found.text_call.func.value  # text, or what the module imports it as
     value = found.text_call.args[0].value
     parts = _literal_parts(value)
     chain = "" if found.node is found.text_call else \
@@ -487,13 +493,13 @@ def _constant_source(name: str, found: _Found, module: cst.Module, indent: str, 
         ", ".join(module.code_for_node(a).rstrip(", ") for a in found.node.args) + ")"
     if parts is None:
         sql = module.code_for_node(value)
-        return f"{name} = text({sql}){chain}\n"
+        return f"{name} = {function}({sql}){chain}\n"
     pieces = [module.code_for_node(p) for p in parts]
-    one_line = f"{name} = text({' '.join(pieces)}){chain}"
+    one_line = f"{name} = {function}({' '.join(pieces)}){chain}"
     if len(pieces) == 1 and "\n" not in pieces[0] and len(one_line) <= limit:
         return one_line + "\n"
     inner = ("\n" + indent).join(pieces)
-    return f"{name} = text(\n{indent}{inner}\n){chain}\n"
+    return f"{name} = {function}(\n{indent}{inner}\n){chain}\n"
 
 
 def _is_import(statement: cst.BaseStatement) -> bool:

@@ -399,3 +399,40 @@ def test_moved_statements_run_on_postgresql(tmp_path: Path, database_url: str) -
 
     results = asyncio.run(main())
     assert results == [0, 2, 4, 6, 8, 10] + [{"v": n} for n in range(6)]
+
+
+def test_a_module_that_binds_text_itself_gets_sqlalchemys_under_another_name(tmp_path: Path) -> None:
+    """`for flag, text in ...:` in the function: `text(...)` there would call the loop's string.
+    The repositories codemod imports sqlalchemy's text as sa_text, and the statement moves
+    as sa_text(...)."""
+    from codemod_helpers import RepositoryCodemodTest
+
+    source = textwrap.dedent('''
+        import asyncpg
+
+
+        async def badges(pool: asyncpg.Pool, flags, user_id):
+            shown = []
+            for flag, text in flags.items():
+                shown.append(text)
+            rows = await pool.fetch("SELECT name FROM badges WHERE user_id = $1", user_id)
+            count = await pool.fetchval("SELECT count(*) FROM badges")
+            return shown, rows, count
+    ''')
+    migrated = RepositoryCodemodTest().run_codemod(source)
+    from libcst.codemod import CodemodContext as Context
+
+    from pgunify.codemods.repositories import RepositoryCodemod
+
+    codemod = RepositoryCodemod(Context(filename="/app/app/repo.py", full_module_name="app.repo"), PLAN)
+    code = codemod.transform_module(cst.parse_module(source)).code
+    assert migrated.changes
+    assert code.count("from sqlalchemy import text as sa_text\n") == 1 and code.count("sa_text,") == 0
+    assert 'sa_text("SELECT name FROM badges WHERE user_id = :user_id")' in code
+    moved, constants = _run(code)
+    assert '_BADGES_SELECT_SQL = sa_text("SELECT name FROM badges WHERE user_id = :user_id")' not in moved
+    assert '_BADGES_SQL_1 = sa_text("SELECT name FROM badges WHERE user_id = :user_id")' in moved
+    assert "await conn.execute(_BADGES_SQL_1" in moved and "await conn.execute(_BADGES_SQL_2)" in moved
+    # the second run of the repositories codemod leaves the migrated module as it is
+    again = RepositoryCodemod(Context(filename="/app/app/repo.py", full_module_name="app.repo"), PLAN)
+    assert again.transform_module(cst.parse_module(code)).code == code

@@ -44,7 +44,7 @@ def already_migrated(call: cst.Call) -> bool:
     if m.findall(call.func, m.Call(func=m.Name("driver_connection") | m.Name("asyncpg_connection"))):
         return True
     first = call.args[0].value if call.args else None
-    return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("numbered") | m.Name("binds"))
+    return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("sa_text") | m.Name("numbered") | m.Name("binds"))
 
 
 def _variables(node: cst.CSTNode) -> frozenset[str]:
@@ -86,6 +86,8 @@ class RepositoryPass(UnifyCodemod):
         self._editable: dict[tuple[int | None, str], bool] = {}  # whether every use of that literal converts
         self._driver_literals: set[tuple[int | None, str]] = set()  # literals a call sends to the driver as written
         self._text_prepares: set[int] = set()  # prepare() calls that became text()
+        self._text_name_chosen: str | None = None  # what sqlalchemy's text is imported as (sql.py)
+        self._text_alias_imported = False
         self._dropped: set[str | None] = set()  # annotations whose imports are scheduled for removal
         self._callbacks: list[bool] = []  # per enclosing function: is it a pool's init/setup callback
         self._opened: list[dict[str, str]] = []  # per enclosing with: receiver code -> asyncpg_connection() name

@@ -166,7 +166,12 @@ class SqlText(RepositoryPass):
         if not proof.ok:
             raise Unsupported(f"the converted statement does not compile back to the original: {proof.detail}")
         self.proven += 1
-        AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text")
+        text_name = self._text_name()
+        if text_name == "text":
+            AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text")
+        elif not self._text_alias_imported:  # an aliased import is not merged when asked for twice
+            AddImportsVisitor.add_needed_import(self.context, "sqlalchemy", "text", text_name)
+            self._text_alias_imported = True
         if constant:
             literal, key, _ = bound
             previous = self._constant_rewrites.get(key)
@@ -182,12 +187,31 @@ class SqlText(RepositoryPass):
                 self._local_edits.setdefault(key[0], {})[original_sql.value] = edit
             self._constant_rewrites[key] = rewrite.sql
             self._constant_lines[key] = (original_sql.value, self.line_of(literal))
-            return cst.Call(cst.Name("text"), [cst.Arg(sql_expr)]), names
+            return cst.Call(cst.Name(text_name), [cst.Arg(sql_expr)]), names
         try:
             new_literal = rewrite_literal(sql_expr, rewrite)  # type: ignore[arg-type]
         except LiteralRefused as refused:
             raise Unsupported(f"the SQL literal cannot be edited in place: {refused}") from None
-        return cst.Call(cst.Name("text"), [cst.Arg(new_literal)]), names
+        return cst.Call(cst.Name(text_name), [cst.Arg(new_literal)]), names
+
+    def _text_name(self) -> str:
+        """The name sqlalchemy's text() is imported under in this module: `text`, unless the
+        module binds `text` to something else anywhere (`for flag, text in ...:`, a parameter,
+        a local), where `text(...)` would call that instead; then `sa_text`."""
+        if self._text_name_chosen is None:
+            taken: set[str] = set()
+            for scope in set(self.context.wrapper.resolve(ScopeProvider).values()):
+                if scope is None:
+                    continue
+                for assignment in scope.assignments:
+                    node = getattr(assignment, "node", None)
+                    if isinstance(node, cst.ImportFrom) and node.module is not None and \
+                            cst.Module([]).code_for_node(node.module) == "sqlalchemy" and assignment.name == "text":
+                        continue  # sqlalchemy's own text, as this codemod imports it
+                    taken.add(assignment.name)
+            self._text_name_chosen = next(name for name in ("text", "sa_text", "sqlalchemy_text", "sa_text_")
+                                          if name not in taken)
+        return self._text_name_chosen
 
     def _statements(self, sql: str) -> int:
         try:
