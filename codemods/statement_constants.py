@@ -43,6 +43,7 @@ import libcst as cst
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.outcome import Change, Risk
 from pgunify.rewrite.sources import is_test_file
+from pgunify.templates import unique_name
 
 from ._base import CodemodInfo, UnifyCodemod
 
@@ -421,7 +422,7 @@ def _constant_names(found: list[_Found], module: cst.Module, used: set[str]) -> 
             name = "_" + re.sub(r"_(SQL|QUERY|STATEMENT|STMT)$", "", f.sql_names[0].lstrip("_").upper()) + "_STATEMENT"
             if f.node is not f.text_call:
                 name += "_" + "_".join(f.chain_names).upper()
-            by_code[code] = _free(name, taken)
+            by_code[code] = unique_name(name, taken)
     for owner, items in owners.items():
         distinct: dict[str, _Found] = {}
         for f in items:
@@ -442,19 +443,10 @@ def _constant_names(found: list[_Found], module: cst.Module, used: set[str]) -> 
             if code in by_code:
                 continue  # the same statement elsewhere: one constant
             name = f"{base}{suffix}_SQL" if not suffix[1:].isdigit() else f"{base}_SQL{suffix}"
-            by_code[code] = _free(name, taken)
+            by_code[code] = unique_name(name, taken)
     for f in found:
         names[id(f.node)] = by_code[module.code_for_node(f.node)]
     return names
-
-
-def _free(name: str, taken: set[str]) -> str:
-    """`name`, or `name_2`, `name_3` ... where the module uses it already."""
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}_{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _keyword(text_call: cst.Call, module: cst.Module) -> str | None:

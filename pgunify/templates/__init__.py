@@ -110,7 +110,8 @@ def _engine_module_names() -> dict[str, str]:
     return names
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name_2`, `name_3` ... when `taken` holds it already; the result is added to `taken`."""
     candidate, number = name, 2
     while candidate in taken:
         candidate, number = f"{name}_{number}", number + 1
@@ -130,7 +131,7 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
             continue  # the application hands it to use_database_url() at run time
         keyword = callback.keyword
         when = "new" if keyword == "init" else "checked-out"
-        listener = _unique(f"_pool_{keyword}", taken)
+        listener = unique_name(f"_pool_{keyword}", taken)
         if not callback.code:  # a module-level function: imported by its own module and name
             blocks.append(
                 f"\n\n@event.listens_for(engine.sync_engine, {py_str(callback.event)})\n"
@@ -144,7 +145,7 @@ def _callback_blocks(plan: "MigrationPlan") -> tuple[list[str], list[str]]:
                 f"    dbapi_connection.run_async({callback.function})\n"
             )
             continue
-        name = _unique(callback.name if callback.name.startswith("_") else f"_{callback.name}", taken)
+        name = unique_name(callback.name if callback.name.startswith("_") else f"_{callback.name}", taken)
         local = []
         for item in callback.imports:
             if existing.get(item.name) == item.statement or item.statement in imports:
