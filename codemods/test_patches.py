@@ -34,8 +34,12 @@ class TestPatchesCodemod(UnifyCodemod):
     )
 
     @classmethod
+    def wants(cls, source: bytes, plan) -> bool:
+        return b".asyncpg.create_pool" in source
+
+    @classmethod
     def wants_file(cls, rel: str, source: bytes, plan) -> bool:
-        return plan.move_asyncpg_pools and auxiliary(rel) and b".asyncpg.create_pool" in source
+        return plan.move_asyncpg_pools and auxiliary(rel) and cls.wants(source, plan)
 
     def leave_SimpleString(self, original_node: cst.SimpleString, updated_node: cst.SimpleString):
         value = original_node.evaluated_value
