@@ -33,13 +33,13 @@ the module already uses. The same statement written twice shares one constant.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
 
+from pgunify.rewrite.fields import children, rebuilt
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.outcome import Change, Risk
 from pgunify.rewrite.sources import is_test_file
@@ -115,7 +115,7 @@ class StatementConstantsCodemod(UnifyCodemod):
         # only the nodes between each statement and the calls that go are rebuilt: no second visit
         replace = {id(f.node): cst.Name(names[id(f.node)]) for f in found}
         on_path = {ancestor for f in found for ancestor in f.path}
-        tree = tree.with_changes(body=[_rebuilt(statement, replace, on_path) for statement in tree.body])
+        tree = tree.with_changes(body=[rebuilt(statement, replace, on_path) for statement in tree.body])
         limit = import_style(self.plan.root, self.plan.import_root).line_length
         return self._insert(tree, found, names, module, limit)
 
@@ -208,7 +208,7 @@ class _Collector:
             if kind is cst.Global:
                 self.declared_global.update(declared)
         self._top = False
-        for child in _children(node):
+        for child in children(node):
             self.walk(child)
         if kind is cst.FunctionDef:
             self._functions.pop()
@@ -242,24 +242,6 @@ class _Collector:
 # nodes that bind the names of one of their fields
 _TARGETS = {cst.AssignTarget: "target", cst.AnnAssign: "target", cst.AugAssign: "target",
             cst.NamedExpr: "target", cst.For: "target", cst.CompFor: "target", cst.AsName: "name"}
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The node's children, in field order."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
-    children: list[cst.CSTNode] = []
-    for name in names:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            children.append(value)
-        elif isinstance(value, (tuple, list)):
-            children.extend(v for v in value if isinstance(v, cst.CSTNode))
-    return children
-
-
 def _is_text(node: cst.Call, name: str) -> bool:
     return isinstance(node.func, cst.Name) and node.func.value == name and len(node.args) == 1 and \
         node.args[0].keyword is None and not node.args[0].star
@@ -403,7 +385,7 @@ def _names_in(node: cst.CSTNode) -> list[str]:
         if isinstance(current, cst.Name):
             names.append(current.value)
         else:
-            stack.extend(_children(current))
+            stack.extend(children(current))
     return names
 
 
@@ -510,23 +492,3 @@ def _split_leading(lines) -> tuple[list[cst.EmptyLine], list[cst.EmptyLine]]:
         if line.comment is not None:
             return lines[:at], lines[at:]
     return lines, []
-
-
-def _rebuilt(node: cst.CSTNode, replace: dict[int, cst.CSTNode], on_path: set[int]) -> cst.CSTNode:
-    """`node` with the nodes in `replace` replaced, rebuilding only their ancestors (`on_path`)."""
-    if id(node) in replace:
-        return replace[id(node)]
-    if id(node) not in on_path:
-        return node
-    changes = {}
-    for field in dataclasses.fields(node):
-        value = getattr(node, field.name)
-        if isinstance(value, cst.CSTNode):
-            new = _rebuilt(value, replace, on_path)
-        elif isinstance(value, (tuple, list)) and any(isinstance(v, cst.CSTNode) for v in value):
-            new = type(value)(_rebuilt(v, replace, on_path) if isinstance(v, cst.CSTNode) else v for v in value)
-        else:
-            continue
-        if new is not value and (not isinstance(value, (tuple, list)) or any(a is not b for a, b in zip(new, value))):
-            changes[field.name] = new
-    return node.with_changes(**changes) if changes else node

@@ -30,6 +30,8 @@ from itertools import pairwise
 
 import libcst as cst
 
+from pgunify.rewrite.fields import children, path_to, rebuilt
+
 _INDENT = "    "
 # a piece of a split SQL string preferably starts with one of these
 _CLAUSE = re.compile(r"(FROM|WHERE|AND|OR|GROUP BY|ORDER BY|HAVING|LIMIT|OFFSET|VALUES|SET|RETURNING|ON CONFLICT|"
@@ -42,41 +44,54 @@ def wrap_changed(tree: cst.Module, old_source: str, limit: int) -> cst.Module:
     old_lines = set(old_source.splitlines())
     if not any(len(line) > limit and line not in old_lines for line in tree.code.splitlines()):
         return tree
-    return tree.visit(_Wrapper(tree, old_lines, limit))
+    wrapper = _Wrapper(tree, old_lines, limit)
+    replace: dict[int, cst.CSTNode] = {}
+    on_path: set[int] = set()
+    # only blocks hold statements: the walk goes down through them and never into expressions
+    todo: list[tuple[cst.CSTNode, tuple[str, ...], tuple[int, ...]]] = [(tree, (), ())]
+    while todo:
+        node, indents, path = todo.pop()
+        for child in children(node):
+            if isinstance(child, cst.SimpleStatementLine):
+                laid = wrapper.statement(child, "".join(indents))
+                if laid is not child:
+                    replace[id(child)] = laid
+                    on_path.update(path)
+            elif isinstance(child, cst.IndentedBlock):
+                indent = child.indent if child.indent is not None else tree.default_indent
+                todo.append((child, (*indents, indent), (*path, id(child))))
+            elif isinstance(child, _HOLDS_BLOCKS):
+                todo.append((child, indents, (*path, id(child))))
+    return rebuilt(tree, replace, {id(tree), *on_path}) if replace else tree
 
 
-class _Wrapper(cst.CSTTransformer):
+# the nodes between a block and the blocks inside it (an if's else, a try's handlers, ...)
+_HOLDS_BLOCKS = (cst.BaseCompoundStatement, cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally,
+                 cst.MatchCase)
+
+
+class _Wrapper:
     def __init__(self, module: cst.Module, old_lines: set[str], limit: int) -> None:
-        super().__init__()
         self.module = module
         self.old_lines = old_lines
         self.limit = limit
-        self.indents: list[str] = []
 
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
-        self.indents.append(node.indent if node.indent is not None else self.module.default_indent)
-
-    def leave_IndentedBlock(self, original_node, updated_node):
-        self.indents.pop()
-        return updated_node
-
-    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
-                                  updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
-        if len(updated_node.body) != 1:
-            return updated_node
-        indent = "".join(self.indents)
-        lines = self._lines(updated_node, indent)
+    def statement(self, node: cst.SimpleStatementLine, indent: str) -> cst.SimpleStatementLine:
+        """The statement laid out within the limit, or `node` itself where nothing changes."""
+        if len(node.body) != 1:
+            return node
+        lines = self._lines(node, indent)
         if not any(len(line) > self.limit and line not in self.old_lines for line in lines):
-            return updated_node
-        statement = _flattened(updated_node.body[0])
+            return node
+        statement = _flattened(node.body[0])
         if statement is None:
-            return updated_node  # comments inside the statement: its author's layout stays
+            return node  # comments inside the statement: its author's layout stays
         if _fits(statement, self.module, indent, self.limit):
-            return updated_node.with_changes(body=[statement])
+            return node.with_changes(body=[statement])
         laid = _lay_out(statement, _Layout(self.module, indent, self.limit, self.old_lines), depth=0)
         if laid is statement:
-            return updated_node
-        return updated_node.with_changes(body=[laid])
+            return node
+        return node.with_changes(body=[laid])
 
     def _lines(self, node: cst.SimpleStatementLine, indent: str) -> list[str]:
         # only the first line lacks the block's indentation: continuation lines (after a
@@ -367,12 +382,8 @@ def _no_trailing_comma(items: list) -> list:
 def _replace(node: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
     if node is old:
         return new
-
-    class Swap(cst.CSTTransformer):
-        def on_leave(self, original_node, updated_node):
-            return new if original_node is old else updated_node
-
-    return node.visit(Swap())
+    path = path_to(node, old)
+    return node if path is None else rebuilt(node, {id(old): new}, path)
 
 
 def _fits(node: cst.CSTNode, module: cst.Module, indent: str, limit: int) -> bool:
