@@ -30,7 +30,10 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_absolute_module_from_package, get_absolute_module_from_package_for_import
 from libcst.metadata import MetadataWrapper
 
+from pgunify.rewrite import matcher_scan
 from pgunify.rewrite.import_order import ImportStyle, place_added
+
+matcher_scan.install()
 
 Scheduled = tuple[str, Optional[str], Optional[str]]  # (module, object, alias), as libcst schedules them
 _ANNOTATION_LIKE = re.compile(r"[\w.\[\], |'\"]+")
