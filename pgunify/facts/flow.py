@@ -682,6 +682,8 @@ class Program:
             return set()
         if isinstance(node, ast.Name):
             return self._lookup_name(module, func, node.id)
+        if isinstance(node, ast.Constant):
+            return set()  # a literal holds nothing the model follows, and has nothing inside
         if isinstance(node, ast.Await):
             return self._eval(module, func, node.value)
         if isinstance(node, ast.NamedExpr):
@@ -1137,15 +1139,39 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     return blocks
 
 
+_SCALARS = frozenset({"identifier", "string", "constant", "int"})  # field types of the grammar that are never nodes
+_SIGNATURE = re.compile(r"(\w+)\((.*)\)")
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> the fields that can hold nodes
+
+
+def _node_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that can hold nodes: all of them but those the grammar types
+    as names, strings, constants or numbers (`Name(identifier id, expr_context ctx)` has only
+    ctx). The grammar is read from the type's docstring; where that does not give it, every field."""
+    fields = tuple(kind._fields)
+    match = _SIGNATURE.fullmatch(kind.__doc__ or "")
+    if match is None or match.group(1) != kind.__name__:
+        return fields
+    declared = [part.split() for part in match.group(2).split(",")] if match.group(2).strip() else []
+    if any(len(part) != 2 for part in declared) or tuple(name for _, name in declared) != fields:
+        return fields
+    return tuple(name for type_name, name in declared if type_name.rstrip("?*") not in _SCALARS)
+
+
 def _children(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators."""
+    """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators
+    and without looking at fields that never hold nodes."""
+    kind = type(node)
+    fields = _NODE_FIELDS.get(kind)
+    if fields is None:
+        fields = _NODE_FIELDS[kind] = _node_fields(kind)
     children = []
-    for name in node._fields:
+    for name in fields:
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
             children.append(value)
         elif isinstance(value, list):
-            children.extend(item for item in value if isinstance(item, ast.AST))
+            children.extend([item for item in value if isinstance(item, ast.AST)])
     return children
 
 
@@ -1191,7 +1217,11 @@ def _survey(tree: ast.Module) -> _Survey:
     survey = _Survey()
     imports: list[tuple[int, ast.AST]] = []
     annotated: dict[int, list[tuple[int, ast.AnnAssign]]] = {}
-    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+    Name, Constant, Call, Store = ast.Name, ast.Constant, ast.Call, ast.Store
+    FunctionDef, AsyncFunctionDef, ClassDef, Lambda = ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda
+    With, AsyncWith, Import, ImportFrom = ast.With, ast.AsyncWith, ast.Import, ast.ImportFrom
+    AnnAssign, Global, Await = ast.AnnAssign, ast.Global, ast.Await
+    calls, withs = survey.calls, survey.withs
     # each node comes with its depth and a context shared by its siblings, made anew only where
     # it changes: (innermost def, defs and classes around, with statements around up to the
     # function or lambda, the _Scope whose own code it is or None, whether lambdas are entered)
@@ -1200,15 +1230,18 @@ def _survey(tree: ast.Module) -> _Survey:
     while todo:
         node, depth, context = todo.pop()
         kind = type(node)
-        inner = context
-        if kind is ast.Call:
-            survey.calls.append((node, context[0]))
-            if context[2]:
-                survey.withs[id(node)] = context[2]
-        elif kind is ast.Name:
-            if context[3] is not None and isinstance(node.ctx, ast.Store):
+        if kind is Name:  # nothing below a name (its context) matters here
+            if context[3] is not None and isinstance(node.ctx, Store):
                 context[3].stores.add(node.id)
-        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            continue
+        if kind is Constant:
+            continue
+        inner = context
+        if kind is Call:
+            calls.append((node, context[0]))
+            if context[2]:
+                withs[id(node)] = context[2]
+        elif kind is FunctionDef or kind is AsyncFunctionDef:
             if context[3] is not None:
                 context[3].nested.append(node)
             survey.enclosing[id(node)] = context[0]
@@ -1224,27 +1257,28 @@ def _survey(tree: ast.Module) -> _Survey:
                 if isinstance(value, ast.AST):
                     todo.append((value, depth + 1, field_context))
                 elif isinstance(value, list):
-                    todo.extend((item, depth + 1, field_context) for item in reversed(value) if isinstance(item, ast.AST))
+                    todo.extend([(item, depth + 1, field_context) for item in reversed(value) if isinstance(item, ast.AST)])
             continue
-        elif kind is ast.ClassDef:
+        elif kind is ClassDef:
             inner = (context[0], (*context[1], node), context[2], None, False)
-        elif kind is ast.Lambda:
+        elif kind is Lambda:
             inner = (context[0], context[1], (), context[3] if context[4] else None, context[4])
-        elif kind is ast.With or kind is ast.AsyncWith:
+        elif kind is With or kind is AsyncWith:
             inner = (context[0], context[1], (node, *context[2]), context[3], context[4])
-        elif kind is ast.Import or kind is ast.ImportFrom:
+        elif kind is Import or kind is ImportFrom:
             imports.append((depth, node))
-        elif kind is ast.AnnAssign:
+        elif kind is AnnAssign:
             for owner in context[1]:
                 annotated.setdefault(id(owner), []).append((depth, node))
-        elif kind is ast.Global:
+        elif kind is Global:
             if context[3] is not None:
                 context[3].globals.update(node.names)
-        elif kind is ast.Await:
+        elif kind is Await:
             value = node.value
-            if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "acquire":
+            if isinstance(value, Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "acquire":
                 survey.awaited_acquires.append((value.lineno, value.col_offset))
-        todo.extend((child, depth + 1, inner) for child in reversed(_children(node)))
+        depth += 1
+        todo.extend([(child, depth, inner) for child in reversed(_children(node))])
     by_depth = itemgetter(0)
     survey.imports = [node for _, node in sorted(imports, key=by_depth)]
     survey.annotated = {owner: [node for _, node in sorted(found, key=by_depth)] for owner, found in annotated.items()}
