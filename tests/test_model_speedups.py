@@ -14,7 +14,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider
 
-from pgunify.facts.flow import Program, _calls_with_function, _children, _Module, walk
+from pgunify.facts.flow import Program, _calls_with_function, _children, _Module, _survey, walk
 from pgunify.facts.parents import parent_map, resolve_parents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +98,81 @@ def test_the_model_walks_trees_in_the_standard_order():
         assert [(id(c), f and f.qualname) for c, f in found] == [(id(c), f and f.qualname) for c, f in expected]
         in_functions += sum(f is not None for _, f in found)
     assert in_functions > 100
+
+
+def _own_nodes(func_node):
+    """A function's own code as the model has always gone through it: its body up to the
+    functions, classes and lambdas nested there (those nodes themselves included), last to
+    first, and every node of its parameters."""
+    todo = list(func_node.body) + list(ast.walk(func_node.args))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _withs_around(call, parents):
+    """The with statements around a call, innermost first, up to its function or lambda."""
+    found, current = [], parents.get(call)
+    while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if isinstance(current, (ast.With, ast.AsyncWith)):
+            found.append(current)
+        current = parents.get(current)
+    return tuple(found)
+
+
+SCOPE_SAMPLE = """
+import a
+def outer(x=lambda: (y := 1), *, z: int = (w := 2)):
+    global g
+    from . import b
+    for i in range(3):
+        def first(): pass
+    class Inner:
+        q: int = 1
+        def method(self): v = 1
+    def second(k=(u := 3)):
+        async def third():
+            async with p.acquire() as conn, q() as r:
+                with s:
+                    await conn.fetch(t())
+        n: int = await pool.acquire()
+    f = lambda: (m := 4)
+    [j for j in ()]
+    import c
+"""
+
+
+def test_one_pass_over_a_tree_finds_what_walking_it_finds():
+    sources = [SCOPE_SAMPLE, *(p.read_text(encoding="utf-8") for p in SAMPLES)]
+    for source in sources:
+        tree = ast.parse(source)
+        survey = _survey(tree)
+        nodes = list(ast.walk(tree))
+        assert survey.imports == [n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
+        parents = {child: node for node in nodes for child in ast.iter_child_nodes(node)}
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                own = list(_own_nodes(node))
+                scope = survey.scopes[id(node)]
+                assert scope.globals == {name for n in own if isinstance(n, ast.Global) for name in n.names}
+                assert scope.stores == {n.id for n in own if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                assert list(reversed(scope.nested)) == [n for n in own if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                assert survey.annotated.get(id(node), []) == [n for n in ast.walk(node) if isinstance(n, ast.AnnAssign)]
+        calls = [c for c, _ in survey.calls]
+        assert sorted(map(id, calls)) == sorted(id(n) for n in nodes if isinstance(n, ast.Call))
+        for call in calls:
+            assert survey.withs.get(id(call), ()) == _withs_around(call, parents)
+        assert sorted(survey.awaited_acquires) == sorted(
+            (n.value.lineno, n.value.col_offset) for n in nodes if isinstance(n, ast.Await)
+            and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Attribute) and n.value.func.attr == "acquire")
+    # the sample has each case the pass tells apart
+    sample = _survey(ast.parse(SCOPE_SAMPLE))
+    assert sum(len(s.nested) for s in sample.scopes.values()) == 3
+    assert len(sample.withs) == 4 and len(sample.awaited_acquires) == 1 and len(sample.imports) == 3
+    assert {"y", "w", "i", "f", "j"} <= next(s for s in sample.scopes.values() if "g" in s.globals).stores
 
 
 def test_a_model_of_the_rewritten_tree_parses_only_what_changed():

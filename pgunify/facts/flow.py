@@ -29,6 +29,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable
 
@@ -141,6 +142,33 @@ class _Class:
 
 
 @dataclass
+class _Scope:
+    """What a function's own code (its body and parameters, not the functions, classes and
+    lambdas nested in its body) declares global, stores to and defines."""
+
+    globals: set[str] = field(default_factory=set)
+    stores: set[str] = field(default_factory=set)  # names stored to (`x = ...`, `for x in`, `(x := ...)`)
+    nested: list[ast.AST] = field(default_factory=list)  # functions defined in it, in source order
+
+
+@dataclass
+class _Survey:
+    """What the model needs of a module's syntax tree, found in one pass over it (`_survey`).
+    It depends on the tree alone, so a module that keeps its tree keeps its survey."""
+
+    imports: list[ast.Import | ast.ImportFrom] = field(default_factory=list)  # in `ast.walk` order
+    scopes: dict[int, _Scope] = field(default_factory=dict)  # id(def node) -> its own code
+    # every call, depth first, with the innermost function definition around it (None at module level)
+    calls: list[tuple[ast.Call, ast.AST | None]] = field(default_factory=list)
+    enclosing: dict[int, ast.AST | None] = field(default_factory=dict)  # id(def node) -> the def around it
+    # id(call) -> the with statements around it, innermost first, up to its function or lambda
+    withs: dict[int, tuple[ast.With | ast.AsyncWith, ...]] = field(default_factory=dict)
+    # id(def or class node) -> the annotated assignments inside it, at any depth, in `ast.walk` order
+    annotated: dict[int, list[ast.AnnAssign]] = field(default_factory=dict)
+    awaited_acquires: list[tuple[int, int]] = field(default_factory=list)  # (line, column) of `await x.acquire()`
+
+
+@dataclass
 class _Module:
     name: str
     path: str  # relative, forward slashes
@@ -149,7 +177,7 @@ class _Module:
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified target
     names: dict[str, str] = field(default_factory=dict)  # module-level def/class -> qualname
     lines: list[str] = field(default_factory=list)
-    parents: dict[int, ast.AST] = field(default_factory=dict)  # id(node) -> its parent, built when first asked
+    survey: _Survey | None = None  # what one pass over the tree found, made when the module is indexed
     # the source split as Python's parser counts lines (only \r, \n and \r\n end one), built when first asked
     parser_lines: list[str] | None = None
     calls: list[tuple[ast.Call, _Func | None]] | None = None  # every call with its function, found when first asked
@@ -242,16 +270,16 @@ class Program:
         for rel, text in sources:
             earlier = parsed.get(rel)
             if earlier is not None and earlier.source == text:
-                tree = earlier.tree
+                tree, survey = earlier.tree, earlier.survey
             else:
                 try:
-                    tree = ast.parse(text, filename=rel)
+                    tree, survey = ast.parse(text, filename=rel), None
                 except (SyntaxError, ValueError, RecursionError):
                     continue
             name = _module_name(rel)
             if GENERATED_MARKER in text[:2000]:
                 program.generated_modules.add(name)  # written by an earlier run, wherever it went
-            module = _Module(name, rel, tree, text, lines=text.splitlines())
+            module = _Module(name, rel, tree, text, lines=text.splitlines(), survey=survey)
             program.modules[name] = module
             # the name absolute imports use: from the first folder above that is not a package
             # (`import asyncpg` is never the application's own mautrix/util/asyncpg.py)
@@ -278,9 +306,7 @@ class Program:
         to (LISTEN/NOTIFY, termination, log messages). asyncpg removes a connection's listeners
         when it goes back to the pool, and such a connection is held as long as the listeners
         are wanted: it becomes a connection of its own rather than one of the engine's pool."""
-        awaited = {(m.path, n.value.lineno, n.value.col_offset) for m in self.modules.values()
-                   for n in walk(m.tree) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
-                   and isinstance(n.value.func, ast.Attribute) and n.value.func.attr == "acquire"}
+        awaited = {(m.path, line, column) for m in self.modules.values() for line, column in m.survey.awaited_acquires}
         found: dict[tuple[str, int, int], str] = {}
         for module in self.modules.values():
             for node, func in _calls_with_function(module, self):
@@ -320,7 +346,9 @@ class Program:
         is_package = module.path.endswith("__init__.py")
         if is_package:
             package = module.name
-        for node in walk(module.tree):
+        if module.survey is None:
+            module.survey = _survey(module.tree)
+        for node in module.survey.imports:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -387,14 +415,13 @@ class Program:
             if a is not None:
                 func.locals.add(a.arg)
         func.locals.update(func.params)
-        for inner in _own_nodes(node):
-            if isinstance(inner, ast.Global):
-                func.globals.update(inner.names)
-            elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
-                func.locals.add(inner.id)
-            elif isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner is not node:
-                func.locals.add(inner.name)
-                self._add_function(module, inner, f"{qual}.<locals>.{inner.name}", None)
+        scope = module.survey.scopes[id(node)]
+        func.globals.update(scope.globals)
+        func.locals.update(scope.stores)
+        # the nested functions are registered last to first, the order they always had
+        for inner in reversed(scope.nested):
+            func.locals.add(inner.name)
+            self._add_function(module, inner, f"{qual}.<locals>.{inner.name}", None)
         func.locals -= func.globals
         self.by_short.setdefault(node.name, []).append(qual)
         if any(d.rsplit(".", 1)[-1] == "fixture" for d in decorators):
@@ -655,6 +682,8 @@ class Program:
             return set()
         if isinstance(node, ast.Name):
             return self._lookup_name(module, func, node.id)
+        if isinstance(node, ast.Constant):
+            return set()  # a literal holds nothing the model follows, and has nothing inside
         if isinstance(node, ast.Await):
             return self._eval(module, func, node.value)
         if isinstance(node, ast.NamedExpr):
@@ -891,8 +920,8 @@ class Program:
         # (`conn: asyncpg.Connection = await asyncpg.connect(dsn)`): their annotation stays
         for func in self.functions.values():
             module = self.modules[func.module]
-            for node in walk(func.node):
-                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            for node in module.survey.annotated.get(id(func.node), ()):
+                if isinstance(node.target, ast.Name) and node.value is not None:
                     database = _flatten(self._eval(module, func, node.value)) & DATABASE - {ACONN, WEAK}
                     if database and database <= STAYS:
                         self.asyncpg_annotations.setdefault(module.path, set()).add(_span(module, node.annotation))
@@ -900,9 +929,7 @@ class Program:
         # kept for listeners, say): their annotation stays
         for qual, klass in self.classes.items():
             module = self.modules[klass.module]
-            for node in walk(klass.node):
-                if not isinstance(node, ast.AnnAssign):
-                    continue
+            for node in module.survey.annotated.get(id(klass.node), ()):
                 target = node.target
                 if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                         and target.value.id == "self":
@@ -975,18 +1002,10 @@ class Program:
         call is known exactly, whatever else the function binds to that name."""
         if not isinstance(receiver, ast.Name):
             return None
-        parents = module.parents
-        if not parents:
-            for node in walk(module.tree):
-                for child in _children(node):
-                    parents[id(child)] = node
-        current = parents.get(id(call))
-        while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            if isinstance(current, (ast.With, ast.AsyncWith)):
-                for item in current.items:
-                    if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == receiver.id:
-                        return self._entered(self._eval(module, func, item.context_expr), isinstance(current, ast.AsyncWith))
-            current = parents.get(id(current))
+        for statement in module.survey.withs.get(id(call), ()):
+            for item in statement.items:
+                if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == receiver.id:
+                    return self._entered(self._eval(module, func, item.context_expr), isinstance(statement, ast.AsyncWith))
         return None
 
     def record_checks(self) -> list[RecordCheck]:
@@ -1120,27 +1139,39 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     return blocks
 
 
-def _own_nodes(func_node) -> Iterable[ast.AST]:
-    """The nodes of a function's own body, not of the functions or classes nested in it
-    (those are yielded themselves, not entered)."""
-    todo = list(func_node.body) + list(walk(func_node.args))
-    while todo:
-        node = todo.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        todo.extend(_children(node))
+_SCALARS = frozenset({"identifier", "string", "constant", "int"})  # field types of the grammar that are never nodes
+_SIGNATURE = re.compile(r"(\w+)\((.*)\)")
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> the fields that can hold nodes
+
+
+def _node_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that can hold nodes: all of them but those the grammar types
+    as names, strings, constants or numbers (`Name(identifier id, expr_context ctx)` has only
+    ctx). The grammar is read from the type's docstring; where that does not give it, every field."""
+    fields = tuple(kind._fields)
+    match = _SIGNATURE.fullmatch(kind.__doc__ or "")
+    if match is None or match.group(1) != kind.__name__:
+        return fields
+    declared = [part.split() for part in match.group(2).split(",")] if match.group(2).strip() else []
+    if any(len(part) != 2 for part in declared) or tuple(name for _, name in declared) != fields:
+        return fields
+    return tuple(name for type_name, name in declared if type_name.rstrip("?*") not in _SCALARS)
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators."""
+    """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators
+    and without looking at fields that never hold nodes."""
+    kind = type(node)
+    fields = _NODE_FIELDS.get(kind)
+    if fields is None:
+        fields = _NODE_FIELDS[kind] = _node_fields(kind)
     children = []
-    for name in node._fields:
+    for name in fields:
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
             children.append(value)
         elif isinstance(value, list):
-            children.extend(item for item in value if isinstance(item, ast.AST))
+            children.extend([item for item in value if isinstance(item, ast.AST)])
     return children
 
 
@@ -1155,20 +1186,103 @@ def walk(node: ast.AST) -> Iterable[ast.AST]:
 
 def _calls_with_function(module: _Module, program: Program) -> list[tuple[ast.Call, _Func | None]]:
     """Every call in the module with the project function it is in (None at module level), in
-    source order (depth first); found once per module, once all functions are known."""
+    source order (depth first); found once per module, once all functions are known. A call
+    in a function the model does not follow (a method of a class defined in a function) is
+    in the project function around that one."""
     if module.calls is None:
         by_node = program.functions_by_node(module.name)
-        found: list[tuple[ast.Call, _Func | None]] = []
-        todo: list[tuple[ast.AST, _Func | None]] = [(child, None) for child in reversed(_children(module.tree))]
-        while todo:
-            node, func = todo.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                func = by_node.get(id(node), func)
-            elif isinstance(node, ast.Call):
-                found.append((node, func))
-            todo.extend((child, func) for child in reversed(_children(node)))
-        module.calls = found
+        enclosing = module.survey.enclosing
+        resolved: dict[int, _Func | None] = {}
+
+        def function(node: ast.AST | None) -> _Func | None:
+            if node is None:
+                return None
+            key = id(node)
+            if key not in resolved:
+                found = by_node.get(key)
+                resolved[key] = found if found is not None else function(enclosing[key])
+            return resolved[key]
+
+        module.calls = [(call, function(node)) for call, node in module.survey.calls]
     return module.calls
+
+
+def _survey(tree: ast.Module) -> _Survey:
+    """One depth-first pass over a module's tree (children in `_children` order) that finds
+    what the model asks of it later: the imports, each function's own code, the calls with
+    the function and the with statements around them, the annotated assignments inside each
+    function and class, and the awaited acquire() calls. Lists that the model has always read
+    in `ast.walk` order (breadth first) are put in that order: among nodes at one depth it is
+    the depth-first order, so a stable sort by depth gives it."""
+    survey = _Survey()
+    imports: list[tuple[int, ast.AST]] = []
+    annotated: dict[int, list[tuple[int, ast.AnnAssign]]] = {}
+    Name, Constant, Call, Store = ast.Name, ast.Constant, ast.Call, ast.Store
+    FunctionDef, AsyncFunctionDef, ClassDef, Lambda = ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda
+    With, AsyncWith, Import, ImportFrom = ast.With, ast.AsyncWith, ast.Import, ast.ImportFrom
+    AnnAssign, Global, Await = ast.AnnAssign, ast.Global, ast.Await
+    calls, withs = survey.calls, survey.withs
+    # each node comes with its depth and a context shared by its siblings, made anew only where
+    # it changes: (innermost def, defs and classes around, with statements around up to the
+    # function or lambda, the _Scope whose own code it is or None, whether lambdas are entered)
+    top = (None, (), (), None, False)
+    todo: list[tuple[ast.AST, int, tuple]] = [(child, 1, top) for child in reversed(_children(tree))]
+    while todo:
+        node, depth, context = todo.pop()
+        kind = type(node)
+        if kind is Name:  # nothing below a name (its context) matters here
+            if context[3] is not None and isinstance(node.ctx, Store):
+                context[3].stores.add(node.id)
+            continue
+        if kind is Constant:
+            continue
+        inner = context
+        if kind is Call:
+            calls.append((node, context[0]))
+            if context[2]:
+                withs[id(node)] = context[2]
+        elif kind is FunctionDef or kind is AsyncFunctionDef:
+            if context[3] is not None:
+                context[3].nested.append(node)
+            survey.enclosing[id(node)] = context[0]
+            scope = survey.scopes[id(node)] = _Scope()
+            around = (*context[1], node)
+            # its parameters are its own code, lambdas in their defaults included; its body is,
+            # up to what it nests; its decorators and return annotation are nobody's
+            outside, parameters, body = (node, around, (), None, False), (node, around, (), scope, True), \
+                (node, around, (), scope, False)
+            for name in reversed(node._fields):
+                value = getattr(node, name, None)
+                field_context = parameters if name == "args" else body if name == "body" else outside
+                if isinstance(value, ast.AST):
+                    todo.append((value, depth + 1, field_context))
+                elif isinstance(value, list):
+                    todo.extend([(item, depth + 1, field_context) for item in reversed(value) if isinstance(item, ast.AST)])
+            continue
+        elif kind is ClassDef:
+            inner = (context[0], (*context[1], node), context[2], None, False)
+        elif kind is Lambda:
+            inner = (context[0], context[1], (), context[3] if context[4] else None, context[4])
+        elif kind is With or kind is AsyncWith:
+            inner = (context[0], context[1], (node, *context[2]), context[3], context[4])
+        elif kind is Import or kind is ImportFrom:
+            imports.append((depth, node))
+        elif kind is AnnAssign:
+            for owner in context[1]:
+                annotated.setdefault(id(owner), []).append((depth, node))
+        elif kind is Global:
+            if context[3] is not None:
+                context[3].globals.update(node.names)
+        elif kind is Await:
+            value = node.value
+            if isinstance(value, Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "acquire":
+                survey.awaited_acquires.append((value.lineno, value.col_offset))
+        depth += 1
+        todo.extend([(child, depth, inner) for child in reversed(_children(node))])
+    by_depth = itemgetter(0)
+    survey.imports = [node for _, node in sorted(imports, key=by_depth)]
+    survey.annotated = {owner: [node for _, node in sorted(found, key=by_depth)] for owner, found in annotated.items()}
+    return survey
 
 
 def _span(module: _Module, node: ast.expr) -> tuple[int, int, int, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pgunify.facts.api import TABLE, asyncpg_on_sqlalchemy
-from pgunify.facts.flow import ENGINE, SACONN, Program, Verdict, walk
+from pgunify.facts.flow import ENGINE, SACONN, Program, Verdict, _calls_with_function, walk
 from pgunify.files import auxiliary
 
 
@@ -46,9 +46,10 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
     every Python file, generated files included; `changed`: the files the run rewrites)."""
     sources = list(sources)
     program = Program.build(root, sources, generated_modules, previous=legacy)
-    # each module's calls by position, found once: a call site names its call by line and column
+    # each module's calls by position, from the calls the model found: a call site names its
+    # call by line and column (of calls that start at one position, the innermost)
     calls = {(m.path, n.lineno, n.col_offset): n for m in program.modules.values()
-             for n in walk(m.tree) if isinstance(n, ast.Call)}
+             for n, _ in _calls_with_function(m, program)}
     findings: list[ClosureFinding] = []
     for site in program.sites:
         call = calls.get((site.path, site.line, site.column))
