@@ -808,3 +808,22 @@ def test_scan_of_a_migrated_tree_reports_record_checks_migrated_records_reach(tm
     found = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "asyncpg-on-sqlalchemy"]
     assert [(f["location"]["path"], f["location"]["line"]) for f in found] == [("repo.py", 8)]
     assert found[0]["fix"].startswith("isinstance(x, (asyncpg.Record, Record))")
+
+
+def test_a_value_that_flows_back_into_its_own_reader_stays_bounded():
+    # an object of a library handed to a function that walks its attributes by calling itself:
+    # each round of the fixed point would make its names one attribute longer, in every combination
+    source = (
+        "from libthing import Provider\n\n\n"
+        "def resolve(node):\n"
+        "    if node:\n"
+        "        return resolve(node.func) or resolve(node.value) or resolve(node.expression)\n"
+        "    return None\n\n\n"
+        "def start():\n"
+        "    return resolve(Provider)\n"
+    )
+    program = Program.build(Path("."), [("walker.py", source)])
+    names = [value[1] for value in program.slots[("param", "walker.resolve", "node")] if value[0] == "ext"]
+    assert "libthing.Provider" in names and "libthing.Provider.func.value" in names
+    assert max(name.count(".") for name in names) <= 7
+    assert len(names) <= sum(3 ** depth for depth in range(7))

@@ -75,6 +75,14 @@ _POOL_NAMES = ("pool", "db_pool", "pg_pool", "pgpool", "connection_pool", "datab
 _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 
 
+# The most dots in a name outside the project the model follows (`asyncpg.pool.Pool.acquire`
+# has three). A longer name is an attribute of an attribute ... of such an object, which no API
+# the model knows has; without a bound, a value that flows back into the function that reads
+# its attributes (`resolve(node.func)` inside `resolve(node)`) grows one name longer each round
+# of the fixed point, in every combination, until memory runs out.
+_LONGEST_PATH = 7
+
+
 class Verdict(str, Enum):
     """What the migration does with one call of asyncpg's API, from what its receiver holds."""
 
@@ -741,10 +749,8 @@ class Program:
                     out |= self._qualified(info.imports[node.attr])
                 else:
                     out |= self.slots.get(("global", owner[1], node.attr), set())
-            elif owner[0] == "ext":
-                out.add(("ext", f"{owner[1]}.{node.attr}"))
-            elif owner[0] == "gen":
-                out.add(("gen", f"{owner[1]}.{node.attr}"))
+            elif owner[0] in ("ext", "gen") and owner[1].count(".") < _LONGEST_PATH:
+                out.add((owner[0], f"{owner[1]}.{node.attr}"))
         if not any(isinstance(o, tuple) and o[0] in ("inst", "cls", "mod") for o in owners) and not out:
             # an object the model cannot follow: what project classes store under this name
             known = _flatten(self.attr_index.get(node.attr, set()) | self.slots.get(("loose", node.attr), set())) & DATABASE
