@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import libcst as cst
@@ -23,9 +24,9 @@ from pgunify.facts.model import (
 from pgunify.facts.receivers import (
     ASYNCPG_FACTORIES,
     SQLALCHEMY_FACTORIES,
-    ClassAttributeCollector,
     Kind,
     ReceiverResolver,
+    collect_class_attributes,
 )
 from pgunify.facts.api import BY_NAME, sending_methods
 from pgunify.sql.lexing import SqlLexError, shape
@@ -411,13 +412,37 @@ def _first_line(sql: str) -> str:
     return sql.strip()[:120]
 
 
+@functools.cache
+def _scopes_come_from_the_module() -> bool:
+    """Whether ScopeProvider does all its work when it meets the module: libcst's runs its own
+    scope visitor from there, and its batched walk through the rest of the tree does nothing."""
+    return set(ScopeProvider().get_visitors()) == {"visit_Module"}
+
+
+def _resolve_scopes(wrapper: MetadataWrapper) -> None:
+    """Give the wrapper its ScopeProvider metadata without the idle walk through the whole tree
+    that libcst makes for a batchable provider (see _scopes_come_from_the_module); the scopes
+    are the very ones libcst computes. Left to libcst where the wrapper or the provider does
+    not keep its metadata as expected."""
+    resolved = getattr(wrapper, "_metadata", None)
+    if not isinstance(resolved, dict) or ScopeProvider in resolved or not _scopes_come_from_the_module():
+        return
+    provider = ScopeProvider()
+    computed = getattr(provider, "_computed", None)
+    if not isinstance(computed, dict):
+        return
+    with provider.resolve(wrapper):  # its dependency (ExpressionContextProvider) first, as libcst does
+        provider.visit_Module(wrapper.module)
+    resolved[ScopeProvider] = computed
+
+
 def facts_from_source(path: str, source: bytes) -> FileFacts:
     """Parse and analyse one file. Raises libcst.ParserSyntaxError on bad syntax."""
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     resolve_parents(wrapper)
-    collector = ClassAttributeCollector()
-    wrapper.visit(collector)
+    _resolve_scopes(wrapper)
+    collector = collect_class_attributes(wrapper.module)
     visitor = FactsVisitor(path, wrapper.module, collector.attributes, collector.imports_asyncpg)
     wrapper.visit(visitor)
     return FileFacts(
