@@ -8,6 +8,7 @@ codemod can refuse to act on a guess.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
@@ -345,3 +346,45 @@ class ClassAttributeCollector(cst.CSTVisitor):
         self._record(node.target, node.annotation)
         if node.value is not None:
             self._record(node.target, node.value)
+
+
+# what holds statements: suites, statements, and the clauses of compound ones
+_STATEMENT_HOLDERS = (cst.BaseSuite, cst.BaseStatement, cst.BaseSmallStatement, cst.Else, cst.Finally,
+                      cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)
+_STATEMENT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _statement_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children of `node` that hold statements, in source order (a node's fields list the
+    ones that hold statements in the order they are written: body, handlers, orelse, finalbody)."""
+    names = _STATEMENT_FIELDS.get(type(node))
+    if names is None:
+        names = _STATEMENT_FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    children = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, _STATEMENT_HOLDERS):
+            children.append(value)
+        elif isinstance(value, (tuple, list)):
+            children.extend(item for item in value if isinstance(item, _STATEMENT_HOLDERS))
+    return children
+
+
+def collect_class_attributes(module: cst.Module) -> ClassAttributeCollector:
+    """A ClassAttributeCollector that has seen `module`. It reacts to statements only (classes,
+    functions, imports, assignments), so it is handed those alone, in the order a libcst visit
+    meets them, without the walk through every expression that a visit makes."""
+    collector = ClassAttributeCollector()
+
+    def walk(node: cst.CSTNode) -> None:
+        kind = type(node).__name__
+        visit = getattr(collector, f"visit_{kind}", None)
+        if visit is None or visit(node) is not False:
+            for child in _statement_children(node):
+                walk(child)
+        leave = getattr(collector, f"leave_{kind}", None)
+        if leave is not None:
+            leave(node)
+
+    walk(module)
+    return collector

@@ -7,6 +7,9 @@ the one URL, where the engine module goes, which pool options it takes) is decid
 from __future__ import annotations
 
 import ast
+import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -122,55 +125,146 @@ def _import_root(root: Path, directory: Path, namespaces: frozenset[Path] = froz
     return current
 
 
+# `from .x import y`, `from . import y`, `from\
+#  ..x import y`: the text every relative import has, whatever its spacing
+_RELATIVE_IMPORT = re.compile(rb"from[\s\\]*\.")
+# an encoding declaration: under one (utf-7, say) the bytes need not spell what the code says
+_CODING_COOKIE = re.compile(rb"\A(?:[^\n]*\n)?[ \t\f]*#[^\n]*coding[:=]")
+
+
+def _lacks_init_below(folder: Path) -> bool:
+    """Whether `folder`, or a folder beneath it that a dotted import could name, has no __init__.py."""
+    seen: set[str] = set()
+    todo = [folder]
+    while todo:
+        current = todo.pop()
+        real = os.path.realpath(current)
+        if real in seen:
+            continue  # a symbolic link back into a folder already looked at
+        seen.add(real)
+        if not (current / "__init__.py").exists():
+            return True
+        try:
+            with os.scandir(current) as entries:
+                todo.extend(current / e.name for e in entries if e.name.isidentifier() and e.is_dir())
+        except OSError:
+            return True  # cannot be listed: it may hold one
+    return False
+
+
+def _dotted_import_pattern(root: Path) -> re.Pattern | None:
+    """Text that every dotted absolute import able to name a folder without __init__.py under
+    `root` contains: the first part of its name, then a dot. None when no such import exists."""
+    try:
+        with os.scandir(root) as entries:
+            names = sorted(e.name for e in entries if e.name.isidentifier() and e.is_dir())
+    except OSError:
+        return re.compile(rb"")  # the folders are unknown: every file may name one
+    names = [name for name in names if _lacks_init_below(root / name)]
+    if not names:
+        return None
+    # ignoring case: on a case-insensitive file system `import App.x` finds app/
+    return re.compile(rb"(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")[\s\\]*\.", re.IGNORECASE)
+
+
+def _may_import_through(source: bytes, dotted: re.Pattern | None) -> bool:
+    """Whether `source` can hold an import that makes a folder a namespace package: a
+    relative import, or a dotted one matching `dotted` (see _dotted_import_pattern). A file
+    that cannot is left unparsed; its imports are read only when it lies under such a folder."""
+    if _CODING_COOKIE.match(source):
+        return True
+    if not source.isascii():
+        # Python reads identifiers in NFKC form (`ａpp.x` imports app.x): search that form
+        source = unicodedata.normalize("NFKC", source.decode("utf-8", "replace")).encode()
+    return bool(_RELATIVE_IMPORT.search(source) or (dotted is not None and dotted.search(source)))
+
+
+def _import_facts(root: Path, path: Path, source: bytes) -> tuple[Path, set[str], set[Path]] | None:
+    """(resolved folder of `path`, top-level names it imports absolutely, folders its imports
+    make packages) for _namespace_packages; None when the file does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    folder = path.resolve().parent
+    names: set[str] = set()
+    found: set[Path] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        if isinstance(node, ast.ImportFrom) and node.level:
+            # a relative import: its folder, and the ones it climbs, are packages
+            base = folder
+            for _ in range(node.level - 1):
+                found.add(base)
+                base = base.parent
+            found.add(base)
+            for part in (node.module or "").split(".")[:-1] if node.module else []:
+                base = base / part
+                found.add(base)
+            if node.module:
+                target = base / node.module.split(".")[-1]
+                if target.is_dir():
+                    found.add(target)
+            continue
+        dotted = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for name in dotted:
+            parts = name.split(".")
+            for depth in range(1, len(parts)):
+                candidate = root.joinpath(*parts[:depth])
+                if candidate.is_dir() and not (candidate / "__init__.py").exists():
+                    found.add(candidate.resolve())
+    return folder, names, found
+
+
 def _namespace_packages(root: Path, python_files) -> frozenset[Path]:
     """Folders without __init__.py that the application imports through by a dotted name
     (`from app.cogs import admin` makes app/ and app/cogs/ namespace packages under the root),
     unless code beneath such a folder imports the folder's own modules by bare name
     (`from utils import pages` in src/cogs/x.py, with src/utils/): then the application runs
-    from that folder, and its imports start there."""
+    from that folder, and its imports start there.
+
+    Only the files whose text can hold such an import are parsed at first; the others
+    matter only when they lie beneath a folder found that way."""
+    dotted = _dotted_import_pattern(root)
     found: set[Path] = set()
     bare: dict[Path, set[str]] = {}  # file's folder -> top-level names it imports absolutely
-    for path in python_files:
+    unread: list[Path] = []
+
+    def read(path: Path, source: bytes) -> None:
+        facts = _import_facts(root, path, source)
+        if facts is not None:
+            folder, names, packages = facts
+            bare.setdefault(folder, set()).update(names)
+            found.update(packages)
+
+    for path in map(Path, python_files):
         try:
-            tree = ast.parse(Path(path).read_bytes())
-        except (OSError, SyntaxError, ValueError):
+            source = path.read_bytes()
+        except OSError:
             continue
-        folder_names = bare.setdefault(Path(path).resolve().parent, set())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                folder_names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                folder_names.add(node.module.split(".")[0])
-            if isinstance(node, ast.ImportFrom) and node.level:
-                # a relative import: its folder, and the ones it climbs, are packages
-                base = Path(path).resolve().parent
-                for _ in range(node.level - 1):
-                    found.add(base)
-                    base = base.parent
-                found.add(base)
-                for part in (node.module or "").split(".")[:-1] if node.module else []:
-                    base = base / part
-                    found.add(base)
-                if node.module:
-                    target = base / node.module.split(".")[-1]
-                    if target.is_dir():
-                        found.add(target)
+        if _may_import_through(source, dotted):
+            read(path, source)
+        else:
+            unread.append(path)
+    candidates = [f for f in found if f.is_relative_to(root) and f != root and not (f / "__init__.py").exists()]
+    if not candidates:
+        return frozenset()
+    for path in unread:
+        if any(path.resolve().parent.is_relative_to(f) for f in candidates):
+            try:
+                read(path, path.read_bytes())
+            except OSError:
                 continue
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-            for name in names:
-                parts = name.split(".")
-                for depth in range(1, len(parts)):
-                    folder = root.joinpath(*parts[:depth])
-                    if folder.is_dir() and not (folder / "__init__.py").exists():
-                        found.add(folder.resolve())
 
     def runs_from(folder: Path) -> bool:
         return any(directory.is_relative_to(folder) and _provides(folder, name)
                    for directory, names in bare.items() for name in names)
 
-    return frozenset(f for f in found if f.is_relative_to(root) and f != root and not (f / "__init__.py").exists()
-                     and not runs_from(f))
+    return frozenset(f for f in candidates if not runs_from(f))
 
 
 def _module_name(import_root: Path, path: Path) -> str:
@@ -406,8 +500,6 @@ def _callers_disagree(root: Path, import_root: Path, f: ConnectionFactory, pytho
 def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: frozenset[str],
                     python_files: list[Path]) -> frozenset[tuple[str, str]]:
     """Module-level names (second URL variables, SQL constants) that some other file mentions."""
-    import re
-
     exported = set()
     candidates = [(read.location.path, read.target) for read in inv.all("env_reads")
                   if read.name in secondary and read.target and read.target.isidentifier()]
@@ -430,8 +522,9 @@ def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: fr
             resolved = Path(other).resolve()
             for name in found:
                 mentioned_in.setdefault(name, set()).add(resolved)
+    resolved: dict[str, Path] = {}  # a module's constants share its path
     for path, target in candidates:
-        own = (root / path).resolve()
+        own = resolved.get(path) or resolved.setdefault(path, (root / path).resolve())
         if mentioned_in.get(target, set()) - {own}:
             exported.add((_module_name(import_root, own), target))
     return frozenset(exported)
@@ -633,8 +726,6 @@ def _json_tables(root: Path, inv: Inventory) -> tuple[TableFact, ...]:
 
 def _json_codecs(python_files) -> frozenset[str]:
     """The JSON types the application told asyncpg to decode itself (set_type_codec("jsonb", ...))."""
-    import re
-
     codec = re.compile(rb"set_type_codec\(\s*['\"](jsonb?)['\"]")
     found = set()
     for path in python_files:

@@ -266,6 +266,7 @@ def _run(files, names, settings, pool, progress, shard,
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
                       move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
+    planned = plan  # the plan from the scan alone, before the model's verdicts join it
     sources = _sources(files)
     # a tree migrated before has the generated modules already: what they return is known
     log.info("following pools and connections through the program")
@@ -295,7 +296,9 @@ def _run(files, names, settings, pool, progress, shard,
         # the pools and their queries move together or not at all, and several databases
         # cannot share one URL variable
         names = tuple(n for n in names if n not in blocked)
-        plan = build_plan(files.root, inventory, settings, move_asyncpg_pools=False, python_files=files.python)
+        # the plan of a run that leaves the pools where they are: build_plan's, whose
+        # move_asyncpg_pools is only recorded, so the one made above serves without being rebuilt
+        plan = dataclasses.replace(planned, move_asyncpg_pools=False)
         notes = [f"{' and '.join(blocked)} not run: {item.reason}" for _, item in plan.pool_blockers]
     idle = [c.info.name for c in _codemods(names) if c.info.moves_asyncpg_pools]
     if idle and not plan.asyncpg_pools:
