@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import libcst as cst
-from libcst.metadata import (Assignment, ExpressionContextProvider, MetadataWrapper, ParentNodeProvider, PositionProvider,
-                             ScopeProvider)
+from libcst.metadata import Assignment, MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from pgunify.dsn import looks_like_database_url, redact
 from pgunify.facts.constants import bound_literal, static_string
-from pgunify.facts.parents import resolve_parents
+from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.facts.model import (
     AcquireSite,
     ConnectionFactory,
@@ -413,44 +411,12 @@ def _first_line(sql: str) -> str:
     return sql.strip()[:120]
 
 
-@functools.cache
-def _works_from_the_module(provider: type) -> bool:
-    """Whether a batchable provider does all its work when it meets the module: libcst's
-    ExpressionContextProvider and ScopeProvider run a visitor of their own from there, and the
-    batched walk libcst makes for them through the rest of the tree does nothing."""
-    return set(provider().get_visitors()) == {"visit_Module"}
-
-
-def _resolve_metadata(wrapper: MetadataWrapper) -> None:
-    """Give the wrapper the metadata FactsVisitor reads (expression contexts, scopes, positions)
-    without the walks through the whole tree in which no provider does anything: the batched
-    walk of each provider above (see _works_from_the_module), and the one libcst makes with no
-    batchable provider at all when it resolves PositionProvider alone. The metadata are the
-    very ones libcst computes. Whatever the wrapper or a provider does not keep as expected is
-    left to libcst, which resolves it when the visitor asks."""
-    resolved = getattr(wrapper, "_metadata", None)
-    if not isinstance(resolved, dict):
-        return
-    for provider_class in (ExpressionContextProvider, ScopeProvider):  # scopes need the contexts
-        if provider_class in resolved:
-            continue
-        provider = provider_class()
-        computed = getattr(provider, "_computed", None)
-        if not isinstance(computed, dict) or not _works_from_the_module(provider_class):
-            return
-        with provider.resolve(wrapper):  # the provider's own dependencies, resolved above
-            provider.visit_Module(wrapper.module)
-        resolved[provider_class] = computed
-    if PositionProvider not in resolved and hasattr(PositionProvider, "_gen"):
-        resolved[PositionProvider] = PositionProvider()._gen(wrapper)  # as libcst resolves it
-
-
 def facts_from_source(path: str, source: bytes) -> FileFacts:
     """Parse and analyse one file. Raises libcst.ParserSyntaxError on bad syntax."""
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     resolve_parents(wrapper)
-    _resolve_metadata(wrapper)
+    resolve_scopes_and_positions(wrapper)
     collector = collect_class_attributes(wrapper.module)
     visitor = FactsVisitor(path, wrapper.module, collector.attributes, collector.imports_asyncpg)
     wrapper.visit(visitor)

@@ -20,12 +20,12 @@ from typing import Callable, Iterable
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import calculate_module_and_package
-from libcst.metadata import MetadataWrapper
+from libcst.metadata import MetadataWrapper, ScopeProvider
 
 from pgunify import cache
 from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
-from pgunify.facts.parents import resolve_parents
+from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
 from pgunify.facts.flow import Verdict
 from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
@@ -70,6 +70,8 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
     resolve_parents(wrapper)
     chosen = _codemods(names)
+    if chosen and ScopeProvider in chosen[0].get_inherited_dependencies():
+        resolve_scopes_and_positions(wrapper)  # the same metadata, without libcst's idle walks
     # once an earlier codemod rewrote the tree, the lines a codemod reports are carried back
     # to the file on disk (pgunify.rewrite.line_origin)
     try:
