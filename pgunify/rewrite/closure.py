@@ -47,8 +47,10 @@ def check(root: Path, sources: Iterable[tuple[str, str]], generated_modules: Ite
     sources = list(sources)
     program = Program.build(root, sources, generated_modules, previous=legacy)
     # each module's calls by position, from the calls the model found: a call site names its
-    # call by line and column (of calls that start at one position, the innermost)
-    calls = {(m.path, n.lineno, n.col_offset): n for m in program.modules.values()
+    # call by line and column (of calls that start at one position, the innermost); only the
+    # modules that have call sites are looked through
+    with_sites = {site.path for site in program.sites}
+    calls = {(m.path, n.lineno, n.col_offset): n for m in program.modules.values() if m.path in with_sites
              for n, _ in _calls_with_function(m, program)}
     findings: list[ClosureFinding] = []
     for site in program.sites:
