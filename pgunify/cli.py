@@ -241,9 +241,12 @@ def migrate(
     with Activity(err, "migrating") as activity:
         result, _plan = run(path, names, settings, jobs=settings.workers, progress=activity.count, shard=share,
                             python=python, import_check=import_check)
-    if not in_git:
+    if not in_git and write:
         result.notes.append("not a git repository: no uncommitted-changes check; the baseline snapshot under "
                             ".pgunify/baseline/ is the only copy of the old files")
+    elif not in_git:
+        result.notes.append("not a git repository: this run writes nothing; with --write, the baseline snapshot under "
+                            ".pgunify/baseline/ will be the only copy of the old files")
 
     from pgunify.report.migrate_console import print_diff, print_summary
     from pgunify.rewrite.outcome import Changed, Failed
