@@ -39,7 +39,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from pgunify.rewrite.fields import children, rebuilt
+from pgunify.cst_fields import children, rebuilt
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.outcome import Change, Risk
 from pgunify.rewrite.sources import is_test_file

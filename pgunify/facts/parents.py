@@ -15,7 +15,6 @@ nothing (see resolve_scopes_and_positions).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import libcst as cst
@@ -27,7 +26,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+from pgunify.cst_fields import field_names
 
 
 def parent_map(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
@@ -36,10 +35,7 @@ def parent_map(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     todo: list[cst.CSTNode] = [module]
     while todo:
         node = todo.pop()
-        names = _FIELDS.get(type(node))
-        if names is None:
-            names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
-        for name in names:
+        for name in field_names(type(node)):
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
                 parents[value] = node
@@ -71,10 +67,10 @@ def _works_from_the_module(provider: type) -> bool:
 def resolve_scopes_and_positions(wrapper: MetadataWrapper) -> None:
     """Give the wrapper expression contexts, scopes and positions (what the facts visitor and the
     repositories codemod read) without the walks through the whole tree in which no provider
-    does anything: the batched walk of each provider above (see _works_from_the_module), and the one libcst makes with no
-    batchable provider at all when it resolves PositionProvider alone. The metadata are the
-    very ones libcst computes. Whatever the wrapper or a provider does not keep as expected is
-    left to libcst, which resolves it when the visitor asks."""
+    does anything: the batched walk of each provider above (see _works_from_the_module), and
+    the one libcst makes with no batchable provider at all when it resolves PositionProvider
+    alone. The metadata are the very ones libcst computes. Whatever the wrapper or a provider
+    does not keep as expected is left to libcst, which resolves it when the visitor asks."""
     resolved = getattr(wrapper, "_metadata", None)
     if not isinstance(resolved, dict):
         return

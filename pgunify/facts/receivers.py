@@ -8,7 +8,6 @@ codemod can refuse to act on a guess.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
@@ -19,6 +18,8 @@ from libcst.metadata import (
     ParentNodeProvider,
     ScopeProvider,
 )
+
+from pgunify.cst_fields import field_names
 
 
 def qualified_names(get_metadata: Callable, node: cst.CSTNode) -> set[str]:
@@ -351,17 +352,13 @@ class ClassAttributeCollector(cst.CSTVisitor):
 # what holds statements: suites, statements, and the clauses of compound ones
 _STATEMENT_HOLDERS = (cst.BaseSuite, cst.BaseStatement, cst.BaseSmallStatement, cst.Else, cst.Finally,
                       cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)
-_STATEMENT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _statement_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The children of `node` that hold statements, in source order (a node's fields list the
     ones that hold statements in the order they are written: body, handlers, orelse, finalbody)."""
-    names = _STATEMENT_FIELDS.get(type(node))
-    if names is None:
-        names = _STATEMENT_FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
     children = []
-    for name in names:
+    for name in field_names(type(node)):
         value = getattr(node, name)
         if isinstance(value, _STATEMENT_HOLDERS):
             children.append(value)

@@ -522,9 +522,9 @@ def _exported_names(root: Path, import_root: Path, inv: Inventory, secondary: fr
             resolved = Path(other).resolve()
             for name in found:
                 mentioned_in.setdefault(name, set()).add(resolved)
-    resolved: dict[str, Path] = {}  # a module's constants share its path
+    own_paths = {path: (root / path).resolve() for path in {path for path, _ in candidates}}  # once per module
     for path, target in candidates:
-        own = resolved.get(path) or resolved.setdefault(path, (root / path).resolve())
+        own = own_paths[path]
         if mentioned_in.get(target, set()) - {own}:
             exported.add((_module_name(import_root, own), target))
     return frozenset(exported)

@@ -30,7 +30,7 @@ from itertools import pairwise
 
 import libcst as cst
 
-from pgunify.rewrite.fields import children, path_to, rebuilt
+from pgunify.cst_fields import children, path_to, rebuilt
 
 _INDENT = "    "
 # a piece of a split SQL string preferably starts with one of these

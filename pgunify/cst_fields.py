@@ -1,5 +1,8 @@
 """Walking and rebuilding libcst trees by their fields, without a visitor.
 
+Shared by the facts passes (parents, class attributes) and the rewrites (wrapping,
+statement-constants).
+
 A libcst visitor calls its hooks on every node of a module, which costs far more than
 the few nodes a pass looks at. Passes that know where their work is (the statements of a
 block, a call inside one statement) read the nodes' fields directly and rebuild only the
@@ -9,19 +12,21 @@ ancestors of what they replace; every other node is shared with the tree they st
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import libcst as cst
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+
+@functools.cache
+def field_names(kind: type) -> tuple[str, ...]:
+    """The names of a libcst node type's fields, in the order libcst visits them."""
+    return tuple(f.name for f in dataclasses.fields(kind))
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The node's children, in field order (the order libcst visits them in)."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
     found: list[cst.CSTNode] = []
-    for name in names:
+    for name in field_names(type(node)):
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
             found.append(value)
@@ -38,8 +43,8 @@ def rebuilt(node: cst.CSTNode, replace: dict[int, cst.CSTNode], on_path: set[int
     if id(node) not in on_path:
         return node
     changes = {}
-    for field in dataclasses.fields(node):
-        value = getattr(node, field.name)
+    for name in field_names(type(node)):
+        value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
             new = rebuilt(value, replace, on_path)
         elif isinstance(value, (tuple, list)) and any(isinstance(v, cst.CSTNode) for v in value):
@@ -47,7 +52,7 @@ def rebuilt(node: cst.CSTNode, replace: dict[int, cst.CSTNode], on_path: set[int
         else:
             continue
         if new is not value and (not isinstance(value, (tuple, list)) or any(a is not b for a, b in zip(new, value))):
-            changes[field.name] = new
+            changes[name] = new
     return node.with_changes(**changes) if changes else node
 
 
