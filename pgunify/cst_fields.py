@@ -35,6 +35,16 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
+def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """`node` and every node inside it (in no particular order)."""
+    found, todo = [], [node]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children(current))
+    return found
+
+
 def rebuilt(node: cst.CSTNode, replace: dict[int, cst.CSTNode], on_path: set[int]) -> cst.CSTNode:
     """`node` with the nodes in `replace` (by id) replaced, rebuilding only their ancestors
     (the ids in `on_path`); everything else is the same object as before."""

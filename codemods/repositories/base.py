@@ -6,11 +6,11 @@ own resolution), the raw-SQL helpers a rewrite imports, and the sites marked for
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import ParentNodeProvider, PositionProvider, ScopeProvider
 
+from pgunify.cst_fields import children, walk
 from pgunify.facts.flow import Verdict
 from pgunify.facts.receivers import Kind, Resolution
 
@@ -41,30 +41,32 @@ class Unsupported(Exception):
 def already_migrated(call: cst.Call) -> bool:
     """A call in the form this codemod writes (`text(...)`, `*numbered(...)`, the driver
     connection under an engine): on a second run it must stay as it is."""
-    if m.findall(call.func, m.Call(func=m.Name("driver_connection") | m.Name("asyncpg_connection"))):
+    if any(isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _DRIVER_OPENERS
+           for node in walk(call.func)):
         return True
     first = call.args[0].value if call.args else None
-    return isinstance(first, cst.Call) and m.matches(first.func, m.Name("text") | m.Name("sa_text") | m.Name("numbered") | m.Name("binds"))
+    return isinstance(first, cst.Call) and isinstance(first.func, cst.Name) and first.func.value in _STATEMENT_BUILDERS
+
+
+# what the migrated calls are made of: the driver connection under the engine, and the
+# statement wrappers the first argument becomes
+_DRIVER_OPENERS = frozenset({"driver_connection", "asyncpg_connection"})
+_STATEMENT_BUILDERS = frozenset({"text", "sa_text", "numbered", "binds"})
 
 
 def _variables(node: cst.CSTNode) -> frozenset[str]:
     """Every name read or bound anywhere in `node`, nested scopes included (not attributes or
     keyword arguments)."""
     names: set[str] = set()
-
-    class Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            names.add(name.value)
-
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
-            return False
-
-        def visit_Arg(self, arg: cst.Arg) -> bool:
-            arg.value.visit(self)
-            return False
-
-    node.visit(Names())
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        if isinstance(current, cst.Name):
+            names.add(current.value)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            todo.append(current.value)  # `x.attr` reads x, `f(key=x)` reads x
+        else:
+            todo.extend(children(current))
     return frozenset(names)
 
 

@@ -10,7 +10,7 @@ from libcst.codemod.visitors import RemoveImportsVisitor
 from libcst.metadata import ParentNodeProvider, ScopeProvider
 
 from pgunify.facts.api import DRIVER_AWAITED, DRIVER_PLAIN
-from pgunify.facts.receivers import ClassAttributeCollector, Kind, ReceiverResolver
+from pgunify.facts.receivers import Kind, ReceiverResolver, collect_class_attributes
 from pgunify.rewrite.outcome import Risk
 from pgunify.templates import render_raw_sql_module
 
@@ -74,8 +74,7 @@ class RepositoryCodemod(Queries, Prepared, Either, Pool, Transactions, Annotatio
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         if self.in_generated_file():
             return tree
-        collector = ClassAttributeCollector()
-        self.context.wrapper.visit(collector)
+        collector = collect_class_attributes(tree)
         self.resolver = ReceiverResolver(self.get_metadata, collector.attributes, collector.imports_asyncpg,
                                          dict(self.plan.returns))
         self._imports_asyncpg = collector.imports_asyncpg

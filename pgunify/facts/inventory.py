@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import libcst as cst
 import pglast
@@ -87,13 +87,15 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
 
 def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
          files: FileSet | None = None, pool: Executor | None = None, shard: tuple[int, int] | None = None,
-         per_file: list | None = None, closure: bool = True) -> Inventory:
+         per_file: list | None = None, closure: bool = True,
+         meanwhile: Callable[[], None] | None = None) -> Inventory:
     """`files` (already collected from root) and `pool` (workers already started) let a caller
     that goes on with the same files and workers skip doing that twice. With `shard` (K, N)
     only the Python files of share K are analysed; `per_file` then receives (position in the
     whole walk, facts or problem) of each, which is what merging the shares needs. `closure`
     False leaves out the closure check over the tree as it is (`pgunify migrate` runs its own,
-    over the tree as it would leave it)."""
+    over the tree as it would leave it). `meanwhile` runs in this process while the workers
+    analyse the files (before the analysis, without workers)."""
     files = files if files is not None else collect(root, exclude, respect_gitignore)
     base = files.root
     work = [(str(p), relative(base, p)) for p in files.python]
@@ -102,11 +104,19 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         positions = [i for i in positions if shard_of(work[i][1], shard[1]) == shard[0]]
         work = [work[i] for i in positions]
     if pool is not None and len(work) > 8:
-        results = list(pool.map(_analyse, work, chunksize=8))
+        pending = pool.map(_analyse, work, chunksize=8)  # every chunk is handed out here
+        if meanwhile is not None:
+            meanwhile()
+        results = list(pending)
     elif jobs > 1 and len(work) > 8:
         with ProcessPoolExecutor(max_workers=jobs) as own_pool:
-            results = list(own_pool.map(_analyse, work, chunksize=8))
+            pending = own_pool.map(_analyse, work, chunksize=8)
+            if meanwhile is not None:
+                meanwhile()
+            results = list(pending)
     else:
+        if meanwhile is not None:
+            meanwhile()
         results = [_analyse(item) for item in work]
 
     if per_file is not None:

@@ -27,7 +27,7 @@ from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
 from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
-from pgunify.facts.flow import Verdict
+from pgunify.facts.flow import GENERATED_MARKER, Verdict, _module_name
 from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
 from pgunify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from pgunify.rewrite.import_order import import_style
@@ -264,32 +264,19 @@ def _run(files, names, settings, pool, progress, shard,
     """`python`: the interpreter for the import check (None: the project's own, if found;
     False: no import check)."""
     log.info("reading %d files", len(files.python))
-    inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False)
+    legacy = _LegacyModel(files.root, _sources(files))
+    # the model is built here while the workers scan; the scan does not need it, the plan does
+    inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False,
+                     meanwhile=lambda: legacy.build(frozenset()))
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
                       move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
     planned = plan  # the plan from the scan alone, before the model's verdicts join it
-    sources = _sources(files)
-    # a tree migrated before has the generated modules already: what they return is known
-    log.info("following pools and connections through the program")
-    # what the plan takes from the model depends on the text of every file and nothing else:
-    # a run over a tree it has seen whole takes it from the cache
-    model_key = _tree_key("model", sources.items(), _generated_modules(plan))
-    program, model_error = None, ""
-    learned = cache.get("model", model_key)
-    if cache.is_miss(learned):
-        try:
-            program = legacy_program(files.root, sources.items(), _generated_modules(plan))
-        except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
-            model_error = f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
-        else:
-            learned = {"receivers": program.receivers, "asyncpg_annotations": program.asyncpg_annotations,
-                       "tracks_closing": any(s.method == "is_closing" and s.verdict is Verdict.POOL
-                                             for s in program.sites),
-                       "imported_elsewhere": program.imported_elsewhere()}
-            cache.put("model", model_key, learned)
+    sources = legacy.sources
+    legacy.settle(frozenset(_generated_modules(plan)))
+    program, model_error = legacy.program, legacy.error
     if not model_error:
-        plan = dataclasses.replace(plan, **learned)
+        plan = dataclasses.replace(plan, **legacy.learned)
     notes = []
     from pgunify.codemods import REGISTRY
 
@@ -361,6 +348,61 @@ def _run(files, names, settings, pool, progress, shard,
         log.info("importing the changed modules before and after")
         _import_check(files.root, sources, plan, result, python)
     return result, plan
+
+
+class _LegacyModel:
+    """The whole-program model of the tree before the run, and what the plan takes from it.
+
+    It is built while the workers scan, before the plan names the modules the run generates
+    (the engine module, the raw-SQL helpers). The model reads those names only for modules of
+    the tree that bear one of them, so once the plan is known it is built again only where
+    such a module exists and was not written by an earlier run (those are known by their
+    marker either way). What the plan takes depends on the text of every file and those
+    names: a run over a tree it has seen whole takes it from the cache.
+    """
+
+    def __init__(self, root: Path, sources: dict[str, str]) -> None:
+        self.root = root
+        self.sources = sources
+        self.program = None  # None where the cache answered, or the build failed
+        self.learned: dict | None = None
+        self.error = ""
+        self.generated: frozenset[str] = frozenset()  # the names it was built with
+
+    def build(self, generated: frozenset[str]) -> None:
+        log.info("following pools and connections through the program")
+        self.program, self.learned, self.error, self.generated = None, None, "", generated
+        key = _tree_key("model", self.sources.items(), generated)
+        learned = cache.get("model", key)
+        if cache.is_miss(learned):
+            try:
+                program = legacy_program(self.root, self.sources.items(), generated)
+            except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
+                self.error = (f"the model of the application's database access could not be built: "
+                              f"{type(exc).__name__}: {exc}")
+                return
+            learned = {"receivers": program.receivers, "asyncpg_annotations": program.asyncpg_annotations,
+                       "tracks_closing": any(s.method == "is_closing" and s.verdict is Verdict.POOL
+                                             for s in program.sites),
+                       "imported_elsewhere": program.imported_elsewhere()}
+            cache.put("model", key, learned)
+            self.program = program
+        self.learned = learned
+
+    def settle(self, generated: frozenset[str]) -> None:
+        """The model as the plan's generated module names make it."""
+        extra = generated - self.generated
+        if extra and any(name in extra or name.rsplit(".", 1)[-1] in extra
+                         for name in _modules_of_the_application(self.sources)):
+            self.build(generated)
+
+
+def _modules_of_the_application(sources: dict[str, str]) -> Iterable[str]:
+    """The dotted names the model gives the modules of `sources`, less those an earlier run
+    generated (they carry its marker)."""
+    for rel, text in sources.items():
+        if GENERATED_MARKER not in text[:2000]:
+            yield _module_name(rel)
 
 
 def _sources(files) -> dict[str, str]:
