@@ -81,6 +81,7 @@ _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 # its attributes (`resolve(node.func)` inside `resolve(node)`) grows one name longer each round
 # of the fixed point, in every combination, until memory runs out.
 _LONGEST_PATH = 7
+_NOTHING: frozenset = frozenset()
 
 
 class Verdict(str, Enum):
@@ -217,6 +218,11 @@ class Program:
         self.functions: dict[str, _Func] = {}
         self.classes: dict[str, _Class] = {}
         self.slots: dict[tuple, set] = {}
+        # the fixed point's bookkeeping: a stamp counts the changes to the slots, each slot
+        # keeps the stamp of its last change, and the unit of code being run notes what it reads
+        self._stamp = 0
+        self._changed_at: dict[tuple, int] = {}
+        self._reads: set | None = None
         self._changed = False
         self._by_suffix: dict[str, list[str]] = {}
         self.attr_index: dict[str, set] = {}  # attribute name -> values over every project class
@@ -447,6 +453,20 @@ class Program:
         if not values <= slot:
             slot |= values
             self._changed = True
+            self._stamp += 1
+            self._changed_at[key] = self._stamp
+
+    def _read(self, key: tuple) -> set | frozenset:
+        """What a slot holds (nothing: an empty frozenset), noted as read by the unit of code
+        being run."""
+        if self._reads is not None:
+            self._reads.add(key)
+        return self.slots.get(key, _NOTHING)
+
+    def _holds(self, key: tuple) -> bool:
+        if self._reads is not None:
+            self._reads.add(key)
+        return key in self.slots
 
     def _solve(self) -> None:
         # Two rounds to a fixed point. The first uses only what the code says for certain; the
@@ -459,18 +479,55 @@ class Program:
         self._fixpoint()
 
     def _fixpoint(self) -> None:
+        """Rounds over every unit of code (module bodies, class bodies, functions, in that
+        order) until one changes nothing, at most twelve.
+
+        What running a unit adds depends only on the slots it reads (and the attribute index),
+        so a unit none of whose slots changed since its last run began would add nothing new:
+        it is not run again. Every other unit runs in the same order, on the same slots, as
+        in a round that runs them all, so the slots, the escapes and every verdict are those
+        of running them all."""
+        runs: dict[tuple, tuple[int, set]] = {}  # unit -> (stamp when its last run began, slots it read)
+        escapes: dict[tuple, list] = {}  # unit -> the escapes its last run found
+        order: list[tuple] = []
         for _ in range(12):
             self._changed = False
-            self.escapes = []
-            for module in self.modules.values():
-                self._run_block(module, None, module.tree.body)
-            for qual, klass in self.classes.items():
-                self._class_body(self.modules[klass.module], qual, klass.node)
-            for func in list(self.functions.values()):
-                self._run_block(self.modules[func.module], func, func.node.body)
+            order = [("module", name) for name in self.modules]
+            order += [("class", qual) for qual in self.classes]
+            order += [("function", qual) for qual in list(self.functions)]
+            for unit in order:
+                last = runs.get(unit)
+                if last is not None and not self._stale(*last):
+                    continue
+                reads: set = set()
+                runs[unit] = (self._stamp, reads)
+                self._reads, self.escapes = reads, escapes.setdefault(unit, [])
+                self.escapes.clear()
+                try:
+                    self._run_unit(unit)
+                finally:
+                    self._reads = None
             self._index_attributes()
             if not self._changed:
                 break
+        self.escapes = [found for unit in order for found in escapes.get(unit, ())]
+
+    def _stale(self, began: int, reads: set) -> bool:
+        """Whether a slot read by a run that began at stamp `began` has changed since."""
+        changed_at = self._changed_at
+        return any(changed_at.get(key, 0) > began for key in reads)
+
+    def _run_unit(self, unit: tuple) -> None:
+        kind, name = unit
+        if kind == "module":
+            module = self.modules[name]
+            self._run_block(module, None, module.tree.body)
+        elif kind == "class":
+            klass = self.classes[name]
+            self._class_body(self.modules[klass.module], name, klass.node)
+        else:
+            func = self.functions[name]
+            self._run_block(self.modules[func.module], func, func.node.body)
 
     def _class_body(self, module: _Module, qual: str, node: ast.ClassDef) -> None:
         for stmt in node.body:
@@ -493,6 +550,10 @@ class Program:
                 name = func.qualname.rsplit(".", 1)[1]
                 index.setdefault(name, set()).update(v for v in self.slots.get(("ret", func.qualname), ())
                                                      if _flatten({v}) & DATABASE)
+        for name in index.keys() | self.attr_index.keys():
+            if index.get(name, _NOTHING) != self.attr_index.get(name, _NOTHING):
+                self._stamp += 1  # what `x.name` gives for objects the model cannot follow changed
+                self._changed_at[("index", name)] = self._stamp
         self.attr_index = index
 
     def _run_block(self, module: _Module, func: _Func | None, body: list[ast.stmt]) -> None:
@@ -578,7 +639,7 @@ class Program:
             if isinstance(value, tuple) and value[0] == "inst":
                 method = next((self.classes[q].methods[hook] for q in self.mro(value[1]) if hook in self.classes[q].methods), None)
                 if method is not None:
-                    out |= self.slots.get(("ret", method), set())
+                    out |= self._read(("ret", method))
                     continue
             out.add(value)
         return out
@@ -586,7 +647,7 @@ class Program:
     def _attr_owner(self, klass: str, attr: str) -> str:
         """The class in `klass`'s MRO that declares `attr`, else `klass` itself."""
         for qual in self.mro(klass):
-            if ("attr", qual, attr) in self.slots:
+            if self._holds(("attr", qual, attr)):
                 return qual
         return klass
 
@@ -612,20 +673,20 @@ class Program:
             if name in scope.locals:
                 if name in scope.params:
                     values = self.param_values(scope, name)
-                    values |= self.slots.get(("local", scope.qualname, name), set())
+                    values |= self._read(("local", scope.qualname, name))
                     index = scope.params.index(name)
                     if index == 0 and scope.owner is not None and scope.kind in ("method", "property"):
                         values.add(("inst", scope.owner))
                     elif index == 0 and scope.owner is not None and scope.kind == "classmethod":
                         values.add(("cls", scope.owner))
                     return values
-                return set(self.slots.get(("local", scope.qualname, name), ()))
+                return set(self._read(("local", scope.qualname, name)))
             scope = self._enclosing(scope)
         if name in module.names:
             return {self._ref(module.names[name])}
         if name in module.imports:
             return self._qualified(module.imports[name])
-        return set(self.slots.get(("global", module.name, name), ()))
+        return set(self._read(("global", module.name, name)))
 
     def _enclosing(self, func: _Func) -> _Func | None:
         if ".<locals>." in func.qualname:
@@ -656,7 +717,7 @@ class Program:
                     return {self._ref(info.names[name])}
                 if name in info.imports:
                     return self._qualified(info.imports[name], _seen)
-                return set(self.slots.get(("global", module, name), ()))
+                return set(self._read(("global", module, name)))
         return {("ext", dotted)}
 
     def _annotation(self, module: _Module, node: ast.expr | None) -> set:
@@ -722,7 +783,7 @@ class Program:
             key = _constant_key(node.slice)
             if key is None and ROWS in held:
                 return {ROWS}  # rows[0], rows[i], rows[1:]; a column (row["c"]) is a value
-            return set(self.slots.get(("item", key), ())) if key is not None else set()
+            return set(self._read(("item", key))) if key is not None else set()
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             for generator in node.generators:  # `for r in rows` binds each record
                 self._iterate(module, func, generator.target, self._eval(module, func, generator.iter))
@@ -748,12 +809,14 @@ class Program:
                 elif node.attr in info.imports:
                     out |= self._qualified(info.imports[node.attr])
                 else:
-                    out |= self.slots.get(("global", owner[1], node.attr), set())
+                    out |= self._read(("global", owner[1], node.attr))
             elif owner[0] in ("ext", "gen") and owner[1].count(".") < _LONGEST_PATH:
                 out.add((owner[0], f"{owner[1]}.{node.attr}"))
         if not any(isinstance(o, tuple) and o[0] in ("inst", "cls", "mod") for o in owners) and not out:
             # an object the model cannot follow: what project classes store under this name
-            known = _flatten(self.attr_index.get(node.attr, set()) | self.slots.get(("loose", node.attr), set())) & DATABASE
+            if self._reads is not None:
+                self._reads.add(("index", node.attr))
+            known = _flatten(self.attr_index.get(node.attr, _NOTHING) | self._read(("loose", node.attr))) & DATABASE
             if known:
                 out |= {("named", v) for v in known}
         return out
@@ -764,9 +827,9 @@ class Program:
             if attr in info.methods:
                 method = self.functions[info.methods[attr]]
                 if method.kind == "property" and instance:
-                    return set(self.slots.get(("ret", method.qualname), ()))
+                    return set(self._read(("ret", method.qualname)))
                 return {("bound", method.qualname, klass)}
-            if ("attr", qual, attr) in self.slots:
+            if self._holds(("attr", qual, attr)):
                 return set(self.slots[("attr", qual, attr)])
         return set()
 
@@ -813,7 +876,7 @@ class Program:
                     target = self.functions[qual]
                     skip = 1 if target.owner is not None and target.kind in ("method", "classmethod", "property") else 0
                     self._flow_args(qual, args, kwargs, skip=skip)
-                    out |= self.slots.get(("ret", qual), set())
+                    out |= self._read(("ret", qual))
             elif not candidates:
                 database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
                 if database:
@@ -858,12 +921,12 @@ class Program:
                                 self._flow_args(value[1], [{DRIVER}], {}, skip=0)
             elif callee[0] == "func":
                 self._flow_args(callee[1], args, kwargs, skip=0)
-                out |= self.slots.get(("ret", callee[1]), set())
+                out |= self._read(("ret", callee[1]))
             elif callee[0] == "bound":
                 target = self.functions.get(callee[1])
                 skip = 0 if target is not None and target.kind == "staticmethod" else 1
                 self._flow_args(callee[1], args, kwargs, skip=skip)
-                out |= self.slots.get(("ret", callee[1]), set())
+                out |= self._read(("ret", callee[1]))
             elif callee[0] == "cls":
                 out.add(("inst", callee[1]))
                 for qual in self.mro(callee[1]):
@@ -897,16 +960,16 @@ class Program:
 
     # -- verdicts -----------------------------------------------------------------------------
     def param_values(self, func: _Func, name: str) -> set:
-        values = set(self.slots.get(("param", func.qualname, name), ()))
+        values = set(self._read(("param", func.qualname, name)))
         if name in func.depends:
             module = self.modules[func.module]
             for provider in self._eval(module, None, func.depends[name]):
                 if isinstance(provider, tuple) and provider[0] in ("func", "bound"):
-                    values |= self.slots.get(("ret", provider[1]), set())
+                    values |= self._read(("ret", provider[1]))
         annotated = self._annotation(self.modules[func.module], func.annotations.get(name))
         if not values and name in self.fixtures and func.kind not in ("method", "classmethod", "property"):
             for fixture in self.fixtures[name]:
-                values |= self.slots.get(("ret", fixture), set())
+                values |= self._read(("ret", fixture))
         if (not values or ("unknown",) in values) and self._final:
             values |= annotated
         values.discard(("unknown",))
