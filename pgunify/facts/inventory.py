@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -17,6 +17,7 @@ from pgunify.facts.findings import derive_findings
 from pgunify.facts.model import FileFacts, FileProblem, Finding, Inventory, Location, SchemaSource, Severity
 from pgunify.facts.python_facts import PREFILTER, facts_from_source
 from pgunify.files import FileSet, collect, read_source, relative, shard_of
+from pgunify.workers import worker_pool
 
 
 def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
@@ -85,6 +86,13 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
     return [SchemaSource(Location(rel, 1), "sql-file", detail)], None
 
 
+def _chunk(files: int, pool: Executor) -> int:
+    """Files per task: few enough hand-offs that workers do not wait on this process while it
+    is busy (the model is built here during the scan), enough tasks to share the work evenly."""
+    workers = getattr(pool, "_max_workers", 2)
+    return max(8, files // (workers * 8))
+
+
 def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
          files: FileSet | None = None, pool: Executor | None = None, shard: tuple[int, int] | None = None,
          per_file: list | None = None, closure: bool = True,
@@ -104,12 +112,12 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         positions = [i for i in positions if shard_of(work[i][1], shard[1]) == shard[0]]
         work = [work[i] for i in positions]
     if pool is not None and len(work) > 8:
-        pending = pool.map(_analyse, work, chunksize=8)  # every chunk is handed out here
+        pending = pool.map(_analyse, work, chunksize=_chunk(len(work), pool))  # every chunk is handed out here
         if meanwhile is not None:
             meanwhile()
         results = list(pending)
     elif jobs > 1 and len(work) > 8:
-        with ProcessPoolExecutor(max_workers=jobs) as own_pool:
+        with worker_pool(jobs) as own_pool:
             pending = own_pool.map(_analyse, work, chunksize=8)
             if meanwhile is not None:
                 meanwhile()

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -38,6 +37,7 @@ from pgunify.rewrite.dependencies import asyncpg_optional, declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
                                   Unchanged)
 from pgunify.rewrite.plan import MigrationPlan, build_plan
+from pgunify.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def run(
     target = target.resolve()
     files = collect(target, settings.exclude, settings.respect_gitignore)
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files.python) > 1 else None
+    pool = worker_pool(jobs) if jobs > 1 and len(files.python) > 1 else None
     try:
         return _run(files, names, settings, pool, progress, shard, python if import_check else False)
     finally:

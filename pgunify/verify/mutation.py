@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from pgunify.verify.compare import Clock, differences
 from pgunify.verify.mutants import Mutant, is_application_statement, statement_mutants
