@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -231,3 +232,24 @@ def test_a_file_changed_during_the_run_stops_the_write(example, monkeypatch):
     assert "changed on disk while pgunify was running" in " ".join(result.output.split())
     assert not (example / "src/database/engine.py").exists()  # nothing written: no half migration
     assert not (example / ".pgunify").exists()
+
+
+def test_the_printed_diff_applies_to_files_with_tabs_and_windows_line_ends(tmp_path):
+    """Piped into a file, the diff is the exact text: tabs and \r\n kept, so it still applies."""
+    tree = copy_example("pepgmp", tmp_path)
+    repository = tree / "src/repositories/alert_repository.py"
+    source = repository.read_text()
+    assert "\t" not in source and "\r" not in source
+    # the same module indented with tabs and ending its lines the Windows way
+    repository.write_bytes(source.replace("    ", "\t").replace("\n", "\r\n").encode())
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "tabs and CRLF")
+    result = subprocess.run([sys.executable, "-m", "pgunify", "migrate", str(tree), "--diff"], capture_output=True)
+    assert result.returncode == 1, result.stderr  # changes pending
+    patch = tmp_path / "printed.diff"
+    patch.write_bytes(result.stdout)
+    assert b"\r\n" in result.stdout and b"+\t" in result.stdout
+    assert b"alert_repository.py" in result.stdout
+    # (the module with the database URL's password is masked in a printed diff: left out here)
+    subprocess.run(["git", "apply", "--check", "--include=src/repositories/alert_repository.py", str(patch)],
+                   cwd=tree, check=True)

@@ -15,12 +15,23 @@ from pgunify.rewrite.outcome import Changed, Failed, RunResult, Skipped
 
 
 def print_diff(result: RunResult, console: Console) -> int:
-    """Print the diff with passwords masked; return how many lines were masked."""
+    """Print the diff with passwords masked; return how many lines were masked.
+
+    At a terminal the diff is coloured. Anywhere else (a pipe, a file, `> migrate.diff`) its
+    text goes out exactly as it is: rich would expand tabs to spaces and turn `\r\n` into `\n`,
+    and such a diff no longer applies to a file indented with tabs or with Windows line ends
+    (and laying out a large diff through rich took longer than the rest of a cached run)."""
     masked = 0
+    plain = not console.is_terminal or console.color_system is None
     for outcome in result.of(Changed):
         text, count = redacted(unified_diff(outcome))
         masked += count
-        console.print(colour(text), end="", soft_wrap=True, highlight=False)
+        if plain:
+            console.file.write(text)
+        else:
+            console.print(colour(text), end="", soft_wrap=True, highlight=False)
+    if plain:
+        console.file.flush()
     return masked
 
 
