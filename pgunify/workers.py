@@ -23,5 +23,6 @@ def _settle() -> None:
     few thousand objects in cycles), so little waits for the collector.
     """
     gc.freeze()
+    gc.enable()  # the migrate run pauses the collector in its own process while workers start
     young, middle, old = gc.get_threshold()
     gc.set_threshold(young, middle, old * 10)

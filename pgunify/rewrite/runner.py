@@ -10,6 +10,7 @@ import logging
 
 import ast
 import dataclasses
+import gc
 import json
 import sys
 import traceback
@@ -215,11 +216,19 @@ def run(
     files = collect(target, settings.exclude, settings.respect_gitignore)
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
     pool = worker_pool(jobs) if jobs > 1 and len(files.python) > 1 else None
+    # this process holds the whole-program model (the syntax tree of every module, millions of
+    # objects) from the scan to the closure check; each full collection of the cyclic garbage
+    # collector went through all of them (about 3 s of a cold run over 1,200 files), for
+    # garbage that reference counting frees. It runs again once the run is over.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _run(files, names, settings, pool, progress, shard, python if import_check else False)
     finally:
         if pool is not None:
             pool.shutdown()
+        if collecting:
+            gc.enable()
 
 
 def _import_check(root: Path, sources: dict[str, str], plan: MigrationPlan, result: RunResult,
