@@ -82,6 +82,7 @@ _CONN_NAMES = ("conn", "connection", "con", "db_conn", "pg_conn", "dbconn")
 # of the fixed point, in every combination, until memory runs out.
 _LONGEST_PATH = 7
 _NOTHING: frozenset = frozenset()
+_FINAL = ("final",)  # what a unit of code reads when it asks whether guesses are allowed
 
 
 class Verdict(str, Enum):
@@ -473,22 +474,32 @@ class Program:
         # second adds what stands in for missing facts (a parameter's annotation where no call
         # site feeds it, a connection guessed from a name), so a guess made before the facts
         # arrived never stays behind in the slots.
+        runs: dict[tuple, tuple[int, set]] = {}  # unit -> (stamp when its last run began, what it read)
+        escapes: dict[tuple, list] = {}  # unit -> the escapes its last run found
         self._final = False
-        self._fixpoint()
+        self._fixpoint(runs, escapes)
         self._final = True
-        self._fixpoint()
+        self._stamp += 1  # units that asked whether guesses are allowed run again
+        self._changed_at[_FINAL] = self._stamp
+        self._fixpoint(runs, escapes)
 
-    def _fixpoint(self) -> None:
+    def _is_final(self) -> bool:
+        """Whether guesses may stand in for missing facts (the second fixed point), noted as
+        read by the unit of code being run."""
+        if self._reads is not None:
+            self._reads.add(_FINAL)
+        return self._final
+
+    def _fixpoint(self, runs: dict[tuple, tuple[int, set]], escapes: dict[tuple, list]) -> None:
         """Rounds over every unit of code (module bodies, class bodies, functions, in that
         order) until one changes nothing, at most twelve.
 
-        What running a unit adds depends only on the slots it reads (and the attribute index),
-        so a unit none of whose slots changed since its last run began would add nothing new:
-        it is not run again. Every other unit runs in the same order, on the same slots, as
-        in a round that runs them all, so the slots, the escapes and every verdict are those
-        of running them all."""
-        runs: dict[tuple, tuple[int, set]] = {}  # unit -> (stamp when its last run began, slots it read)
-        escapes: dict[tuple, list] = {}  # unit -> the escapes its last run found
+        What running a unit adds depends only on what it reads: slots, the attribute index,
+        and whether guesses are allowed. A unit none of whose reads changed since its last run
+        began would add nothing new, so it is not run again (in the second fixed point too,
+        unless it asked whether guesses are allowed). Every other unit runs in the same order,
+        on the same slots, as in rounds that run them all, so the slots, the escapes and
+        every verdict are those of running them all."""
         order: list[tuple] = []
         for _ in range(12):
             self._changed = False
@@ -845,7 +856,7 @@ class Program:
         receivers = self._eval(module, func, node.func.value) if method is not None else set()
         flat = _flatten(receivers)
         if method is not None:
-            if method == "acquire" and flat != {OWN_POOL} and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._final):
+            if method == "acquire" and flat != {OWN_POOL} and (flat & (DATABASE - {ENGINE, SACONN}) or not flat and self._is_final()):
                 verdict = judge(receivers, node.func.value, method)[0]
                 site = (module.path, node.lineno, node.col_offset)
                 if verdict is Verdict.POOL and site in self.driver_acquires:
@@ -867,17 +878,20 @@ class Program:
                 out.add(SACONN)
             elif method == "bindparams" and TEXT in flat:
                 out.add(TEXT)
-        if not callees and method is not None and self._final and not flat & DATABASE:
+        candidates = self.by_short.get(method, []) if method is not None else []
+        if not callees and method is not None and not flat & DATABASE and len(candidates) <= 3 \
+                and (candidates or any(_flatten(a) & DATABASE for a in args + list(kwargs.values()))) \
+                and self._is_final():
             # a method of an object the model cannot follow: the application's functions of that
-            # name, where there are few; none means code outside the project
-            candidates = self.by_short.get(method, [])
-            if 0 < len(candidates) <= 3:
+            # name, where there are few; none means code outside the project (only a call that
+            # passes a pool or connection there matters)
+            if candidates:
                 for qual in candidates:
                     target = self.functions[qual]
                     skip = 1 if target.owner is not None and target.kind in ("method", "classmethod", "property") else 0
                     self._flow_args(qual, args, kwargs, skip=skip)
                     out |= self._read(("ret", qual))
-            elif not candidates:
+            else:
                 database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
                 if database:
                     self._escape(module, node, _dotted(node.func), database)
@@ -970,7 +984,7 @@ class Program:
         if not values and name in self.fixtures and func.kind not in ("method", "classmethod", "property"):
             for fixture in self.fixtures[name]:
                 values |= self._read(("ret", fixture))
-        if (not values or ("unknown",) in values) and self._final:
+        if annotated and (not values or ("unknown",) in values) and self._is_final():
             values |= annotated
         values.discard(("unknown",))
         return values
