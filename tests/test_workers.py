@@ -39,3 +39,22 @@ def test_a_migrate_run_gives_the_collector_back_as_it_found_it(tmp_path):
             assert gc.isenabled() is before
         finally:
             gc.enable()
+
+
+def test_a_run_in_one_process_collects_the_garbage_of_each_rewrite(tmp_path, monkeypatch):
+    from example_tree import copy_example
+    from pgunify.config import load_settings
+    from pgunify.rewrite import runner
+
+    tree = copy_example("guildbot", tmp_path)
+    seen = []
+    transform = runner._transform_file
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return transform(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_transform_file", watched)
+    runner.run(tree, ("repositories",), load_settings(tree), jobs=1, import_check=False)
+    assert seen and all(seen)  # paused while the model is held, on while files are rewritten here
+    assert gc.isenabled()

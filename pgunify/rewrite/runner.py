@@ -105,7 +105,8 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         wrapper = None  # a rewritten tree may share nodes; later codemods get libcst's own copy
         tree = transformed
         origin = LineOrigin(original, lambda tree=tree: tree.code)
-    new = tree.bytes
+    code = tree.code
+    new = code.encode(tree.encoding)  # what tree.bytes gives, from the code rendered once
     if new == source:
         return Unchanged(rel, tuple(left_alone))
     # statements the migration made longer than the target's lines, laid out as a formatter would
@@ -114,7 +115,7 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
         old_text = source.decode(tree.encoding)
     except (UnicodeDecodeError, LookupError):
         old_text = ""
-    wrapped = wrap_changed(tree, old_text, limit)
+    wrapped = wrap_changed(tree, old_text, limit, code)
     if wrapped is not tree:
         new = wrapped.bytes
     try:
@@ -323,10 +324,18 @@ def _run(files, names, settings, pool, progress, shard,
             if progress:
                 progress(len(outcomes), len(work))
     else:
-        for index, (path, rel) in enumerate(work, start=1):
-            outcomes.append(_transform_file((path, rel, plan, names), fingerprint))
-            if progress:
-                progress(index, len(work))
+        # in this process, the rewrite of each file leaves a few thousand objects in cycles:
+        # the collector, paused for the model (see run), collects them as it goes
+        paused = not gc.isenabled()
+        gc.enable()
+        try:
+            for index, (path, rel) in enumerate(work, start=1):
+                outcomes.append(_transform_file((path, rel, plan, names), fingerprint))
+                if progress:
+                    progress(index, len(work))
+        finally:
+            if paused:
+                gc.disable()
     outcomes.extend(Skipped(rel, reason) for p, reason in files.skipped if mine(rel := relative(files.root, p)))
     if notes:  # the pools could not move: each reason is a site a person has to change first
         outcomes = _with_manual_sites(outcomes, [(path, item) for path, item in plan.pool_blockers if mine(path)])

@@ -38,11 +38,11 @@ _CLAUSE = re.compile(r"(FROM|WHERE|AND|OR|GROUP BY|ORDER BY|HAVING|LIMIT|OFFSET|
                      r"(LEFT |RIGHT |FULL |INNER |CROSS )?JOIN|UNION|EXCEPT|INTERSECT|WINDOW)\b", re.IGNORECASE)
 
 
-def wrap_changed(tree: cst.Module, old_source: str, limit: int) -> cst.Module:
+def wrap_changed(tree: cst.Module, old_source: str, limit: int, code: str | None = None) -> cst.Module:
     """`tree` with every too-long statement that is new or changed laid out within `limit`
-    where its brackets allow."""
+    where its brackets allow (`code`: the tree's code, where the caller has it already)."""
     old_lines = set(old_source.splitlines())
-    if not any(len(line) > limit and line not in old_lines for line in tree.code.splitlines()):
+    if not any(len(line) > limit and line not in old_lines for line in (code or tree.code).splitlines()):
         return tree
     wrapper = _Wrapper(tree, old_lines, limit)
     replace: dict[int, cst.CSTNode] = {}
