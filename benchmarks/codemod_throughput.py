@@ -19,6 +19,7 @@ Three questions, three tables:
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -127,6 +128,9 @@ def run(files: int, rounds: int, jobs: int, memory_sizes: tuple[int, ...], seed:
         shutil.rmtree(code)
     shutil.copytree(ROOT / "pgunify", code / "pgunify", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "codemods", code / "pgunify" / "codemods", ignore=shutil.ignore_patterns("__pycache__"))
+    # compiled once, as an installed package is (libcst's no-op reads its installed bytecode); with
+    # PYTHONDONTWRITEBYTECODE every timed run would otherwise compile pgunify's modules again
+    compileall.compile_dir(str(code), quiet=1)
     unify_env = dict(base_env, PYTHONPATH=str(code))
     rows: list[dict] = []
 
