@@ -24,6 +24,7 @@ takes the asyncpg connection under the engine instead of guessing.
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import re
 from collections import deque
@@ -292,7 +293,7 @@ class Program:
                 except (SyntaxError, ValueError, RecursionError):
                     continue
             name = _module_name(rel)
-            if GENERATED_MARKER in text[:2000]:
+            if generated_earlier(text):
                 program.generated_modules.add(name)  # written by an earlier run, wherever it went
             module = _Module(name, rel, tree, text, lines=text.splitlines(), survey=survey)
             program.modules[name] = module
@@ -454,19 +455,26 @@ class Program:
         if not values <= slot:
             slot |= values
             self._changed = True
-            self._stamp += 1
-            self._changed_at[key] = self._stamp
+            self._mark_changed(key)
 
-    def _read(self, key: tuple) -> set | frozenset:
-        """What a slot holds (nothing: an empty frozenset), noted as read by the unit of code
-        being run."""
+    def _mark_changed(self, key: tuple) -> None:
+        """Note that what `key` names (a slot, an entry of the attribute index, whether guesses
+        are allowed) changed now: the units of code that read it run again."""
+        self._stamp += 1
+        self._changed_at[key] = self._stamp
+
+    def _note_read(self, key: tuple) -> None:
+        """Note that the unit of code being run reads what `key` names."""
         if self._reads is not None:
             self._reads.add(key)
+
+    def _read(self, key: tuple) -> set | frozenset:
+        """What a slot holds (nothing: an empty frozenset), noted as read."""
+        self._note_read(key)
         return self.slots.get(key, _NOTHING)
 
     def _holds(self, key: tuple) -> bool:
-        if self._reads is not None:
-            self._reads.add(key)
+        self._note_read(key)
         return key in self.slots
 
     def _solve(self) -> None:
@@ -479,15 +487,13 @@ class Program:
         self._final = False
         self._fixpoint(runs, escapes)
         self._final = True
-        self._stamp += 1  # units that asked whether guesses are allowed run again
-        self._changed_at[_FINAL] = self._stamp
+        self._mark_changed(_FINAL)  # units that asked whether guesses are allowed run again
         self._fixpoint(runs, escapes)
 
     def _is_final(self) -> bool:
         """Whether guesses may stand in for missing facts (the second fixed point), noted as
         read by the unit of code being run."""
-        if self._reads is not None:
-            self._reads.add(_FINAL)
+        self._note_read(_FINAL)
         return self._final
 
     def _fixpoint(self, runs: dict[tuple, tuple[int, set]], escapes: dict[tuple, list]) -> None:
@@ -563,8 +569,7 @@ class Program:
                                                      if _flatten({v}) & DATABASE)
         for name in index.keys() | self.attr_index.keys():
             if index.get(name, _NOTHING) != self.attr_index.get(name, _NOTHING):
-                self._stamp += 1  # what `x.name` gives for objects the model cannot follow changed
-                self._changed_at[("index", name)] = self._stamp
+                self._mark_changed(("index", name))  # what `x.name` gives for objects the model cannot follow
         self.attr_index = index
 
     def _run_block(self, module: _Module, func: _Func | None, body: list[ast.stmt]) -> None:
@@ -825,8 +830,7 @@ class Program:
                 out.add((owner[0], f"{owner[1]}.{node.attr}"))
         if not any(isinstance(o, tuple) and o[0] in ("inst", "cls", "mod") for o in owners) and not out:
             # an object the model cannot follow: what project classes store under this name
-            if self._reads is not None:
-                self._reads.add(("index", node.attr))
+            self._note_read(("index", node.attr))
             known = _flatten(self.attr_index.get(node.attr, _NOTHING) | self._read(("loose", node.attr))) & DATABASE
             if known:
                 out |= {("named", v) for v in known}
@@ -879,22 +883,19 @@ class Program:
             elif method == "bindparams" and TEXT in flat:
                 out.add(TEXT)
         candidates = self.by_short.get(method, []) if method is not None else []
-        if not callees and method is not None and not flat & DATABASE and len(candidates) <= 3 \
-                and (candidates or any(_flatten(a) & DATABASE for a in args + list(kwargs.values()))) \
-                and self._is_final():
+        if not callees and method is not None and not flat & DATABASE and len(candidates) <= 3:
             # a method of an object the model cannot follow: the application's functions of that
             # name, where there are few; none means code outside the project (only a call that
             # passes a pool or connection there matters)
-            if candidates:
+            database = [] if candidates else [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
+            if candidates and self._is_final():
                 for qual in candidates:
                     target = self.functions[qual]
                     skip = 1 if target.owner is not None and target.kind in ("method", "classmethod", "property") else 0
                     self._flow_args(qual, args, kwargs, skip=skip)
                     out |= self._read(("ret", qual))
-            else:
-                database = [a for a in args + list(kwargs.values()) if _flatten(a) & DATABASE]
-                if database:
-                    self._escape(module, node, _dotted(node.func), database)
+            elif database and self._is_final():
+                self._escape(module, node, _dotted(node.func), database)
         for callee in callees:
             if not isinstance(callee, tuple):
                 continue
@@ -1224,9 +1225,7 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
 
 _SCALARS = frozenset({"identifier", "string", "constant", "int"})  # field types of the grammar that are never nodes
 _SIGNATURE = re.compile(r"(\w+)\((.*)\)")
-_NODE_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> the fields that can hold nodes
-
-
+@functools.cache
 def _node_fields(kind: type) -> tuple[str, ...]:
     """The fields of a node type that can hold nodes: all of them but those the grammar types
     as names, strings, constants or numbers (`Name(identifier id, expr_context ctx)` has only
@@ -1244,12 +1243,8 @@ def _node_fields(kind: type) -> tuple[str, ...]:
 def _children(node: ast.AST) -> list[ast.AST]:
     """`ast.iter_child_nodes(node)` as a list, in the same order, without its two generators
     and without looking at fields that never hold nodes."""
-    kind = type(node)
-    fields = _NODE_FIELDS.get(kind)
-    if fields is None:
-        fields = _NODE_FIELDS[kind] = _node_fields(kind)
     children = []
-    for name in fields:
+    for name in _node_fields(type(node)):
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
             children.append(value)
@@ -1376,6 +1371,11 @@ def _span(module: _Module, node: ast.expr) -> tuple[int, int, int, int]:
 
     return (node.lineno, column(node.lineno, node.col_offset),
             node.end_lineno or node.lineno, column(node.end_lineno or node.lineno, node.end_col_offset or 0))
+
+
+def generated_earlier(text: str) -> bool:
+    """Whether a module is one an earlier `pgunify migrate` wrote (its marker heads the file)."""
+    return GENERATED_MARKER in text[:2000]
 
 
 def _module_name(rel: str) -> str:

@@ -111,21 +111,18 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
     if shard is not None:
         positions = [i for i in positions if shard_of(work[i][1], shard[1]) == shard[0]]
         work = [work[i] for i in positions]
-    if pool is not None and len(work) > 8:
-        pending = pool.map(_analyse, work, chunksize=_chunk(len(work), pool))  # every chunk is handed out here
+    own_pool = worker_pool(jobs) if pool is None and jobs > 1 and len(work) > 8 else None
+    pool = pool if pool is not None else own_pool
+    try:
+        # every chunk is handed out here, so the workers go on while `meanwhile` runs
+        pending = pool.map(_analyse, work, chunksize=_chunk(len(work), pool)) \
+            if pool is not None and len(work) > 8 else None
         if meanwhile is not None:
             meanwhile()
-        results = list(pending)
-    elif jobs > 1 and len(work) > 8:
-        with worker_pool(jobs) as own_pool:
-            pending = own_pool.map(_analyse, work, chunksize=8)
-            if meanwhile is not None:
-                meanwhile()
-            results = list(pending)
-    else:
-        if meanwhile is not None:
-            meanwhile()
-        results = [_analyse(item) for item in work]
+        results = list(pending) if pending is not None else [_analyse(item) for item in work]
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown()
 
     if per_file is not None:
         per_file.extend((i, r) for i, r in zip(positions, results) if r is not None)

@@ -27,7 +27,7 @@ from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
 from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
-from pgunify.facts.flow import GENERATED_MARKER, Verdict, _module_name
+from pgunify.facts.flow import Verdict, _module_name, generated_earlier
 from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
 from pgunify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from pgunify.rewrite.import_order import import_style
@@ -419,7 +419,7 @@ def _modules_of_the_application(sources: dict[str, str]) -> Iterable[str]:
     """The dotted names the model gives the modules of `sources`, less those an earlier run
     generated (they carry its marker)."""
     for rel, text in sources.items():
-        if GENERATED_MARKER not in text[:2000]:
+        if not generated_earlier(text):
             yield _module_name(rel)
 
 
