@@ -88,7 +88,8 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
 
 def _chunk(files: int, pool: Executor) -> int:
     """Files per task: few enough hand-offs that workers do not wait on this process while it
-    is busy (the model is built here during the scan), enough tasks to share the work evenly."""
+    is busy (in one process, the model is built here during the scan), enough tasks to share
+    the work evenly."""
     workers = getattr(pool, "_max_workers", 2)
     return max(8, files // (workers * 8))
 

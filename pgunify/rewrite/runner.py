@@ -27,12 +27,12 @@ from pgunify.dsn import redact_text
 from pgunify.facts.inventory import describe_syntax_error, scan
 from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
-from pgunify.facts.flow import Verdict, _module_name, generated_earlier
-from pgunify.rewrite.closure import ClosureFinding, check, legacy_program, optional_asyncpg
+from pgunify.rewrite.closure import ClosureFinding, optional_asyncpg
 from pgunify.rewrite.import_check import Imported, importers, project_python, run_import_check, starts_at_import
 from pgunify.rewrite.import_order import import_style
 from pgunify.rewrite.imports import run_on_tree
 from pgunify.rewrite.line_origin import LineOrigin
+from pgunify.rewrite.model import generated_modules, open_model
 from pgunify.rewrite.wrapping import wrap_changed
 from pgunify.rewrite.dependencies import asyncpg_optional, declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
@@ -217,10 +217,10 @@ def run(
     files = collect(target, settings.exclude, settings.respect_gitignore)
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
     pool = worker_pool(jobs) if jobs > 1 and len(files.python) > 1 else None
-    # this process holds the whole-program model (the syntax tree of every module, millions of
-    # objects) from the scan to the closure check; each full collection of the cyclic garbage
-    # collector went through all of them (about 3 s of a cold run over 1,200 files), for
-    # garbage that reference counting frees. It runs again once the run is over.
+    # in one process, this one holds the whole-program model (the syntax tree of every module,
+    # millions of objects) from the scan to the closure check; each full collection of the
+    # cyclic garbage collector went through all of them (about 3 s of a cold run over 1,200
+    # files), for garbage that reference counting frees. It runs again once the run is over.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -274,19 +274,26 @@ def _run(files, names, settings, pool, progress, shard,
     """`python`: the interpreter for the import check (None: the project's own, if found;
     False: no import check)."""
     log.info("reading %d files", len(files.python))
-    legacy = _LegacyModel(files.root, _sources(files))
-    # the model is built here while the workers scan; the scan does not need it, the plan does
+    model = open_model(files.root, _sources(files), separate=pool is not None)
+    try:
+        return _migrate(files, names, settings, pool, progress, shard, python, model)
+    finally:
+        model.close()
+
+
+def _migrate(files, names, settings, pool, progress, shard, python, model) -> tuple[RunResult, MigrationPlan]:
+    # the model is built while the workers scan; the scan does not need it, the plan does
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False,
-                     meanwhile=lambda: legacy.build(frozenset()))
+                     meanwhile=lambda: model.build(frozenset()))
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
                       move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
     planned = plan  # the plan from the scan alone, before the model's verdicts join it
-    sources = legacy.sources
-    legacy.settle(frozenset(_generated_modules(plan)))
-    program, model_error = legacy.program, legacy.error
+    sources = model.sources
+    model.settle(frozenset(generated_modules(plan)))
+    model_error = model.error
     if not model_error:
-        plan = dataclasses.replace(plan, **legacy.learned)
+        plan = dataclasses.replace(plan, **model.learned)
     notes = []
     from pgunify.codemods import REGISTRY
 
@@ -353,12 +360,12 @@ def _run(files, names, settings, pool, progress, shard,
     result.outcomes = sorted(outcomes, key=lambda o: o.path)
     if shard is None:
         log.info("checking that nothing the run changed still calls asyncpg's API")
-        result.closure = closure_check(files.root, sources, result.outcomes, plan, program)
+        result.closure = model.closure(result.outcomes, plan)
         optional = asyncpg_optional(files.root)
         if optional:
             after = {o.path: o.new.decode("utf-8", errors="replace") for o in result.outcomes
                      if isinstance(o, Changed) and o.path.endswith(".py")}
-            result.closure += optional_asyncpg(sources, after, _generated_modules(plan), optional)
+            result.closure += optional_asyncpg(sources, after, generated_modules(plan), optional)
     if model_error:
         result.closure.append(ClosureFinding("", 0, "pgunify", f"{redact_text(model_error)}; nothing can be proven, so "
                                              "nothing is written (please report this)"))
@@ -366,61 +373,6 @@ def _run(files, names, settings, pool, progress, shard,
         log.info("importing the changed modules before and after")
         _import_check(files.root, sources, plan, result, python)
     return result, plan
-
-
-class _LegacyModel:
-    """The whole-program model of the tree before the run, and what the plan takes from it.
-
-    It is built while the workers scan, before the plan names the modules the run generates
-    (the engine module, the raw-SQL helpers). The model reads those names only for modules of
-    the tree that bear one of them, so once the plan is known it is built again only where
-    such a module exists and was not written by an earlier run (those are known by their
-    marker either way). What the plan takes depends on the text of every file and those
-    names: a run over a tree it has seen whole takes it from the cache.
-    """
-
-    def __init__(self, root: Path, sources: dict[str, str]) -> None:
-        self.root = root
-        self.sources = sources
-        self.program = None  # None where the cache answered, or the build failed
-        self.learned: dict | None = None
-        self.error = ""
-        self.generated: frozenset[str] = frozenset()  # the names it was built with
-
-    def build(self, generated: frozenset[str]) -> None:
-        log.info("following pools and connections through the program")
-        self.program, self.learned, self.error, self.generated = None, None, "", generated
-        key = _tree_key("model", self.sources.items(), generated)
-        learned = cache.get("model", key)
-        if cache.is_miss(learned):
-            try:
-                program = legacy_program(self.root, self.sources.items(), generated)
-            except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
-                self.error = (f"the model of the application's database access could not be built: "
-                              f"{type(exc).__name__}: {exc}")
-                return
-            learned = {"receivers": program.receivers, "asyncpg_annotations": program.asyncpg_annotations,
-                       "tracks_closing": any(s.method == "is_closing" and s.verdict is Verdict.POOL
-                                             for s in program.sites),
-                       "imported_elsewhere": program.imported_elsewhere()}
-            cache.put("model", key, learned)
-            self.program = program
-        self.learned = learned
-
-    def settle(self, generated: frozenset[str]) -> None:
-        """The model as the plan's generated module names make it."""
-        extra = generated - self.generated
-        if extra and any(name in extra or name.rsplit(".", 1)[-1] in extra
-                         for name in _modules_of_the_application(self.sources)):
-            self.build(generated)
-
-
-def _modules_of_the_application(sources: dict[str, str]) -> Iterable[str]:
-    """The dotted names the model gives the modules of `sources`, less those an earlier run
-    generated (they carry its marker)."""
-    for rel, text in sources.items():
-        if not generated_earlier(text):
-            yield _module_name(rel)
 
 
 def _sources(files) -> dict[str, str]:
@@ -432,40 +384,6 @@ def _sources(files) -> dict[str, str]:
         except (OSError, UnicodeDecodeError):
             continue
     return sources
-
-
-def closure_check(root: Path, sources: dict[str, str], outcomes: list[FileOutcome], plan: MigrationPlan,
-                  legacy=None):
-    """The closure check over the tree as the run would leave it (`legacy`: the model of the
-    tree before the run, whose syntax trees the unchanged modules reuse). Its findings depend
-    on the texts after the run and which files changed: a tree seen whole before takes them
-    from the cache."""
-    after = dict(sources)
-    for outcome in outcomes:
-        if isinstance(outcome, Changed) and outcome.path.endswith(".py"):
-            after[outcome.path] = outcome.new.decode("utf-8", errors="replace")
-    try:
-        changed = {o.path for o in outcomes if isinstance(o, Changed) and o.path.endswith(".py")}
-        closure_key = _tree_key("closure", after.items(), _generated_modules(plan), changed)
-        findings = cache.get("closure", closure_key)
-        if cache.is_miss(findings):
-            findings = check(root, after.items(), _generated_modules(plan), changed, legacy)
-            cache.put("closure", closure_key, findings)
-        return findings
-    except Exception as exc:  # noqa: BLE001 - never a traceback: a finding that stops the write
-        return [ClosureFinding("", 0, "pgunify", redact_text(f"the closure check could not run: {type(exc).__name__}: "
-                                                           f"{exc}; nothing is written (please report this)"))]
-
-
-def _tree_key(kind: str, texts, *names: set[str]) -> str:
-    """A cache key for a result of the whole tree: every file's path and text, and sets of names."""
-    parts = [part for rel, text in sorted(texts) for part in (rel, str(len(text)), text)]
-    parts += [",".join(sorted(group)) for group in names]
-    return cache.key(kind, str(len(parts)), *parts)
-
-
-def _generated_modules(plan: MigrationPlan) -> set[str]:
-    return {name for name in (plan.engine_module, plan.raw_sql_module) if name}
 
 
 def _with_manual_sites(outcomes: list[FileOutcome], sites: list[tuple[str, LeftAlone]]) -> list[FileOutcome]:
