@@ -1,13 +1,103 @@
-"""The worker processes of the scan and the rewrite."""
+"""The worker processes of the scan and the rewrite.
+
+Each worker has a lane of files of its own: the scan hands a file to its lane, and the
+rewrite hands it to the same lane again. A worker keeps the syntax tree and the metadata it
+resolved for a file it scanned (pgunify.facts.parsed), so the rewrite of that file starts
+from them instead of parsing the file and resolving its scopes and positions a second time,
+a third of the work of rewriting it. Lanes are shared out by size, the largest file first,
+each to the lane with the fewest bytes so far, so both phases keep the workers evenly busy.
+"""
 
 from __future__ import annotations
 
 import gc
-from concurrent.futures import ProcessPoolExecutor
+import os
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
 
 
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_settle)
+class Workers:
+    """`jobs` worker processes, one per lane."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._lanes = [ProcessPoolExecutor(max_workers=1, initializer=_settle) for _ in range(jobs)]
+        self._lane_of: dict[str, int] = {}
+
+    def assign(self, files: Iterable[tuple[str, str]]) -> None:
+        """Lanes for files not given one yet ((path, key) pairs; the key names the file in
+        every phase), by size as the module's docstring says."""
+        new = [(key, _size(path)) for path, key in files if key not in self._lane_of]
+        load = [0] * self.jobs
+        for key, size in sorted(new, key=lambda item: (-item[1], item[0])):
+            lane = min(range(self.jobs), key=load.__getitem__)
+            self._lane_of[key] = lane
+            load[lane] += size
+
+    def lane(self, key: str) -> int:
+        found = self._lane_of.get(key)
+        return found if found is not None else zlib.crc32(key.encode()) % self.jobs
+
+    def submit(self, fn: Callable[..., list], items: Sequence, key: Callable[[Any], str], per_task: int,
+               *common: Any) -> Pending:
+        """`fn(*common, chunk)` for chunks of at most `per_task` items, each chunk in the lane
+        of its items; what each returns is a list, one result per item."""
+        by_lane: dict[int, list[int]] = {}
+        for index, item in enumerate(items):
+            by_lane.setdefault(self.lane(key(item)), []).append(index)
+        tasks: dict[Future, list[int]] = {}
+        for lane, indexes in by_lane.items():
+            for start in range(0, len(indexes), per_task):
+                chunk = indexes[start:start + per_task]
+                tasks[self._lanes[lane].submit(fn, *common, [items[i] for i in chunk])] = chunk
+        return Pending(tasks, len(items))
+
+    def shutdown(self) -> None:
+        for lane in self._lanes:
+            lane.shutdown()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+class Pending:
+    """Results of `Workers.submit`, in the order of its items."""
+
+    def __init__(self, tasks: dict[Future, list[int]], count: int) -> None:
+        self._tasks = tasks
+        self._count = count
+
+    def results(self, progress: Callable[[int, int], None] | None = None) -> list:
+        found: list = [None] * self._count
+        done = 0
+        waiting = set(self._tasks)
+        while waiting:
+            finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in finished:
+                indexes = self._tasks[future]
+                for index, result in zip(indexes, future.result(), strict=True):
+                    found[index] = result
+                done += len(indexes)
+            if progress:
+                progress(done, self._count)
+        return found
+
+
+def per_task(items: int, workers: Workers, most: int) -> int:
+    """Items per task: a few tasks per worker at least, so no worker waits long at the end."""
+    return max(1, min(most, items // (8 * workers.jobs) or 1))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _settle() -> None:

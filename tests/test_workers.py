@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import gc
 
-from pgunify.workers import worker_pool
+from pgunify.workers import Workers
 
 
-def _collector_state(_: int) -> tuple[bool, int, tuple[int, int, int]]:
-    return gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()
+def _collector_state(items: list[str]) -> list[tuple[bool, int, tuple[int, int, int]]]:
+    return [(gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()) for _ in items]
 
 
 def test_workers_freeze_what_they_inherit_and_collect_fully_less_often():
     gc.disable()  # as during a migrate run, when the workers start
     try:
-        with worker_pool(2) as pool:
-            states = list(pool.map(_collector_state, range(4)))
+        with Workers(2) as pool:
+            states = pool.submit(_collector_state, ["a", "b", "c", "d"], str, 1).results()
     finally:
         gc.enable()
     parent_threshold = gc.get_threshold()
@@ -58,3 +58,52 @@ def test_a_run_in_one_process_collects_the_garbage_of_each_rewrite(tmp_path, mon
     runner.run(tree, ("repositories",), load_settings(tree), jobs=1, import_check=False)
     assert seen and all(seen)  # paused while the model is held, on while files are rewritten here
     assert gc.isenabled()
+
+
+def test_each_file_is_rewritten_in_the_worker_that_scanned_it_from_the_tree_it_kept(tmp_path, monkeypatch):
+    """A file goes to the same worker in the scan and the rewrite, and the rewrite starts from
+    the syntax tree the scan made there: no rewritten file is parsed a second time. Workers
+    are forked from this process, so they record what they take in a file."""
+    from example_tree import copy_example
+    from pgunify.config import load_settings
+    from pgunify.facts import parsed
+    from pgunify.rewrite.outcome import Changed
+    from pgunify.rewrite.runner import run
+
+    monkeypatch.setenv("UNIFY_NO_CACHE", "1")
+    tree = copy_example("pepgmp", tmp_path)
+    log = tmp_path / "taken.log"
+    take = parsed.take
+
+    def recorded(rel, source):
+        found = take(rel, source)
+        with log.open("a") as handle:
+            handle.write(f"{rel} {'kept' if found is not None else 'parsed'}\n")
+        return found
+
+    monkeypatch.setattr(parsed, "take", recorded)
+    result, _ = run(tree, ("repositories", "statement-constants"), load_settings(tree), jobs=2, import_check=False)
+    taken = dict(line.split() for line in log.read_text().splitlines())
+    rewritten = {o.path for o in result.outcomes if isinstance(o, Changed) and o.old is not None}
+    assert len(rewritten) > 3
+    assert {taken[rel] for rel in rewritten} == {"kept"}
+
+
+def test_a_kept_tree_serves_only_the_bytes_it_was_parsed_from():
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper
+
+    from pgunify.facts import parsed
+
+    wrapper = MetadataWrapper(cst.parse_module(b"x = 1\n"), unsafe_skip_copy=True)
+    try:
+        parsed.keep("a.py", b"x = 1\n", wrapper)  # not kept: nothing asked this process to keep
+        assert parsed.take("a.py", b"x = 1\n") is None
+        parsed.keeping(True)
+        parsed.keep("a.py", b"x = 1\n", wrapper)
+        assert parsed.take("a.py", b"x = 2\n") is None  # changed since the scan read it
+        parsed.keep("a.py", b"x = 1\n", wrapper)
+        assert parsed.take("a.py", b"x = 1\n") is wrapper
+        assert parsed.take("a.py", b"x = 1\n") is None  # taken once
+    finally:
+        parsed.keeping(False)

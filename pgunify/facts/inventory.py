@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -12,12 +11,13 @@ import pglast
 
 from pgunify import cache
 from pgunify.dsn import redact_text
+from pgunify.facts import parsed
 from pgunify.facts.deployment import read_deployment_file
 from pgunify.facts.findings import derive_findings
 from pgunify.facts.model import FileFacts, FileProblem, Finding, Inventory, Location, SchemaSource, Severity
 from pgunify.facts.python_facts import PREFILTER, facts_from_source
 from pgunify.files import FileSet, collect, read_source, relative, shard_of
-from pgunify.workers import worker_pool
+from pgunify.workers import Workers
 
 
 def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
@@ -66,6 +66,13 @@ def _analyse(args: tuple[str, str]) -> FileFacts | FileProblem | None:
     return analyse_python_file(Path(args[0]), args[1])
 
 
+def _analyse_many(keep: bool, items: list[tuple[str, str]]) -> list[FileFacts | FileProblem | None]:
+    """In a worker: the facts of each file; with `keep`, the worker keeps each file's syntax
+    tree for its rewrite (pgunify.facts.parsed)."""
+    parsed.keeping(keep)
+    return [_analyse(item) for item in items]
+
+
 def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProblem | None]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -86,25 +93,24 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
     return [SchemaSource(Location(rel, 1), "sql-file", detail)], None
 
 
-def _chunk(files: int, pool: Executor) -> int:
+def _chunk(files: int, pool: Workers) -> int:
     """Files per task: few enough hand-offs that workers do not wait on this process while it
-    is busy (in one process, the model is built here during the scan), enough tasks to share
-    the work evenly."""
-    workers = getattr(pool, "_max_workers", 2)
-    return max(8, files // (workers * 8))
+    is busy, enough tasks to share the work evenly."""
+    return max(8, files // (pool.jobs * 8))
 
 
 def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
-         files: FileSet | None = None, pool: Executor | None = None, shard: tuple[int, int] | None = None,
+         files: FileSet | None = None, pool: Workers | None = None, shard: tuple[int, int] | None = None,
          per_file: list | None = None, closure: bool = True,
-         meanwhile: Callable[[], None] | None = None) -> Inventory:
+         meanwhile: Callable[[], None] | None = None, keep_parsed: bool = False) -> Inventory:
     """`files` (already collected from root) and `pool` (workers already started) let a caller
     that goes on with the same files and workers skip doing that twice. With `shard` (K, N)
     only the Python files of share K are analysed; `per_file` then receives (position in the
     whole walk, facts or problem) of each, which is what merging the shares needs. `closure`
     False leaves out the closure check over the tree as it is (`pgunify migrate` runs its own,
     over the tree as it would leave it). `meanwhile` runs in this process while the workers
-    analyse the files (before the analysis, without workers)."""
+    analyse the files (before the analysis, without workers). `keep_parsed`: the workers keep
+    the syntax trees they parse, for a rewrite that follows in the same workers."""
     files = files if files is not None else collect(root, exclude, respect_gitignore)
     base = files.root
     work = [(str(p), relative(base, p)) for p in files.python]
@@ -112,15 +118,17 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
     if shard is not None:
         positions = [i for i in positions if shard_of(work[i][1], shard[1]) == shard[0]]
         work = [work[i] for i in positions]
-    own_pool = worker_pool(jobs) if pool is None and jobs > 1 and len(work) > 8 else None
+    own_pool = Workers(jobs) if pool is None and jobs > 1 and len(work) > 8 else None
     pool = pool if pool is not None else own_pool
     try:
-        # every chunk is handed out here, so the workers go on while `meanwhile` runs
-        pending = pool.map(_analyse, work, chunksize=_chunk(len(work), pool)) \
-            if pool is not None and len(work) > 8 else None
+        pending = None
+        if pool is not None and len(work) > 8:
+            pool.assign(work)
+            # every chunk is handed out here, so the workers go on while `meanwhile` runs
+            pending = pool.submit(_analyse_many, work, lambda item: item[1], _chunk(len(work), pool), keep_parsed)
         if meanwhile is not None:
             meanwhile()
-        results = list(pending) if pending is not None else [_analyse(item) for item in work]
+        results = pending.results() if pending is not None else [_analyse(item) for item in work]
     finally:
         if own_pool is not None:
             own_pool.shutdown()

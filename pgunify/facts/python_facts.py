@@ -9,6 +9,7 @@ from libcst.metadata import Assignment, MetadataWrapper, ParentNodeProvider, Pos
 
 from pgunify.dsn import looks_like_database_url, redact
 from pgunify.facts.constants import bound_literal, static_string
+from pgunify.facts import parsed
 from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.facts.model import (
     AcquireSite,
@@ -420,6 +421,7 @@ def facts_from_source(path: str, source: bytes) -> FileFacts:
     collector = collect_class_attributes(wrapper.module)
     visitor = FactsVisitor(path, wrapper.module, collector.attributes, collector.imports_asyncpg)
     wrapper.visit(visitor)
+    parsed.keep(path, source, wrapper)  # for the rewrite of this file, in a worker of a migrate run
     return FileFacts(
         path=path,
         factories=tuple(visitor.factories),

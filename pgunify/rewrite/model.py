@@ -2,8 +2,8 @@
 
 The model holds the syntax tree of every module of the application and everything it found
 about them: millions of objects, most of them in reference cycles. A run with workers keeps
-it in a process of its own (`ModelProcess`), forked from this one before the workers start,
-so it reads the sources this process read without copying them. That process builds the
+it in a process of its own (`ModelProcess`), forked from this one as the scan begins, so
+it starts with the sources this process read, nothing sent. That process builds the
 model while the workers scan, answers what the plan needs, runs the closure check over the
 rewritten tree, and then ends without taking the model apart: this process never holds it,
 so its collector never walks it, and nothing waits for millions of objects to be freed.

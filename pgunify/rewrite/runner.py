@@ -24,6 +24,7 @@ from libcst.metadata import MetadataWrapper, ScopeProvider
 
 from pgunify import cache
 from pgunify.dsn import redact_text
+from pgunify.facts import parsed
 from pgunify.facts.inventory import describe_syntax_error, scan
 from pgunify.facts.parents import resolve_parents, resolve_scopes_and_positions
 from pgunify.files import auxiliary, collect, read_source, relative, shard_of
@@ -38,7 +39,7 @@ from pgunify.rewrite.dependencies import asyncpg_optional, declare_sqlalchemy
 from pgunify.rewrite.outcome import (Change, Changed, FileOutcome, Failed, LeftAlone, Manual, RunResult, Skipped,
                                   Unchanged)
 from pgunify.rewrite.plan import MigrationPlan, build_plan
-from pgunify.workers import worker_pool
+from pgunify.workers import Workers, per_task
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     """All selected codemods over one file's bytes."""
     if b"\x00" in source:
         return Skipped(rel, "binary content (NUL bytes) in a .py file")
+    # the tree and metadata the scan made of these bytes in this worker, if it kept them
+    wrapper: MetadataWrapper | None = parsed.take(rel, source)
     try:
-        tree = cst.parse_module(source)
+        tree = wrapper.module if wrapper is not None else cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         return Skipped(rel, describe_syntax_error(source, exc))
     except (UnicodeDecodeError, LookupError) as exc:
@@ -68,11 +71,12 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
     # a tree fresh from the parser has no shared nodes, so its metadata is resolved in place,
     # without the deep copy libcst makes for safety; codemods that meet an unchanged tree
     # share that wrapper and the metadata already resolved on it
-    wrapper: MetadataWrapper | None = MetadataWrapper(tree, unsafe_skip_copy=True)
-    resolve_parents(wrapper)
     chosen = _codemods(names)
-    if chosen and ScopeProvider in chosen[0].get_inherited_dependencies():
-        resolve_scopes_and_positions(wrapper)  # the same metadata, without libcst's idle walks
+    if wrapper is None:
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        resolve_parents(wrapper)
+        if chosen and ScopeProvider in chosen[0].get_inherited_dependencies():
+            resolve_scopes_and_positions(wrapper)  # the same metadata, without libcst's idle walks
     # once an earlier codemod rewrote the tree, the lines a codemod reports are carried back
     # to the file on disk (pgunify.rewrite.line_origin)
     try:
@@ -152,9 +156,9 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], finge
     return outcome
 
 
-def _transform_batch(args: tuple[MigrationPlan, str, tuple[str, ...], list[tuple[str, str]]]) -> list[FileOutcome]:
+def _transform_batch(plan: MigrationPlan, fingerprint: str, names: tuple[str, ...],
+                     batch: list[tuple[str, str]]) -> list[FileOutcome]:
     """Several files per task: the plan crosses to a worker once per batch, not once per file."""
-    plan, fingerprint, names, batch = args
     return [_transform_file((path, rel, plan, names), fingerprint) for path, rel in batch]
 
 
@@ -216,7 +220,7 @@ def run(
     target = target.resolve()
     files = collect(target, settings.exclude, settings.respect_gitignore)
     # one pool of workers for the scan and the rewrite: they start (and import libcst) once
-    pool = worker_pool(jobs) if jobs > 1 and len(files.python) > 1 else None
+    pool = Workers(jobs) if jobs > 1 and len(files.python) > 1 else None
     # in one process, this one holds the whole-program model (the syntax tree of every module,
     # millions of objects) from the scan to the closure check; each full collection of the
     # cyclic garbage collector went through all of them (about 3 s of a cold run over 1,200
@@ -284,7 +288,7 @@ def _run(files, names, settings, pool, progress, shard,
 def _migrate(files, names, settings, pool, progress, shard, python, model) -> tuple[RunResult, MigrationPlan]:
     # the model is built while the workers scan; the scan does not need it, the plan does
     inventory = scan(files.root, settings.exclude, settings.respect_gitignore, files=files, pool=pool, closure=False,
-                     meanwhile=lambda: model.build(frozenset()))
+                     meanwhile=lambda: model.build(frozenset()), keep_parsed=True)
     chosen = _codemods(names)
     plan = build_plan(files.root, inventory, settings,
                       move_asyncpg_pools=any(c.info.moves_asyncpg_pools for c in chosen), python_files=files.python)
@@ -324,12 +328,9 @@ def _migrate(files, names, settings, pool, progress, shard, python, model) -> tu
     result = RunResult(root=str(files.root), codemods=list(names), notes=notes)
     outcomes: list[FileOutcome] = []
     if pool is not None:
-        size = max(1, min(16, len(work) // (8 * pool._max_workers) or 1))
-        batches = [(plan, fingerprint, names, work[i:i + size]) for i in range(0, len(work), size)]
-        for done in pool.map(_transform_batch, batches):
-            outcomes.extend(done)
-            if progress:
-                progress(len(outcomes), len(work))
+        # each file goes to the worker that scanned it, where its syntax tree is waiting
+        outcomes = pool.submit(_transform_batch, work, lambda item: item[1], per_task(len(work), pool, 16),
+                               plan, fingerprint, names).results(progress)
     else:
         # in this process, the rewrite of each file leaves a few thousand objects in cycles:
         # the collector, paused for the model (see run), collects them as it goes
