@@ -124,8 +124,23 @@ def load_settings(target: Path) -> Settings:
 
 
 def _check_sections(root: Path) -> None:
-    from pgunify.schema.build import _schema_table
     from pgunify.verify.settings import load_verify_settings
 
-    _schema_table(root)
+    schema_settings(root)
     load_verify_settings(root)
+
+
+def schema_settings(root: Path) -> dict:
+    """[tool.pgunify.schema], checked (read here, so every command checks it without loading `pgunify schema`)."""
+    table, pyproject = unify_table(root, "schema")
+    unknown = set(table) - {"tables-module", "migrations-table"}
+    if unknown:
+        raise ConfigError(f"{pyproject}: unknown key [tool.pgunify.schema] {sorted(unknown)[0]!r}; "
+                          "known: tables-module, migrations-table")
+    choice = table.get("migrations-table")
+    if choice is not None and choice not in ("take-over", "retire"):
+        raise ConfigError(f"{pyproject}: [tool.pgunify.schema] migrations-table must be \"take-over\" or \"retire\"")
+    value = table.get("tables-module")
+    if value is not None and (not isinstance(value, str) or not all(p.isidentifier() for p in value.split("."))):
+        raise ConfigError(f"{pyproject}: [tool.pgunify.schema] tables-module must be a dotted module name")
+    return table

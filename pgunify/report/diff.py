@@ -39,6 +39,9 @@ def redacted(diff: str) -> tuple[str, int]:
     """The diff with every URL password shown as ***, and how many lines that changed.
 
     Such a diff no longer applies where it masked something; `exact_patch` is the one to apply."""
+    folded = diff.casefold()  # as the patterns' IGNORECASE matches (a long s is an s)
+    if "://" not in folded and "passw" not in folded:
+        return diff, 0  # nothing any pattern of `redact_text` could match (each needs one of these)
     lines, masked = [], 0
     for line in diff.splitlines(keepends=True):
         safe = redact_text(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgunify.config import ConfigError, Settings, load_settings, unify_table
+from pgunify.config import Settings, load_settings, schema_settings
 from pgunify.facts.inventory import scan
 from pgunify.files import collect
 from pgunify.postgres import Server, provision, scratch_database
@@ -45,26 +45,11 @@ class Legacy:
     sql_calls: list[tuple[str, str]] = field(default_factory=list)  # (location, SQL) of application code
 
 
-def _schema_table(root: Path) -> dict:
-    table, pyproject = unify_table(root, "schema")
-    unknown = set(table) - {"tables-module", "migrations-table"}
-    if unknown:
-        raise ConfigError(f"{pyproject}: unknown key [tool.pgunify.schema] {sorted(unknown)[0]!r}; "
-                          "known: tables-module, migrations-table")
-    choice = table.get("migrations-table")
-    if choice is not None and choice not in ("take-over", "retire"):
-        raise ConfigError(f"{pyproject}: [tool.pgunify.schema] migrations-table must be \"take-over\" or \"retire\"")
-    value = table.get("tables-module")
-    if value is not None and (not isinstance(value, str) or not all(p.isidentifier() for p in value.split("."))):
-        raise ConfigError(f"{pyproject}: [tool.pgunify.schema] tables-module must be a dotted module name")
-    return table
-
-
 def layout(root: Path, settings: Settings | None = None) -> tuple[Layout, object]:
     """Decide the locations once, from the same plan `pgunify migrate` makes."""
     root = root.resolve()
     settings = settings or load_settings(root)
-    schema_table = _schema_table(root)
+    schema_table = schema_settings(root)
     configured = schema_table.get("tables-module")
     # the Alembic environment is no schema source, and its engine must not anchor the layout;
     # SQL files of the application's own in a migrations/ folder still are
