@@ -391,3 +391,13 @@ def test_a_crash_ends_with_one_masked_line_and_exit_code_3(secret_tree):
     assert "internal error: RuntimeError: cannot reach postgresql://app:***@db/app" in done.stderr
     assert "Traceback" not in done.stderr and "╭" not in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+def test_a_diff_is_masked_wherever_a_pattern_could_match_and_left_whole_elsewhere():
+    from pgunify.report.diff import redacted
+
+    plain = "@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    assert redacted(plain) == (plain, 0)
+    # the patterns ignore case as Unicode does: a long s is an s
+    text, masked = redacted("+db = connect(paſſword=\"hunter2\")\n+url = \"postgresql://app:s3cret@db/app\"\n")
+    assert masked == 2 and "hunter2" not in text and "s3cret" not in text
