@@ -25,6 +25,7 @@ class Workers:
         self.jobs = jobs
         self._lanes = [ProcessPoolExecutor(max_workers=1, initializer=_settle) for _ in range(jobs)]
         self._lane_of: dict[str, int] = {}
+        self._given = 0  # how many sets of shared arguments were handed out
 
     def assign(self, files: Iterable[tuple[str, str]]) -> None:
         """Lanes for files not given one yet ((path, key) pairs; the key names the file in
@@ -43,15 +44,19 @@ class Workers:
     def submit(self, fn: Callable[..., list], items: Sequence, key: Callable[[Any], str], per_task: int,
                *common: Any) -> Pending:
         """`fn(*common, chunk)` for chunks of at most `per_task` items, each chunk in the lane
-        of its items; what each returns is a list, one result per item."""
+        of its items; what each returns is a list, one result per item. `common` (the plan of
+        a rewrite) crosses to each worker once, not once per chunk: a lane runs its tasks one
+        after the other, in the order they were handed to it."""
         by_lane: dict[int, list[int]] = {}
         for index, item in enumerate(items):
             by_lane.setdefault(self.lane(key(item)), []).append(index)
+        self._given += 1
         tasks: dict[Future, list[int]] = {}
         for lane, indexes in by_lane.items():
+            self._lanes[lane].submit(_receive, self._given, common)
             for start in range(0, len(indexes), per_task):
                 chunk = indexes[start:start + per_task]
-                tasks[self._lanes[lane].submit(fn, *common, [items[i] for i in chunk])] = chunk
+                tasks[self._lanes[lane].submit(_run_chunk, self._given, fn, [items[i] for i in chunk])] = chunk
         return Pending(tasks, len(items))
 
     def shutdown(self) -> None:
@@ -91,6 +96,19 @@ class Pending:
 def per_task(items: int, workers: Workers, most: int) -> int:
     """Items per task: a few tasks per worker at least, so no worker waits long at the end."""
     return max(1, min(most, items // (8 * workers.jobs) or 1))
+
+
+# in a worker: the arguments every chunk of the latest submit shares, by its number
+_received: dict[int, tuple] = {}
+
+
+def _receive(number: int, common: tuple) -> None:
+    _received.clear()  # the chunks of earlier submits ran before this (a lane keeps its order)
+    _received[number] = common
+
+
+def _run_chunk(number: int, fn: Callable[..., list], chunk: list) -> list:
+    return fn(*_received[number], chunk)
 
 
 def _size(path: str) -> int:
