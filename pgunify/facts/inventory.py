@@ -182,6 +182,7 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
 def closure_findings(base: Path, python: Iterable[Path]) -> list[Finding]:
     """The closure check over the tree as it is: on a migrated tree, every call of asyncpg's
     API left on an object that became SQLAlchemy (what `pgunify migrate` checks before writing)."""
+    from pgunify.facts.flow import GENERATED_MARKER
     from pgunify.rewrite.closure import check
 
     sources, generated = [], set()
@@ -192,7 +193,7 @@ def closure_findings(base: Path, python: Iterable[Path]) -> list[Finding]:
             continue
         rel = relative(base, path)
         sources.append((rel, text))
-        if "Written by `pgunify migrate`" in text:
+        if GENERATED_MARKER in text:
             generated.add(Path(rel).stem)
     found = []
     for item in check(base, sources, generated):

@@ -15,13 +15,13 @@ from pathlib import Path, PurePosixPath
 
 from pgunify.config import Settings
 from pgunify.dsn import redact
+from pgunify.facts.flow import GENERATED_MARKER  # the words that tell a module pgunify wrote
 from pgunify.facts.model import ConnectionFactory, Inventory
 from pgunify.files import auxiliary as _auxiliary
 from pgunify.rewrite.outcome import LeftAlone
 from pgunify.rewrite import sources
 from pgunify.sql.columns import TableFact, json_tables
 
-GENERATED_MARKER = "Written by `pgunify migrate`"
 
 # asyncpg.create_pool() keywords that asyncpg.connect() also takes: they move to connect_args.
 _CONNECT_KEYWORDS = ("command_timeout", "statement_cache_size", "max_cached_statement_lifetime",
