@@ -4,14 +4,18 @@ Each worker has a lane of files of its own: the scan hands a file to its lane, a
 rewrite hands it to the same lane again. A worker keeps the syntax tree and the metadata it
 resolved for a file it scanned (pgunify.facts.parsed), so the rewrite of that file starts
 from them instead of parsing the file and resolving its scopes and positions a second time,
-a third of the work of rewriting it. Lanes are shared out by size, the largest file first,
-each to the lane with the fewest bytes so far, so both phases keep the workers evenly busy.
+a third of the work of rewriting it. Lanes are dealt out in turn over the files from the
+largest to the smallest, so every lane gets its share of files of every size: what a file
+costs depends more on whether it holds database code than on its size, and one very large
+file without any cannot leave the files with work to a single lane.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -23,7 +27,11 @@ class Workers:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self._lanes = [ProcessPoolExecutor(max_workers=1, initializer=_settle) for _ in range(jobs)]
+        # forked where the platform forks as Linux does: a worker starts with this process's
+        # modules instead of importing them again (see _settle)
+        context = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+        self._lanes = [ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_settle)
+                       for _ in range(jobs)]
         self._lane_of: dict[str, int] = {}
         self._given = 0  # how many sets of shared arguments were handed out
 
@@ -31,11 +39,8 @@ class Workers:
         """Lanes for files not given one yet ((path, key) pairs; the key names the file in
         every phase), by size as the module's docstring says."""
         new = [(key, _size(path)) for path, key in files if key not in self._lane_of]
-        load = [0] * self.jobs
-        for key, size in sorted(new, key=lambda item: (-item[1], item[0])):
-            lane = min(range(self.jobs), key=load.__getitem__)
-            self._lane_of[key] = lane
-            load[lane] += size
+        for rank, (key, _) in enumerate(sorted(new, key=lambda item: (-item[1], item[0]))):
+            self._lane_of[key] = rank % self.jobs
 
     def lane(self, key: str) -> int:
         found = self._lane_of.get(key)
@@ -51,12 +56,12 @@ class Workers:
         for index, item in enumerate(items):
             by_lane.setdefault(self.lane(key(item)), []).append(index)
         self._given += 1
-        tasks: dict[Future, list[int]] = {}
+        tasks: dict[Future, tuple[Future, list[int]]] = {}
         for lane, indexes in by_lane.items():
-            self._lanes[lane].submit(_receive, self._given, common)
+            given = self._lanes[lane].submit(_receive, self._given, common)
             for start in range(0, len(indexes), per_task):
                 chunk = indexes[start:start + per_task]
-                tasks[self._lanes[lane].submit(_run_chunk, self._given, fn, [items[i] for i in chunk])] = chunk
+                tasks[self._lanes[lane].submit(_run_chunk, self._given, fn, [items[i] for i in chunk])] = (given, chunk)
         return Pending(tasks, len(items))
 
     def shutdown(self) -> None:
@@ -73,8 +78,8 @@ class Workers:
 class Pending:
     """Results of `Workers.submit`, in the order of its items."""
 
-    def __init__(self, tasks: dict[Future, list[int]], count: int) -> None:
-        self._tasks = tasks
+    def __init__(self, tasks: dict[Future, tuple[Future, list[int]]], count: int) -> None:
+        self._tasks = tasks  # each task: the hand-out of its shared arguments, its items
         self._count = count
 
     def results(self, progress: Callable[[int, int], None] | None = None) -> list:
@@ -84,7 +89,9 @@ class Pending:
         while waiting:
             finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
             for future in finished:
-                indexes = self._tasks[future]
+                given, indexes = self._tasks[future]
+                if future.exception() is not None and given.done() and given.exception() is not None:
+                    raise given.exception()  # the shared arguments never reached the worker: say why
                 for index, result in zip(indexes, future.result(), strict=True):
                     found[index] = result
                 done += len(indexes)

@@ -64,6 +64,8 @@ def test_a_model_process_that_ends_early_leaves_nothing_proven(monkeypatch):
         assert model.error == ""
         for pid in list(model._process._processes):  # killed, as the kernel does a process out of memory
             os.kill(pid, signal.SIGKILL)
+        # asked again whether or not this process has seen it end (a request it knows cannot
+        # be handed over fails at once; one handed over fails when the process is found gone)
         model.build(frozenset({"app.engine"}))
         assert model.learned is None
         assert "could not be built" in model.error

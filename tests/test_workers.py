@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import sys
+
+import pytest
 
 from pgunify.workers import Workers
 
@@ -60,6 +63,7 @@ def test_a_run_in_one_process_collects_the_garbage_of_each_rewrite(tmp_path, mon
     assert gc.isenabled()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers see this process's patches only where forked")
 def test_each_file_is_rewritten_in_the_worker_that_scanned_it_from_the_tree_it_kept(tmp_path, monkeypatch):
     """A file goes to the same worker in the scan and the rewrite, and the rewrite starts from
     the syntax tree the scan made there: no rewritten file is parsed a second time. Workers
@@ -107,3 +111,28 @@ def test_a_kept_tree_serves_only_the_bytes_it_was_parsed_from():
         assert parsed.take("a.py", b"x = 1\n") is None  # taken once
     finally:
         parsed.keeping(False)
+
+
+def _echo(items: list[str]) -> list[str]:
+    return items
+
+
+def test_arguments_that_never_reach_a_worker_are_named_as_the_cause():
+    with Workers(1) as pool:
+        with pytest.raises(Exception, match="pickle") as raised:
+            pool.submit(_echo, ["a", "b"], str, 1, lambda: None).results()  # a local function cannot cross
+    assert not isinstance(raised.value, KeyError)
+
+
+def test_results_come_back_in_the_order_of_the_items_whatever_lane_ran_them(tmp_path):
+    files = []
+    for index, size in enumerate([5, 900, 40, 3000, 7, 120]):
+        path = tmp_path / f"f{index}.py"
+        path.write_text("x" * size)
+        files.append((str(path), f"f{index}.py"))
+    with Workers(2) as pool:
+        pool.assign(files)
+        lanes = {pool.lane(rel) for _, rel in files}
+        got = pool.submit(_echo, files, lambda item: item[1], 1).results()
+    assert lanes == {0, 1}
+    assert got == files

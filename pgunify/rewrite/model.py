@@ -115,7 +115,11 @@ class ModelProcess:
 
     def build(self, generated: frozenset[str]) -> None:
         self.generated = generated
-        self._answer = self._process.submit(_build, generated)
+        try:
+            self._answer = self._process.submit(_build, generated)
+        except Exception as exc:  # noqa: BLE001 - the process has ended (BrokenProcessPool): read as the answer
+            self._answer = Future()
+            self._answer.set_exception(exc)
 
     def settle(self, generated: frozenset[str]) -> None:
         if needs_rebuild(self.sources, self.generated, generated):

@@ -50,12 +50,13 @@ def _codemods(names: tuple[str, ...]):
     return [known[n] for n in names]
 
 
-def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan, names: tuple[str, ...]) -> FileOutcome:
-    """All selected codemods over one file's bytes."""
+def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan, names: tuple[str, ...],
+                     kept: MetadataWrapper | None = None) -> FileOutcome:
+    """All selected codemods over one file's bytes (`kept`: the tree and metadata the scan made
+    of these very bytes, see pgunify.facts.parsed)."""
     if b"\x00" in source:
         return Skipped(rel, "binary content (NUL bytes) in a .py file")
-    # the tree and metadata the scan made of these bytes in this worker, if it kept them
-    wrapper: MetadataWrapper | None = parsed.take(rel, source)
+    wrapper: MetadataWrapper | None = kept
     try:
         tree = wrapper.module if wrapper is not None else cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -139,6 +140,8 @@ def transform_source(source: bytes, filename: str, rel: str, plan: MigrationPlan
 def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], fingerprint: str | None = None) -> FileOutcome:
     path, rel, plan, names = args
     source = read_source(Path(path))
+    # what the scan kept of this file in this worker is taken here, so no early return leaves it held
+    kept = parsed.take(rel, source) if isinstance(source, bytes) else parsed.take(rel, b"")
     if isinstance(source, str):
         return Skipped(rel, source)
     candidates = [c for c in _codemods(names) if c.wants(source, plan) or c.wants_file(rel, source, plan)]
@@ -151,7 +154,7 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], finge
     cached = cache.get("migrate", cache_key)
     if not cache.is_miss(cached):
         return cached
-    outcome = transform_source(source, path, rel, plan, wanted)
+    outcome = transform_source(source, path, rel, plan, wanted, kept)
     cache.put("migrate", cache_key, outcome)
     return outcome
 
