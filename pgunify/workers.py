@@ -51,7 +51,8 @@ class Workers:
         """`fn(*common, chunk)` for chunks of at most `per_task` items, each chunk in the lane
         of its items; what each returns is a list, one result per item. `common` (the plan of
         a rewrite) crosses to each worker once, not once per chunk: a lane runs its tasks one
-        after the other, in the order they were handed to it."""
+        after the other, in the order they were handed to it, in one process that is never
+        replaced (no `max_tasks_per_child`), so it still holds what it received."""
         by_lane: dict[int, list[int]] = {}
         for index, item in enumerate(items):
             by_lane.setdefault(self.lane(key(item)), []).append(index)
