@@ -46,13 +46,14 @@ class Workers:
         found = self._lane_of.get(key)
         return found if found is not None else zlib.crc32(key.encode()) % self.jobs
 
-    def submit(self, fn: Callable[..., list], items: Sequence, key: Callable[[Any], str], per_task: int,
+    def submit(self, fn: Callable[..., list], items: Sequence, key: Callable[[Any], str], chunk_size: int,
                *common: Any) -> Pending:
-        """`fn(*common, chunk)` for chunks of at most `per_task` items, each chunk in the lane
-        of its items; what each returns is a list, one result per item. `common` (the plan of
-        a rewrite) crosses to each worker once, not once per chunk: a lane runs its tasks one
-        after the other, in the order they were handed to it, in one process that is never
-        replaced (no `max_tasks_per_child`), so it still holds what it received."""
+        """`fn(*common, chunk)` for chunks of at most `chunk_size` items (see `per_task`), each
+        chunk in the lane of its items; what each returns is a list, one result per item.
+        `common` (the plan of a rewrite) crosses to each worker once, not once per chunk: a
+        lane runs its tasks one after the other, in the order they were handed to it, in one
+        process that is never replaced (no `max_tasks_per_child`), so it still holds what it
+        received."""
         by_lane: dict[int, list[int]] = {}
         for index, item in enumerate(items):
             by_lane.setdefault(self.lane(key(item)), []).append(index)
@@ -60,8 +61,8 @@ class Workers:
         tasks: dict[Future, tuple[Future, list[int]]] = {}
         for lane, indexes in by_lane.items():
             given = self._lanes[lane].submit(_receive, self._given, common)
-            for start in range(0, len(indexes), per_task):
-                chunk = indexes[start:start + per_task]
+            for start in range(0, len(indexes), chunk_size):
+                chunk = indexes[start:start + chunk_size]
                 tasks[self._lanes[lane].submit(_run_chunk, self._given, fn, [items[i] for i in chunk])] = (given, chunk)
         return Pending(tasks, len(items))
 
@@ -101,9 +102,11 @@ class Pending:
         return found
 
 
-def per_task(items: int, workers: Workers, most: int) -> int:
-    """Items per task: a few tasks per worker at least, so no worker waits long at the end."""
-    return max(1, min(most, items // (8 * workers.jobs) or 1))
+def per_task(items: int, workers: Workers, least: int = 1, most: int | None = None) -> int:
+    """Items per task: about eight tasks per worker, so no worker waits long at the end, but
+    at least `least` (fewer hand-offs) and at most `most`."""
+    size = max(least, items // (8 * workers.jobs))
+    return size if most is None else min(size, most)
 
 
 # in a worker: the arguments every chunk of the latest submit shares, by its number

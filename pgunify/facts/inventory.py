@@ -17,7 +17,7 @@ from pgunify.facts.findings import derive_findings
 from pgunify.facts.model import FileFacts, FileProblem, Finding, Inventory, Location, SchemaSource, Severity
 from pgunify.facts.python_facts import PREFILTER, facts_from_source
 from pgunify.files import FileSet, collect, read_source, relative, shard_of
-from pgunify.workers import Workers
+from pgunify.workers import Workers, per_task
 
 
 def describe_syntax_error(source: bytes, exc: cst.ParserSyntaxError) -> str:
@@ -93,12 +93,6 @@ def analyse_sql_file(path: Path, rel: str) -> tuple[list[SchemaSource], FileProb
     return [SchemaSource(Location(rel, 1), "sql-file", detail)], None
 
 
-def _chunk(files: int, pool: Workers) -> int:
-    """Files per task: few enough hand-offs that workers do not wait on this process while it
-    is busy, enough tasks to share the work evenly."""
-    return max(8, files // (pool.jobs * 8))
-
-
 def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True, jobs: int = 1,
          files: FileSet | None = None, pool: Workers | None = None, shard: tuple[int, int] | None = None,
          per_file: list | None = None, closure: bool = True,
@@ -125,7 +119,9 @@ def scan(root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True
         if pool is not None and len(work) > 8:
             pool.assign(work)
             # every chunk is handed out here, so the workers go on while `meanwhile` runs
-            pending = pool.submit(_analyse_many, work, lambda item: item[1], _chunk(len(work), pool), keep_parsed)
+            # at least eight files a task: few hand-offs, so the workers do not wait on this process
+            pending = pool.submit(_analyse_many, work, lambda item: item[1], per_task(len(work), pool, least=8),
+                                  keep_parsed)
         if meanwhile is not None:
             meanwhile()
         results = pending.results() if pending is not None else [_analyse(item) for item in work]

@@ -59,8 +59,7 @@ class LegacyModel:
             try:
                 program = legacy_program(self.root, self.sources.items(), generated)
             except Exception as exc:  # noqa: BLE001 - the run goes on; it cannot be written (see closure_check)
-                self.error = (f"the model of the application's database access could not be built: "
-                              f"{type(exc).__name__}: {exc}")
+                self.error = _not_built(exc)
                 return
             learned = {"receivers": program.receivers, "asyncpg_annotations": program.asyncpg_annotations,
                        "tracks_closing": any(s.method == "is_closing" and s.verdict is Verdict.POOL
@@ -84,6 +83,10 @@ class LegacyModel:
         pass
 
 
+def _not_built(exc: Exception) -> str:
+    return f"the model of the application's database access could not be built: {type(exc).__name__}: {exc}"
+
+
 def needs_rebuild(sources: dict[str, str], built_with: frozenset[str], generated: frozenset[str]) -> bool:
     """Whether a model built with the generated module names `built_with` differs from one
     built with `generated`: only where a module of the application bears one of the new names."""
@@ -105,7 +108,6 @@ class ModelProcess:
     returns at once; what it answers is waited for where it is read."""
 
     def __init__(self, root: Path, sources: dict[str, str]) -> None:
-        self.root = root
         self.sources = sources
         self.generated: frozenset[str] = frozenset()
         self._answer: Future | None = None
@@ -138,8 +140,7 @@ class ModelProcess:
         try:
             return self._answer.result()
         except Exception as exc:  # noqa: BLE001 - the process ended (killed, out of memory): nothing is proven
-            return None, (f"the model of the application's database access could not be built: "
-                          f"{type(exc).__name__}: {exc}")
+            return None, _not_built(exc)
 
     def closure(self, outcomes: list[FileOutcome], plan: MigrationPlan) -> list[ClosureFinding]:
         after, changed = _after(self.sources, outcomes)

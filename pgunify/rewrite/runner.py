@@ -141,7 +141,7 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], finge
     path, rel, plan, names = args
     source = read_source(Path(path))
     # what the scan kept of this file in this worker is taken here, so no early return leaves it held
-    kept = parsed.take(rel, source) if isinstance(source, bytes) else parsed.take(rel, b"")
+    kept = parsed.take(rel, source if isinstance(source, bytes) else b"")
     if isinstance(source, str):
         return Skipped(rel, source)
     candidates = [c for c in _codemods(names) if c.wants(source, plan) or c.wants_file(rel, source, plan)]
@@ -161,7 +161,8 @@ def _transform_file(args: tuple[str, str, MigrationPlan, tuple[str, ...]], finge
 
 def _transform_batch(plan: MigrationPlan, fingerprint: str, names: tuple[str, ...],
                      batch: list[tuple[str, str]]) -> list[FileOutcome]:
-    """Several files per task: the plan crosses to a worker once per batch, not once per file."""
+    """Several files per task (the plan, the same for all, crosses to each worker once: see
+    pgunify.workers.Workers.submit)."""
     return [_transform_file((path, rel, plan, names), fingerprint) for path, rel in batch]
 
 
@@ -332,7 +333,7 @@ def _migrate(files, names, settings, pool, progress, shard, python, model) -> tu
     outcomes: list[FileOutcome] = []
     if pool is not None:
         # each file goes to the worker that scanned it, where its syntax tree is waiting
-        outcomes = pool.submit(_transform_batch, work, lambda item: item[1], per_task(len(work), pool, 16),
+        outcomes = pool.submit(_transform_batch, work, lambda item: item[1], per_task(len(work), pool, most=16),
                                plan, fingerprint, names).results(progress)
     else:
         # in this process, the rewrite of each file leaves a few thousand objects in cycles:
